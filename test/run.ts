@@ -1,6 +1,10 @@
 /**
  * Runs one tier of the test suite with node's built-in runner, so that its summary (tests,
- * pass, fail) closes the output. Usage: node dist/test/run.js [unit|interop|all] [filter]
+ * pass, fail) closes the output.
+ *
+ * Usage: node dist/test/run.js [TIERS] [FILTER]
+ *   TIERS   all (the default), or tier names joined by commas: unit,interop
+ *   FILTER  only test files whose path contains this text
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
@@ -20,7 +24,7 @@ function testFiles(dir: string): string[] {
 }
 
 const [tier = "all", filter] = process.argv.slice(2);
-const tiers = tier === "all" ? [...TIERS] : [tier];
+const tiers = tier === "all" ? [...TIERS] : tier.split(",");
 for (const name of tiers) {
   if (!(TIERS as readonly string[]).includes(name)) {
     console.error(`unknown test tier "${name}"; expected one of: all, ${TIERS.join(", ")}`);
@@ -34,5 +38,7 @@ if (files.length === 0) {
   console.error(`no test files found for tier "${tier}"${filter ? ` matching "${filter}"` : ""}`);
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ["--test", "--test-reporter=spec", ...files], { stdio: "inherit" });
+const result = spawnSync(process.execPath, ["--test", "--test-reporter=spec", ...files], {
+  stdio: "inherit",
+});
 process.exit(result.status ?? 1);

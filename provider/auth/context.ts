@@ -66,7 +66,7 @@ class NtlmSecurityContext implements SecurityContext {
     try {
       return Promise.resolve(this.mechanism.step(input));
     } catch (error) {
-      return Promise.reject(error as Error);
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
   }
 

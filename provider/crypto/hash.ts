@@ -3,7 +3,7 @@
  * is the only file that imports js-md4); MD5 and HMAC-MD5 come from node:crypto.
  */
 import { createHash, createHmac, randomBytes as nodeRandomBytes } from "node:crypto";
-import jsMd4 = require("js-md4");
+import jsMd4 from "js-md4";
 
 /** MD4 (RFC 1320), used by NTOWFv2 on the UTF-16LE password (MS-NLMP 3.3.2). */
 export function md4(data: Uint8Array): Buffer {
