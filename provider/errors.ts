@@ -13,6 +13,14 @@ export const ErrorCode = Object.freeze({
   AUTHENTICATION: "WINRM_AUTHENTICATION",
   INTEGRITY: "WINRM_INTEGRITY",
   UNSUPPORTED: "WINRM_UNSUPPORTED",
+  WSMAN_FAULT: "WINRM_WSMAN_FAULT",
+  HTTP: "WINRM_HTTP",
+  UNREACHABLE: "WINRM_UNREACHABLE",
+  TLS: "WINRM_TLS",
+  TIMEOUT: "WINRM_TIMEOUT",
+  PLAINTEXT_REFUSED: "WINRM_PLAINTEXT_REFUSED",
+  CONNECTION_LOST: "WINRM_CONNECTION_LOST",
+  COMMAND_FAILED: "WINRM_COMMAND_FAILED",
 } as const);
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -88,5 +96,116 @@ export class UnsupportedError extends WinRMError {
 
   constructor(message: string, options: WinRMErrorOptions = {}) {
     super(ErrorCode.UNSUPPORTED, message, options);
+  }
+}
+
+/**
+ * The host answered with a WS-Management fault (MS-WSMV 2.2.4.x, WS-Management 14.6).
+ * `wsmanCode` is the numeric WSManFault Code (for example 2150858793, OperationTimeout);
+ * `subcode` the SOAP subcode such as `w:TimedOut`; `machine` the host that raised it.
+ */
+export class WSManFault extends WinRMError {
+  override name = "WSManFault";
+  readonly wsmanCode: number | undefined;
+  readonly subcode: string | undefined;
+  readonly machine: string | undefined;
+  readonly reason: string;
+
+  constructor(
+    fields: { wsmanCode?: number; subcode?: string; machine?: string; reason: string },
+    options: WinRMErrorOptions = {},
+  ) {
+    const code = fields.wsmanCode === undefined ? "" : ` ${fields.wsmanCode}`;
+    const where = fields.machine ? ` on ${fields.machine}` : "";
+    super(ErrorCode.WSMAN_FAULT, `WS-Management fault${code}${where}: ${fields.reason}`, options);
+    this.wsmanCode = fields.wsmanCode;
+    this.subcode = fields.subcode;
+    this.machine = fields.machine;
+    this.reason = fields.reason;
+  }
+}
+
+/** An HTTP status the protocol does not explain. */
+export class HttpError extends WinRMError {
+  override name = "HttpError";
+  readonly statusCode: number;
+
+  constructor(statusCode: number, message: string, options: WinRMErrorOptions = {}) {
+    super(ErrorCode.HTTP, message, options);
+    this.statusCode = statusCode;
+  }
+}
+
+/** No connection could be made (refused, reset, DNS, unreachable), even after retrying. */
+export class HostUnreachableError extends WinRMError {
+  override name = "HostUnreachableError";
+  readonly endpoint: string;
+
+  constructor(endpoint: string, message: string, options: WinRMErrorOptions = {}) {
+    super(ErrorCode.UNREACHABLE, message, options);
+    this.endpoint = endpoint;
+  }
+}
+
+/** The TLS handshake failed: untrusted certificate, wrong name, or fingerprint mismatch. */
+export class TlsError extends WinRMError {
+  override name = "TlsError";
+
+  constructor(message: string, options: WinRMErrorOptions = {}) {
+    super(ErrorCode.TLS, message, options);
+  }
+}
+
+/** An operation did not finish in the time allowed; `timeoutMs` says which limit. */
+export class TimeoutError extends WinRMError {
+  override name = "TimeoutError";
+  readonly timeoutMs: number;
+
+  constructor(message: string, timeoutMs: number, options: WinRMErrorOptions = {}) {
+    super(ErrorCode.TIMEOUT, message, options);
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * The host refuses unencrypted messages, or the client refused to send credentials or
+ * messages in the clear; the message names the setting to change.
+ */
+export class PlaintextRefusedError extends WinRMError {
+  override name = "PlaintextRefusedError";
+
+  constructor(message: string, options: WinRMErrorOptions = {}) {
+    super(ErrorCode.PLAINTEXT_REFUSED, message, options);
+  }
+}
+
+/**
+ * The connection broke while a request that is not safe to repeat was in flight: the host may
+ * or may not have acted on it, so it was not sent again.
+ */
+export class ConnectionLostError extends WinRMError {
+  override name = "ConnectionLostError";
+
+  constructor(message: string, options: WinRMErrorOptions = {}) {
+    super(ErrorCode.CONNECTION_LOST, message, options);
+  }
+}
+
+/** A remote command exited with a non-zero code where success was required. */
+export class CommandFailedError extends WinRMError {
+  override name = "CommandFailedError";
+  readonly exitCode: number;
+  /** The last part of the command's stderr, decoded. */
+  readonly stderrTail: string;
+
+  constructor(what: string, exitCode: number, stderrTail: string, options: WinRMErrorOptions = {}) {
+    const tail = stderrTail.trim();
+    super(
+      ErrorCode.COMMAND_FAILED,
+      `${what} exited with code ${exitCode}${tail ? `: ${tail}` : ""}`,
+      options,
+    );
+    this.exitCode = exitCode;
+    this.stderrTail = stderrTail;
   }
 }
