@@ -8,7 +8,6 @@
  * serialised, one in flight; parallel callers take other connections from the pool.
  */
 import { createHash, X509Certificate } from "node:crypto";
-import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { buildConnector, Client } from "undici";
 import { type AuthProtocol, createInitiator, type SecurityContext } from "../auth/context";
@@ -178,7 +177,7 @@ class Connection {
             this.peerCertificate = raw ? Buffer.from(raw) : undefined;
             const actual = raw ? createHash("sha256").update(raw).digest("hex") : "(none)";
             if (pin && actual !== pin) {
-              (socket).destroy();
+              socket.destroy();
               callback(
                 new TlsError(
                   `the server certificate's SHA-256 fingerprint is ${actual}, not the pinned ${pin}: ` +
