@@ -1,0 +1,189 @@
+/**
+ * Drives one command in a WinRS shell to completion: streams stdin in envelope-sized chunks
+ * while receiving stdout and stderr as they arrive, enforces the whole-command timeout, and
+ * keeps a bounded tail of each stream for the caller.
+ */
+import { TimeoutError } from "../errors";
+import type { WinRSShell } from "./shell";
+
+/** Bytes of a command's stdin or output: a buffer, or a stream of chunks of any size. */
+export type ByteSource = Uint8Array | AsyncIterable<Uint8Array>;
+
+export interface CommandOptions {
+  stdin?: ByteSource;
+  /** Called with each stdout chunk as it arrives, in order. */
+  onStdout?: (chunk: Buffer) => void;
+  onStderr?: (chunk: Buffer) => void;
+  /** Whole-command limit; on expiry the command is terminated. Undefined: no limit. */
+  timeoutMs?: number;
+  /** Bytes of each stream kept for the result (the tail); the callbacks see everything. */
+  maxOutputBytes?: number;
+  /** Run the command line directly rather than through cmd.exe (WINRS_SKIP_CMD_SHELL). */
+  skipCmdShell?: boolean;
+}
+
+export interface CommandResult {
+  exitCode: number;
+  /** The last `maxOutputBytes` bytes of stdout. */
+  stdout: Buffer;
+  stderr: Buffer;
+  /** Total bytes each stream produced, which may exceed what was kept. */
+  stdoutBytes: number;
+  stderrBytes: number;
+}
+
+export const DEFAULT_MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
+
+/** Keeps the last `limit` bytes written to it. */
+export class TailBuffer {
+  private chunks: Buffer[] = [];
+  private kept = 0;
+  total = 0;
+
+  constructor(private readonly limit: number) {}
+
+  push(chunk: Buffer): void {
+    this.total += chunk.length;
+    if (this.limit <= 0) return;
+    this.chunks.push(chunk);
+    this.kept += chunk.length;
+    while (this.kept - this.chunks[0]!.length >= this.limit)
+      this.kept -= this.chunks.shift()!.length;
+  }
+
+  toBuffer(): Buffer {
+    const all = Buffer.concat(this.chunks);
+    return all.length > this.limit ? all.subarray(all.length - this.limit) : all;
+  }
+}
+
+/** Cuts a byte source into chunks of at most `size` bytes. */
+export async function* rechunk(source: ByteSource, size: number): AsyncGenerator<Buffer> {
+  if (source instanceof Uint8Array) {
+    for (let offset = 0; offset < source.length; offset += size) {
+      yield Buffer.from(
+        source.buffer,
+        source.byteOffset + offset,
+        Math.min(size, source.length - offset),
+      );
+    }
+    return;
+  }
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  for await (const piece of source) {
+    let chunk = Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+    while (pendingBytes + chunk.length >= size) {
+      const take = size - pendingBytes;
+      pending.push(chunk.subarray(0, take));
+      yield Buffer.concat(pending);
+      pending = [];
+      pendingBytes = 0;
+      chunk = chunk.subarray(take);
+    }
+    if (chunk.length > 0) {
+      pending.push(Buffer.from(chunk));
+      pendingBytes += chunk.length;
+    }
+  }
+  if (pendingBytes > 0) yield Buffer.concat(pending);
+}
+
+/**
+ * Runs `command` in `shell` and resolves with its exit code and output tails. The stdin pump and
+ * the receive loop run concurrently (on separate connections when the pool allows), so a command
+ * that writes while it reads cannot deadlock against its own input.
+ */
+export async function runInShell(
+  shell: WinRSShell,
+  command: string,
+  args: readonly string[],
+  options: CommandOptions,
+  stdinChunkBytes: number,
+): Promise<CommandResult> {
+  const limit = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+  const stdout = new TailBuffer(limit);
+  const stderr = new TailBuffer(limit);
+  const commandId = await shell.command(command, args, { skipCmdShell: options.skipCmdShell });
+
+  let finished = false;
+  const pump = options.stdin
+    ? pumpStdin(shell, commandId, options.stdin, stdinChunkBytes, () => finished)
+    : Promise.resolve();
+
+  const receiveLoop = async (): Promise<number> => {
+    for (;;) {
+      const result = await shell.receive(commandId);
+      for (const chunk of result.stdout) {
+        stdout.push(chunk);
+        options.onStdout?.(chunk);
+      }
+      for (const chunk of result.stderr) {
+        stderr.push(chunk);
+        options.onStderr?.(chunk);
+      }
+      if (result.done) return result.exitCode ?? 0;
+    }
+  };
+
+  let timer: NodeJS.Timeout | undefined;
+  const timeout =
+    options.timeoutMs === undefined
+      ? new Promise<never>(() => undefined)
+      : new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            reject(
+              new TimeoutError(
+                `the command did not finish within ${options.timeoutMs} ms and was terminated`,
+                options.timeoutMs!,
+              ),
+            );
+          }, options.timeoutMs);
+        });
+  // A stdin failure while the command still runs fails the command (it would wait for input
+  // forever); after the command ended it only means the command stopped reading.
+  const pumpFailure = pump.then(
+    () => new Promise<never>(() => undefined),
+    (error: unknown) => {
+      if (finished) return new Promise<never>(() => undefined);
+      throw error;
+    },
+  );
+  const receiving = receiveLoop();
+  receiving.catch(() => undefined); // observed below, or abandoned after a timeout
+  try {
+    const exitCode = await Promise.race([receiving, timeout, pumpFailure]);
+    finished = true;
+    return {
+      exitCode,
+      stdout: stdout.toBuffer(),
+      stderr: stderr.toBuffer(),
+      stdoutBytes: stdout.total,
+      stderrBytes: stderr.total,
+    };
+  } catch (error) {
+    finished = true;
+    await shell.signal(commandId, "terminate").catch(() => undefined);
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function pumpStdin(
+  shell: WinRSShell,
+  commandId: string,
+  source: ByteSource,
+  chunkBytes: number,
+  stopped: () => boolean,
+): Promise<void> {
+  let previous: Buffer | undefined;
+  for await (const chunk of rechunk(source, chunkBytes)) {
+    if (stopped()) return;
+    if (previous) await shell.send(commandId, previous, false);
+    previous = chunk;
+  }
+  if (stopped()) return;
+  // The last chunk carries End="true", or an empty Send does when there was no input at all.
+  await shell.send(commandId, previous ?? Buffer.alloc(0), true);
+}

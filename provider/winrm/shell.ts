@@ -1,0 +1,249 @@
+/**
+ * The WinRS remote shell (MS-WSMV 3.1.4.5 to 3.1.4.14): create a shell, start commands in it,
+ * feed their stdin, receive their output streams, signal and delete. One request per method;
+ * the loops that drive a command to completion live in command.ts.
+ */
+import { randomUUID } from "node:crypto";
+import { ProtocolError, WSManFault } from "../errors";
+import type { RequestOptions } from "./transport";
+import {
+  Action,
+  attribute,
+  buildEnvelope,
+  checkRelatesTo,
+  child,
+  children,
+  escapeXml,
+  find,
+  parseEnvelope,
+  parseFault,
+  text,
+  WSManFaultCode,
+  type XmlNode,
+} from "./wsman";
+
+/** What sends an envelope and returns the reply: the Transport, or anything shaped like it. */
+export interface Requester {
+  request(soap: Buffer, options: RequestOptions): Promise<{ statusCode: number; soap: Buffer }>;
+}
+
+export interface ShellSettings {
+  /** The endpoint URL, for the a:To header. */
+  to: string;
+  operationTimeoutSeconds: number;
+  /** MaxEnvelopeSize in bytes, for requests and the responses the host may send. */
+  maxEnvelopeSize: number;
+  locale?: string;
+}
+
+export interface ShellOptions {
+  environment?: Record<string, string>;
+  workingDirectory?: string;
+  /** 65001 (UTF-8) unless told otherwise. */
+  codepage?: number;
+  noProfile?: boolean;
+}
+
+export type Signal = "terminate" | "ctrl_c";
+
+const SIGNAL_CODES: Record<Signal, string> = {
+  terminate: "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/signal/terminate",
+  ctrl_c: "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/signal/ctrl_c",
+};
+
+const DONE_STATE = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Done";
+
+export interface ReceiveResult {
+  stdout: Buffer[];
+  stderr: Buffer[];
+  done: boolean;
+  exitCode: number | undefined;
+}
+
+/** Seconds the HTTP read timeout stays above a request's OperationTimeout. */
+const READ_TIMEOUT_MARGIN_SECONDS = 30;
+
+export class WinRSShell {
+  private constructor(
+    private readonly requester: Requester,
+    private readonly settings: ShellSettings,
+    readonly id: string,
+  ) {}
+
+  /** Creates a shell (MS-WSMV 3.1.4.5, WS-Transfer Create of rsp:Shell). */
+  static async create(
+    requester: Requester,
+    settings: ShellSettings,
+    options: ShellOptions = {},
+  ): Promise<WinRSShell> {
+    const environment = Object.entries(options.environment ?? {});
+    const body =
+      `<rsp:Shell>` +
+      (environment.length > 0
+        ? `<rsp:Environment>${environment
+            .map(
+              ([name, value]) =>
+                `<rsp:Variable Name="${escapeXml(name)}">${escapeXml(value)}</rsp:Variable>`,
+            )
+            .join("")}</rsp:Environment>`
+        : "") +
+      (options.workingDirectory
+        ? `<rsp:WorkingDirectory>${escapeXml(options.workingDirectory)}</rsp:WorkingDirectory>`
+        : "") +
+      `<rsp:InputStreams>stdin</rsp:InputStreams><rsp:OutputStreams>stdout stderr</rsp:OutputStreams>` +
+      `</rsp:Shell>`;
+    const reply = await invoke(requester, settings, Action.CREATE, body, {
+      options: {
+        WINRS_NOPROFILE: options.noProfile === false ? "FALSE" : "TRUE",
+        WINRS_CODEPAGE: String(options.codepage ?? 65001),
+      },
+      idempotent: false,
+    });
+    // Windows answers with a ResourceCreated reference holding a ShellId selector, and newer
+    // versions also echo rsp:Shell with rsp:ShellId (MS-WSMV 3.1.4.5.2).
+    const selector = findSelector(reply, "ShellId");
+    const id = selector ?? text(find(reply, "ShellId")).trim();
+    if (!id) throw new ProtocolError("CreateResponse", "no ShellId in the response");
+    return new WinRSShell(requester, settings, id);
+  }
+
+  /** Starts a command (MS-WSMV 3.1.4.11); returns its CommandId. */
+  async command(
+    command: string,
+    args: readonly string[] = [],
+    options: { skipCmdShell?: boolean } = {},
+  ): Promise<string> {
+    const body =
+      `<rsp:CommandLine><rsp:Command>${escapeXml(command)}</rsp:Command>` +
+      args.map((arg) => `<rsp:Arguments>${escapeXml(arg)}</rsp:Arguments>`).join("") +
+      `</rsp:CommandLine>`;
+    const reply = await invoke(this.requester, this.settings, Action.COMMAND, body, {
+      selectors: { ShellId: this.id },
+      options: {
+        WINRS_CONSOLEMODE_STDIN: "TRUE",
+        WINRS_SKIP_CMD_SHELL: options.skipCmdShell ? "TRUE" : "FALSE",
+      },
+      idempotent: false,
+    });
+    const id = text(find(reply, "CommandId")).trim();
+    if (!id) throw new ProtocolError("CommandResponse", "no CommandId in the response");
+    return id;
+  }
+
+  /** Sends stdin (MS-WSMV 3.1.4.12); `end` closes the command's stdin. */
+  async send(commandId: string, data: Uint8Array, end: boolean): Promise<void> {
+    const body =
+      `<rsp:Send><rsp:Stream Name="stdin" CommandId="${escapeXml(commandId)}"${end ? ' End="true"' : ""}>` +
+      Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("base64") +
+      `</rsp:Stream></rsp:Send>`;
+    await invoke(this.requester, this.settings, Action.SEND, body, {
+      selectors: { ShellId: this.id },
+      idempotent: false,
+    });
+  }
+
+  /**
+   * Receives whatever output is ready (MS-WSMV 3.1.4.14). An OperationTimeout fault means no
+   * output arrived within OperationTimeout: not an error, the caller receives again.
+   */
+  async receive(commandId: string): Promise<ReceiveResult> {
+    const body = `<rsp:Receive><rsp:DesiredStream CommandId="${escapeXml(commandId)}">stdout stderr</rsp:DesiredStream></rsp:Receive>`;
+    let reply: XmlNode;
+    try {
+      reply = await invoke(this.requester, this.settings, Action.RECEIVE, body, {
+        selectors: { ShellId: this.id },
+        options: { WSMAN_CMDSHELL_OPTION_KEEPALIVE: "TRUE" },
+        idempotent: true,
+      });
+    } catch (error) {
+      if (error instanceof WSManFault && error.wsmanCode === WSManFaultCode.OPERATION_TIMEOUT) {
+        return { stdout: [], stderr: [], done: false, exitCode: undefined };
+      }
+      throw error;
+    }
+    const response = find(reply, "ReceiveResponse");
+    const result: ReceiveResult = { stdout: [], stderr: [], done: false, exitCode: undefined };
+    for (const stream of children(response, "Stream")) {
+      if (
+        attribute(stream, "CommandId") !== undefined &&
+        attribute(stream, "CommandId") !== commandId
+      )
+        continue;
+      const data = Buffer.from(text(stream), "base64");
+      if (data.length === 0) continue;
+      const name = attribute(stream, "Name");
+      if (name === "stdout") result.stdout.push(data);
+      else if (name === "stderr") result.stderr.push(data);
+    }
+    const state = child(response, "CommandState");
+    if (state && attribute(state, "State") === DONE_STATE) {
+      result.done = true;
+      const exitCode = text(child(state, "ExitCode")).trim();
+      result.exitCode = /^-?\d+$/.test(exitCode) ? Number(exitCode) : undefined;
+    }
+    return result;
+  }
+
+  /** Signals a command (MS-WSMV 3.1.4.13): terminate, or Ctrl+C. */
+  async signal(commandId: string, signal: Signal): Promise<void> {
+    const body = `<rsp:Signal CommandId="${escapeXml(commandId)}"><rsp:Code>${SIGNAL_CODES[signal]}</rsp:Code></rsp:Signal>`;
+    await invoke(this.requester, this.settings, Action.SIGNAL, body, {
+      selectors: { ShellId: this.id },
+      idempotent: true,
+    });
+  }
+
+  /** Deletes the shell (MS-WSMV 3.1.4.6, WS-Transfer Delete), ending its processes. */
+  async delete(): Promise<void> {
+    await invoke(this.requester, this.settings, Action.DELETE, "", {
+      selectors: { ShellId: this.id },
+      idempotent: true,
+    });
+  }
+}
+
+function findSelector(node: XmlNode, name: string): string | undefined {
+  const set = find(node, "SelectorSet");
+  const selector = children(set, "Selector").find((item) => attribute(item, "Name") === name);
+  return selector ? text(selector).trim() : undefined;
+}
+
+/**
+ * One request and its reply: builds the envelope, sends it, parses the reply, checks that it
+ * answers this request, and throws the fault it carries, if any.
+ */
+async function invoke(
+  requester: Requester,
+  settings: ShellSettings,
+  action: Action,
+  body: string,
+  options: {
+    selectors?: Record<string, string>;
+    options?: Record<string, string>;
+    idempotent: boolean;
+  },
+): Promise<XmlNode> {
+  const envelope = buildEnvelope({
+    action,
+    to: settings.to,
+    selectors: options.selectors,
+    options: options.options,
+    operationTimeoutSeconds: settings.operationTimeoutSeconds,
+    maxEnvelopeSize: settings.maxEnvelopeSize,
+    locale: settings.locale,
+    body,
+    messageId: `uuid:${randomUUID().toUpperCase()}`,
+  });
+  const reply = await requester.request(Buffer.from(envelope.xml, "utf8"), {
+    idempotent: options.idempotent,
+    timeoutMs: (settings.operationTimeoutSeconds + READ_TIMEOUT_MARGIN_SECONDS) * 1000,
+  });
+  const parsed = parseEnvelope(reply.soap.toString("utf8"));
+  const fault = parseFault(parsed.body);
+  if (fault) throw fault;
+  if (reply.statusCode >= 300) {
+    throw new ProtocolError("SOAP envelope", `HTTP ${reply.statusCode} without a fault`);
+  }
+  checkRelatesTo(parsed.header, envelope.messageId);
+  return parsed.body;
+}
