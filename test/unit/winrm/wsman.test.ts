@@ -1,0 +1,121 @@
+/**
+ * Responses in the shapes MS-WSMV and DSP0226 specify (and Windows sends), written here from
+ * the specification, parsed by the client's envelope code.
+ */
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { ProtocolError, WSManFault } from "../../../provider/errors";
+import {
+  Action,
+  buildEnvelope,
+  checkRelatesTo,
+  parseEnvelope,
+  parseFault,
+  WSManFaultCode,
+} from "../../../provider/winrm/wsman";
+
+const NS =
+  'xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" ' +
+  'xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault"';
+
+/** MS-WSMV 2.2.4.44 WSManFault inside a SOAP 1.2 Fault, as a Receive that timed out gets it. */
+const OPERATION_TIMEOUT_FAULT =
+  `<s:Envelope xml:lang="en-US" ${NS}><s:Header>` +
+  `<a:Action>http://schemas.dmtf.org/wbem/wsman/1/wsman/fault</a:Action>` +
+  `<a:MessageID>uuid:6F2B7F0E-0000-4000-8000-000000000001</a:MessageID>` +
+  `<a:RelatesTo>uuid:11111111-2222-3333-4444-555555555555</a:RelatesTo></s:Header>` +
+  `<s:Body><s:Fault><s:Code><s:Value>s:Receiver</s:Value><s:Subcode><s:Value>w:TimedOut</s:Value></s:Subcode></s:Code>` +
+  `<s:Reason><s:Text xml:lang="en-US">The WS-Management service cannot complete the operation within the time specified in OperationTimeout.  </s:Text></s:Reason>` +
+  `<s:Detail><f:WSManFault Code="2150858793" Machine="WIN-HOST"><f:Message>The WS-Management service cannot complete the operation within the time specified in OperationTimeout.  </f:Message></f:WSManFault></s:Detail>` +
+  `</s:Fault></s:Body></s:Envelope>`;
+
+/** A fault whose message nests a ProviderFault, with non-ASCII text. */
+const NESTED_FAULT =
+  `<s:Envelope ${NS}><s:Header/><s:Body><s:Fault><s:Code><s:Value>s:Sender</s:Value>` +
+  `<s:Subcode><s:Value>w:InvalidSelectors</s:Value></s:Subcode></s:Code><s:Reason><s:Text xml:lang="de-DE">Ungültig</s:Text></s:Reason>` +
+  `<s:Detail><f:WSManFault Code="2150858843" Machine="serveur-été"><f:Message><f:ProviderFault provider="Shell cmd plugin">` +
+  `Die Shell wurde nicht gefunden: « ü »</f:ProviderFault></f:Message></f:WSManFault></s:Detail></s:Fault></s:Body></s:Envelope>`;
+
+describe("WS-Management envelopes (DSP0226, MS-WSMV 2.2.4)", () => {
+  test("a request carries the headers Windows requires", () => {
+    const envelope = buildEnvelope({
+      action: Action.COMMAND,
+      to: "http://host:5985/wsman",
+      selectors: { ShellId: "ABC" },
+      options: { WINRS_SKIP_CMD_SHELL: "FALSE" },
+      operationTimeoutSeconds: 20,
+      maxEnvelopeSize: 512000,
+      body: "<rsp:CommandLine/>",
+    });
+    assert.match(envelope.messageId, /^uuid:[0-9A-F-]{36}$/);
+    const { header, body } = parseEnvelope(envelope.xml);
+    assert.equal((header.Action as { "#text": string })["#text"], Action.COMMAND);
+    assert.equal((header.MessageID as string) ?? "", envelope.messageId);
+    assert.equal((header.OperationTimeout as string) ?? "", "PT20S");
+    assert.ok("CommandLine" in body);
+    assert.match(envelope.xml, /<w:Selector Name="ShellId">ABC<\/w:Selector>/);
+    assert.match(envelope.xml, /<w:Option Name="WINRS_SKIP_CMD_SHELL">FALSE<\/w:Option>/);
+    assert.match(
+      envelope.xml,
+      /<w:MaxEnvelopeSize s:mustUnderstand="true">512000<\/w:MaxEnvelopeSize>/,
+    );
+  });
+
+  test("text and attribute values are escaped", () => {
+    const envelope = buildEnvelope({
+      action: Action.CREATE,
+      to: "http://host/wsman?a=1&b=<2>",
+      selectors: { 'Na"me': "v<&>" },
+      operationTimeoutSeconds: 1,
+      maxEnvelopeSize: 1000,
+      body: "",
+    });
+    assert.doesNotThrow(() => parseEnvelope(envelope.xml));
+    assert.ok(!envelope.xml.includes("b=<2>"));
+  });
+
+  test("OperationTimeout fault: code, subcode, machine and message", () => {
+    const fault = parseFault(parseEnvelope(OPERATION_TIMEOUT_FAULT).body);
+    assert.ok(fault instanceof WSManFault);
+    assert.equal(fault.wsmanCode, WSManFaultCode.OPERATION_TIMEOUT);
+    assert.equal(fault.subcode, "w:TimedOut");
+    assert.equal(fault.machine, "WIN-HOST");
+    assert.match(fault.message, /OperationTimeout/);
+  });
+
+  test("a nested ProviderFault with non-ASCII text keeps its message", () => {
+    const fault = parseFault(parseEnvelope(NESTED_FAULT).body);
+    assert.equal(fault?.wsmanCode, 2150858843);
+    assert.equal(fault?.machine, "serveur-été");
+    assert.equal(fault?.reason, "Die Shell wurde nicht gefunden: « ü »");
+    assert.equal(fault?.subcode, "w:InvalidSelectors");
+  });
+
+  test("a body without a fault is not a fault", () => {
+    assert.equal(
+      parseFault(parseEnvelope(`<s:Envelope ${NS}><s:Body><x/></s:Body></s:Envelope>`).body),
+      undefined,
+    );
+  });
+
+  test("RelatesTo must answer the request", () => {
+    const { header } = parseEnvelope(OPERATION_TIMEOUT_FAULT);
+    checkRelatesTo(header, "uuid:11111111-2222-3333-4444-555555555555");
+    assert.throws(
+      () => checkRelatesTo(header, "uuid:00000000-0000-0000-0000-000000000000"),
+      ProtocolError,
+    );
+  });
+
+  test("malformed XML and DOCTYPEs are ProtocolErrors", () => {
+    assert.throws(() => parseEnvelope("<s:Envelope"), ProtocolError);
+    assert.throws(() => parseEnvelope("<notanenvelope/>"), ProtocolError);
+    assert.throws(
+      () =>
+        parseEnvelope(
+          '<!DOCTYPE x [<!ENTITY a "aaaa">]><s:Envelope><s:Body>&a;</s:Body></s:Envelope>',
+        ),
+      /DOCTYPE/,
+    );
+  });
+});
