@@ -485,22 +485,25 @@ export class Transport {
           delay = Math.min(delay * 2, 5000);
           continue;
         }
+        // A 401 means the host refused the request unread (it forgot this connection's
+        // context, as after a service restart): re-authenticating and repeating is safe for any
+        // request. A dropped connection may have lost a request the host already acted on.
         const expired = error instanceof SessionExpired;
         if (!expired && !isConnectionFailure(error)) throw error;
-        if (!options.idempotent) {
+        if (!expired && !options.idempotent) {
           throw new ConnectionLostError(
-            (expired
-              ? "the host forgot this connection's authentication (HTTP 401)"
-              : "the connection to the host dropped") +
-              " while a request that must not run twice (a command or its input) was in flight; " +
-              "it was not repeated, and the host may or may not have acted on it",
-            { cause: expired ? undefined : error },
+            "the connection to the host dropped while a request that must not run twice (a command or " +
+              "its input) was in flight; it was not repeated, and the host may or may not have acted on it",
+            { cause: error },
           );
         }
         if (retriedAfterSend) {
-          throw new ConnectionLostError("the connection dropped again after re-authenticating", {
-            cause: error,
-          });
+          throw new ConnectionLostError(
+            expired
+              ? "the host refused the request again after re-authenticating (HTTP 401)"
+              : "the connection dropped again after re-authenticating",
+            { cause: expired ? undefined : error },
+          );
         }
         retriedAfterSend = true;
       }
