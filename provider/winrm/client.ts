@@ -8,6 +8,9 @@ import { type ClientOptions, resolveClientOptions, type ResolvedClientOptions } 
 import { type ShellOptions, type ShellSettings, WinRSShell } from "./shell";
 import { Transport } from "./transport";
 import { buildIdentify, child, parseEnvelope, parseFault, text } from "./wsman";
+import { RemoteFiles } from "./files";
+import { type RemoteScripts, type ScriptFamily, scriptsFor } from "./scripts";
+import { decodeClixml } from "./scripts/powershell";
 
 export interface IdentifyResult {
   protocolVersion: string;
@@ -27,6 +30,12 @@ export interface RunOptions extends CommandOptions {
 const ENVELOPE_OVERHEAD = 4096;
 /** How long to wait before asking again for a shell the host refused for quota. */
 const QUOTA_RETRY_MS = 500;
+/** Least time callers wait for a shell while the host's quota is exhausted. */
+const QUOTA_WAIT_MS = 120_000;
+
+function isQuotaFault(error: unknown): boolean {
+  return error instanceof WSManFault && /QuotaLimit/i.test(error.subcode ?? "");
+}
 
 export class WinRMClient {
   readonly options: ResolvedClientOptions;
@@ -35,6 +44,9 @@ export class WinRMClient {
   private shellCount = 0;
   private readonly waiting: Array<() => void> = [];
   private closed = false;
+  private family: Promise<ScriptFamily> | undefined;
+  /** Shells the host allows this client, learnt from QuotaLimit faults. */
+  private shellLimit = Number.POSITIVE_INFINITY;
 
   constructor(options: ClientOptions) {
     this.options = resolveClientOptions(options);
@@ -77,6 +89,56 @@ export class WinRMClient {
       productVersion: text(child(response, "ProductVersion")).trim(),
       windows: /microsoft/i.test(productVendor),
     };
+  }
+
+  /**
+   * Which family of remote scripts this host takes: as configured, or PowerShell when Identify
+   * names Microsoft as the vendor and POSIX sh otherwise. Asked once per client.
+   */
+  scriptFamily(): Promise<ScriptFamily> {
+    if (this.options.scripts !== "auto") return Promise.resolve(this.options.scripts);
+    this.family ??= this.identify().then((identity) => (identity.windows ? "powershell" : "posix"));
+    this.family.catch(() => (this.family = undefined));
+    return this.family;
+  }
+
+  async scripts(): Promise<RemoteScripts> {
+    return scriptsFor(await this.scriptFamily());
+  }
+
+  /** File operations (sha256, stat, remove, mkdirp, upload) in the host's script family. */
+  async files(): Promise<RemoteFiles> {
+    return new RemoteFiles(this, await this.scripts());
+  }
+
+  /**
+   * Runs a PowerShell script of any length: a short -EncodedCommand bootstrap reads it from
+   * stdin. Uncaught errors give a non-zero exit code; `errorText` is stderr with CLIXML decoded.
+   */
+  async runPowerShell(
+    script: string,
+    options: RunOptions = {},
+  ): Promise<CommandResult & { errorText: string }> {
+    const invocation = scriptsFor("powershell").runScript();
+    const result = await this.run(invocation.command, invocation.args, {
+      ...options,
+      skipCmdShell: invocation.skipCmdShell,
+      stdin: Buffer.from(script, "utf8"),
+    });
+    return { ...result, errorText: decodeClixml(result.stderr.toString("utf8")) };
+  }
+
+  /**
+   * Runs a script in the host's own family (PowerShell or POSIX sh), passing it over stdin so
+   * its length is unlimited.
+   */
+  async runScript(script: string, options: RunOptions = {}): Promise<CommandResult> {
+    const invocation = (await this.scripts()).runScript();
+    return this.run(invocation.command, invocation.args, {
+      ...options,
+      skipCmdShell: invocation.skipCmdShell,
+      stdin: Buffer.from(script, "utf8"),
+    });
   }
 
   /**
@@ -126,56 +188,81 @@ export class WinRMClient {
     }
   }
 
-  /** An idle pooled shell, or a new one while under maxShells; otherwise wait for one. */
+  /**
+   * An idle pooled shell, or a new one while under the shell limit; otherwise waits for one to
+   * be released. The limit is maxShells, lowered to what the host granted when it answers a
+   * create with a QuotaLimit fault (MaxShellsPerUser), so callers queue instead of failing.
+   */
   private async acquireShell(): Promise<WinRSShell> {
-    const idle = this.idle.pop();
-    if (idle) return idle;
-    await this.reserveSlot();
-    const reused = this.idle.pop();
-    if (reused) {
-      this.shellCount--;
-      return reused;
-    }
-    try {
-      return await this.createShell({});
-    } catch (error) {
-      this.shellCount--;
-      this.waiting.shift()?.();
-      throw error;
+    const deadline = Date.now() + Math.max(this.options.transport.readyTimeoutMs, QUOTA_WAIT_MS);
+    for (;;) {
+      if (this.closed) throw new ProtocolError("WinRMClient", "the client is closed");
+      const idle = this.idle.pop();
+      if (idle) return idle;
+      if (this.shellCount < Math.min(this.options.maxShells, this.shellLimit)) {
+        this.shellCount++;
+        try {
+          return await WinRSShell.create(this.transport, this.settings, {});
+        } catch (error) {
+          this.shellCount--;
+          if (!isQuotaFault(error) || Date.now() > deadline) throw error;
+          // Other users of the account may hold shells too: never go below one, and retry.
+          this.shellLimit = Math.max(1, this.shellCount);
+          await this.nextRelease(QUOTA_RETRY_MS);
+          continue;
+        }
+      }
+      await this.nextRelease(this.shellCount === 0 ? QUOTA_RETRY_MS : undefined);
     }
   }
 
-  /** Waits until fewer than maxShells shells exist, then counts one more. */
+  /** Resolves when a shell is released, or after `ms` when given. */
+  private nextRelease(ms?: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        const index = this.waiting.indexOf(wake);
+        if (index >= 0) this.waiting.splice(index, 1);
+        resolve();
+      };
+      const timer = ms === undefined ? undefined : setTimeout(wake, ms);
+      this.waiting.push(wake);
+    });
+  }
+
+  /** Waits until a dedicated shell may be created, then counts it. */
   private async reserveSlot(): Promise<void> {
     for (;;) {
       if (this.closed) throw new ProtocolError("WinRMClient", "the client is closed");
-      if (this.shellCount < this.options.maxShells) {
+      if (this.shellCount < Math.min(this.options.maxShells, this.shellLimit)) {
         this.shellCount++;
         return;
       }
-      if (this.idle.length > 0) {
+      const idle = this.idle.pop();
+      if (idle) {
         // Trade an idle pooled shell for the slot.
-        const shell = this.idle.pop()!;
-        await shell.delete().catch(() => undefined);
+        await idle.delete().catch(() => undefined);
         return;
       }
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
+      await this.nextRelease();
     }
   }
 
-  /**
-   * Creates a shell; when the host's per-user quota (MaxShellsPerUser) is exhausted by other
-   * clients, waits and asks again rather than failing, within the ready timeout.
-   */
+  /** Creates a dedicated shell, waiting out the host's shell quota like acquireShell does. */
   private async createShell(options: ShellOptions): Promise<WinRSShell> {
-    const deadline = Date.now() + Math.max(this.options.transport.readyTimeoutMs, 60_000);
+    const deadline = Date.now() + Math.max(this.options.transport.readyTimeoutMs, QUOTA_WAIT_MS);
     for (;;) {
       try {
         return await WinRSShell.create(this.transport, this.settings, options);
       } catch (error) {
-        const quota = error instanceof WSManFault && /QuotaLimit/i.test(error.subcode ?? "");
-        if (!quota || Date.now() > deadline) throw error;
-        await new Promise((resolve) => setTimeout(resolve, QUOTA_RETRY_MS));
+        if (!isQuotaFault(error) || Date.now() > deadline) throw error;
+        const idle = this.idle.pop();
+        if (idle) {
+          this.shellCount--;
+          await idle.delete().catch(() => undefined);
+        } else {
+          await this.nextRelease(QUOTA_RETRY_MS);
+        }
       }
     }
   }

@@ -4,7 +4,7 @@
  * the loops that drive a command to completion live in command.ts.
  */
 import { randomUUID } from "node:crypto";
-import { ProtocolError, WSManFault } from "../errors";
+import { ConnectionLostError, ProtocolError, WSManFault } from "../errors";
 import type { RequestOptions } from "./transport";
 import {
   Action,
@@ -15,6 +15,7 @@ import {
   children,
   escapeXml,
   find,
+  operationIdHeader,
   parseEnvelope,
   parseFault,
   text,
@@ -63,12 +64,21 @@ export interface ReceiveResult {
 /** Seconds the HTTP read timeout stays above a request's OperationTimeout. */
 const READ_TIMEOUT_MARGIN_SECONDS = 30;
 
+/** Whether a host replays cached responses (learnt from its replies), shared per requester. */
+const robustness = new WeakMap<Requester, { supported: boolean }>();
+
 export class WinRSShell {
+  private readonly robust: { supported: boolean };
+
   private constructor(
     private readonly requester: Requester,
     private readonly settings: ShellSettings,
     readonly id: string,
-  ) {}
+  ) {
+    let robust = robustness.get(requester);
+    if (!robust) robustness.set(requester, (robust = { supported: false }));
+    this.robust = robust;
+  }
 
   /** Creates a shell (MS-WSMV 3.1.4.5, WS-Transfer Create of rsp:Shell). */
   static async create(
@@ -148,20 +158,39 @@ export class WinRSShell {
    */
   async receive(commandId: string): Promise<ReceiveResult> {
     const body = `<rsp:Receive><rsp:DesiredStream CommandId="${escapeXml(commandId)}">stdout stderr</rsp:DesiredStream></rsp:Receive>`;
-    let reply: XmlNode;
-    try {
-      reply = await invoke(this.requester, this.settings, Action.RECEIVE, body, {
-        selectors: { ShellId: this.id },
-        options: { WSMAN_CMDSHELL_OPTION_KEEPALIVE: "TRUE" },
-        idempotent: true,
-      });
-    } catch (error) {
-      if (error instanceof WSManFault && error.wsmanCode === WSManFaultCode.OPERATION_TIMEOUT) {
-        return { stdout: [], stderr: [], done: false, exitCode: undefined };
+    // A Receive consumes output: repeating one whose response was lost would lose that output.
+    // It is repeated only where the host caches responses by OperationID (MS-WSMV 3.1.4.1.39).
+    const operationId = `uuid:${randomUUID().toUpperCase()}`;
+    let reply: { header: XmlNode; body: XmlNode };
+    for (let attempt = 0; ; attempt++) {
+      try {
+        reply = await invokeWithHeader(this.requester, this.settings, Action.RECEIVE, body, {
+          selectors: { ShellId: this.id },
+          options: { WSMAN_CMDSHELL_OPTION_KEEPALIVE: "TRUE" },
+          idempotent: false,
+          extraHeaders: operationIdHeader(operationId, attempt > 0),
+        });
+        break;
+      } catch (error) {
+        if (error instanceof WSManFault && error.wsmanCode === WSManFaultCode.OPERATION_TIMEOUT) {
+          return { stdout: [], stderr: [], done: false, exitCode: undefined };
+        }
+        if (error instanceof ConnectionLostError && attempt === 0 && this.robust.supported)
+          continue;
+        if (error instanceof ConnectionLostError) {
+          throw new ConnectionLostError(
+            "the connection dropped while receiving the command's output, and this host does not " +
+              "replay lost responses (MS-WSMV robust connections): output may be missing, and the " +
+              "command may still be running",
+            { cause: error },
+          );
+        }
+        throw error;
       }
-      throw error;
     }
-    const response = find(reply, "ReceiveResponse");
+    if (child(reply.header, "OperationID")) this.robust.supported = true;
+    reply = { header: reply.header, body: reply.body };
+    const response = find(reply.body, "ReceiveResponse");
     const result: ReceiveResult = { stdout: [], stderr: [], done: false, exitCode: undefined };
     for (const stream of children(response, "Stream")) {
       if (
@@ -208,6 +237,13 @@ function findSelector(node: XmlNode, name: string): string | undefined {
   return selector ? text(selector).trim() : undefined;
 }
 
+interface InvokeOptions {
+  selectors?: Record<string, string>;
+  options?: Record<string, string>;
+  idempotent: boolean;
+  extraHeaders?: string;
+}
+
 /**
  * One request and its reply: builds the envelope, sends it, parses the reply, checks that it
  * answers this request, and throws the fault it carries, if any.
@@ -217,12 +253,18 @@ async function invoke(
   settings: ShellSettings,
   action: Action,
   body: string,
-  options: {
-    selectors?: Record<string, string>;
-    options?: Record<string, string>;
-    idempotent: boolean;
-  },
+  options: InvokeOptions,
 ): Promise<XmlNode> {
+  return (await invokeWithHeader(requester, settings, action, body, options)).body;
+}
+
+async function invokeWithHeader(
+  requester: Requester,
+  settings: ShellSettings,
+  action: Action,
+  body: string,
+  options: InvokeOptions,
+): Promise<{ header: XmlNode; body: XmlNode }> {
   const envelope = buildEnvelope({
     action,
     to: settings.to,
@@ -233,6 +275,7 @@ async function invoke(
     locale: settings.locale,
     body,
     messageId: `uuid:${randomUUID().toUpperCase()}`,
+    extraHeaders: options.extraHeaders,
   });
   const reply = await requester.request(Buffer.from(envelope.xml, "utf8"), {
     idempotent: options.idempotent,
@@ -245,5 +288,5 @@ async function invoke(
     throw new ProtocolError("SOAP envelope", `HTTP ${reply.statusCode} without a fault`);
   }
   checkRelatesTo(parsed.header, envelope.messageId);
-  return parsed.body;
+  return parsed;
 }

@@ -41,8 +41,17 @@ export const WSManFaultCode = Object.freeze({
   INVALID_SELECTORS: 2150858843,
 } as const);
 
+const XML_ESCAPES: Record<string, string> = {
+  "<": "&lt;",
+  ">": "&gt;",
+  "&": "&amp;",
+  '"': "&quot;",
+  "'": "&apos;",
+};
+
+/** Escapes text for XML content and attribute values with the five predefined entities. */
 export function escapeXml(text: string): string {
-  return text.replace(/[<>&"']/g, (char) => `&#${char.charCodeAt(0)};`);
+  return text.replace(/[<>&"']/g, (char) => XML_ESCAPES[char]!);
 }
 
 export interface EnvelopeOptions {
@@ -60,6 +69,8 @@ export interface EnvelopeOptions {
   /** The body's inner XML, already escaped. */
   body: string;
   messageId?: string;
+  /** Further header elements, already escaped (such as p:OperationID). */
+  extraHeaders?: string;
 }
 
 export interface Envelope {
@@ -101,6 +112,7 @@ export function buildEnvelope(options: EnvelopeOptions): Envelope {
     `<w:ResourceURI s:mustUnderstand="true">${escapeXml(options.resourceUri ?? SHELL_RESOURCE_URI)}</w:ResourceURI>` +
     selectors +
     optionSet +
+    (options.extraHeaders ?? "") +
     `</s:Header>` +
     `<s:Body>${options.body}</s:Body>` +
     `</s:Envelope>`;
@@ -131,7 +143,9 @@ const parser = new XMLParser({
   trimValues: false,
   textNodeName: "#text",
   processEntities: true,
-  htmlEntities: false,
+  // Also decodes numeric character references (&#13; &#x41;), which Windows writes in messages;
+  // fast-xml-parser leaves them undecoded otherwise.
+  htmlEntities: true,
 });
 
 /** Parses a response envelope; a DOCTYPE is refused (no entity expansion from the wire). */
@@ -193,6 +207,15 @@ export function find(node: XmlNode | undefined, name: string): XmlNode | undefin
     }
   }
   return undefined;
+}
+
+/**
+ * The Robust Connection header of MS-WSMV 3.1.4.1.39: the same OperationID on a repeated
+ * request, with mustUnderstand true, asks the host for its cached response instead of acting
+ * again.
+ */
+export function operationIdHeader(operationId: string, retransmission: boolean): string {
+  return `<p:OperationID s:mustUnderstand="${retransmission ? "true" : "false"}">${escapeXml(operationId)}</p:OperationID>`;
 }
 
 /** Checks that a response answers the request with `messageId` (WS-Addressing RelatesTo). */

@@ -1,0 +1,241 @@
+/**
+ * The `connection` input shared by RemoteCommand and RemoteFile: its validation (as check
+ * failures that `pulumi preview` shows before anything runs), its defaults, and the pool of
+ * clients that every resource of the provider process shares.
+ *
+ * One provider process serves every dynamic resource of a stack on one event loop, and the
+ * engine runs operations in parallel; the pool therefore lives on globalThis (the serialized
+ * provider may be loaded more than once), keyed by endpoint and identity, with at most
+ * `maxConcurrency` operations in flight per host.
+ */
+import { createHash } from "node:crypto";
+import { parseUserName } from "./auth/credentials";
+import { WinRMError } from "./errors";
+import { WinRMClient } from "./winrm/client";
+import { type ClientOptions, resolveClientOptions } from "./winrm/options";
+
+/** The connection as users write it (named as pulumi-command names its SSH connection). */
+export interface ConnectionArgs {
+  host: string;
+  port?: number;
+  user: string;
+  password?: string;
+  auth?: "negotiate" | "ntlm" | "basic";
+  https?: boolean;
+  insecure?: boolean;
+  caCert?: string;
+  certFingerprint?: string;
+  allowUnencrypted?: boolean;
+  /** WS-Man OperationTimeout, seconds. */
+  operationTimeout?: number;
+  /** How long to wait for a host that is still booting, seconds. */
+  readyTimeout?: number;
+  /** Operations in flight at once against this host. */
+  maxConcurrency?: number;
+}
+
+export interface CheckFailure {
+  property: string;
+  reason: string;
+}
+
+export const CONNECTION_DEFAULTS = Object.freeze({
+  readyTimeoutSeconds: 300,
+  maxConcurrency: 10,
+});
+
+/** The engine's placeholder for a value not known during preview. */
+export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
+export function isUnknown(value: unknown): boolean {
+  if (value === UNKNOWN) return true;
+  if (Array.isArray(value)) return value.some(isUnknown);
+  if (value !== null && typeof value === "object") return Object.values(value).some(isUnknown);
+  return false;
+}
+
+/** Validates a connection; unknown values (during preview) are accepted as they are. */
+export function checkConnection(value: unknown, property = "connection"): CheckFailure[] {
+  if (value === UNKNOWN) return [];
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    return [{ property, reason: "must be an object with at least host, user and password" }];
+  }
+  const connection = value as Record<string, unknown>;
+  const failures: CheckFailure[] = [];
+  const fail = (name: string, reason: string) =>
+    failures.push({ property: `${property}.${name}`, reason });
+  const known = (name: string) => connection[name] !== undefined && !isUnknown(connection[name]);
+  const allowed = new Set([
+    "host",
+    "port",
+    "user",
+    "password",
+    "auth",
+    "https",
+    "insecure",
+    "caCert",
+    "certFingerprint",
+    "allowUnencrypted",
+    "operationTimeout",
+    "readyTimeout",
+    "maxConcurrency",
+  ]);
+  for (const name of Object.keys(connection)) {
+    if (!allowed.has(name))
+      fail(name, `is not a connection option (known: ${[...allowed].join(", ")})`);
+  }
+  if (
+    !isUnknown(connection.host) &&
+    (typeof connection.host !== "string" || connection.host.trim() === "")
+  ) {
+    fail("host", "must be a non-empty host name or address");
+  }
+  if (!isUnknown(connection.user)) {
+    if (typeof connection.user !== "string" || connection.user === "") fail("user", "is required");
+    else {
+      try {
+        parseUserName(connection.user);
+      } catch (error) {
+        fail("user", (error as Error).message);
+      }
+    }
+  }
+  if (!isUnknown(connection.password) && typeof connection.password !== "string") {
+    fail(
+      "password",
+      "is required (pass it as a secret: pulumi.secret(...) or a secret config value)",
+    );
+  }
+  if (known("port")) {
+    const port = connection.port;
+    if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) {
+      fail("port", `must be a whole number from 1 to 65535, got ${JSON.stringify(port)}`);
+    }
+  }
+  if (known("auth") && !["negotiate", "ntlm", "basic"].includes(connection.auth as string)) {
+    fail("auth", `must be "negotiate", "ntlm" or "basic", got ${JSON.stringify(connection.auth)}`);
+  }
+  for (const name of ["https", "insecure", "allowUnencrypted"]) {
+    if (known(name) && typeof connection[name] !== "boolean") fail(name, "must be true or false");
+  }
+  for (const name of ["operationTimeout", "readyTimeout", "maxConcurrency"]) {
+    const number = connection[name];
+    if (
+      known(name) &&
+      (typeof number !== "number" ||
+        !Number.isInteger(number) ||
+        number < (name === "readyTimeout" ? 0 : 1))
+    ) {
+      fail(name, "must be a positive whole number");
+    }
+  }
+  const https = connection.https === true;
+  if (
+    connection.auth === "basic" &&
+    connection.https !== true &&
+    connection.allowUnencrypted !== true &&
+    !isUnknown(connection.https)
+  ) {
+    fail(
+      "auth",
+      'Basic over plain HTTP sends the password in the clear: set https: true, use "negotiate" (the ' +
+        "default, which encrypts every message), or set allowUnencrypted: true to accept the risk",
+    );
+  }
+  for (const name of ["caCert", "certFingerprint", "insecure"]) {
+    if (
+      connection[name] !== undefined &&
+      connection[name] !== false &&
+      !https &&
+      !isUnknown(connection.https)
+    ) {
+      fail(name, "applies only with https: true");
+    }
+  }
+  if (failures.length === 0 && !isUnknown(connection)) {
+    try {
+      resolveClientOptions(toClientOptions(connection as unknown as ConnectionArgs));
+    } catch (error) {
+      const option = (error as { option?: string }).option;
+      fail(option ?? "host", error instanceof WinRMError ? error.message : String(error));
+    }
+  }
+  return failures;
+}
+
+export function toClientOptions(connection: ConnectionArgs): ClientOptions {
+  return {
+    host: connection.host,
+    port: connection.port,
+    https: connection.https,
+    user: connection.user,
+    password: connection.password,
+    auth: connection.auth,
+    allowUnencrypted: connection.allowUnencrypted,
+    caCert: connection.caCert,
+    certFingerprint: connection.certFingerprint,
+    insecure: connection.insecure,
+    operationTimeout: connection.operationTimeout,
+    readyTimeout: (connection.readyTimeout ?? CONNECTION_DEFAULTS.readyTimeoutSeconds) * 1000,
+    maxShells: connection.maxConcurrency ?? CONNECTION_DEFAULTS.maxConcurrency,
+  };
+}
+
+interface PoolEntry {
+  client: WinRMClient;
+  /** Operations in flight and waiting, for the per-host cap. */
+  active: number;
+  waiters: Array<() => void>;
+  limit: number;
+}
+
+const POOL_KEY = Symbol.for("pulumi-winrm.connection-pool");
+
+function pool(): Map<string, PoolEntry> {
+  const holder = globalThis as unknown as Record<symbol, Map<string, PoolEntry> | undefined>;
+  return (holder[POOL_KEY] ??= new Map<string, PoolEntry>());
+}
+
+/**
+ * Identifies a client: the endpoint, the user, and a hash of everything else that changes how
+ * it connects (so a new password or trust setting gets its own client). The hash keeps the
+ * password out of the key itself.
+ */
+function poolKey(connection: ConnectionArgs): string {
+  const fingerprint = createHash("sha256")
+    .update(JSON.stringify(toClientOptions(connection)))
+    .digest("hex");
+  const scheme = connection.https ? "https" : "http";
+  return `${scheme}://${connection.host}:${connection.port ?? ""} ${connection.user} ${fingerprint}`;
+}
+
+/**
+ * Runs `work` with the shared client for this connection, holding one of the host's
+ * `maxConcurrency` operation slots for its duration.
+ */
+export async function withClient<T>(
+  connection: ConnectionArgs,
+  work: (client: WinRMClient) => Promise<T>,
+): Promise<T> {
+  const key = poolKey(connection);
+  let entry = pool().get(key);
+  if (!entry) {
+    entry = {
+      client: new WinRMClient(toClientOptions(connection)),
+      active: 0,
+      waiters: [],
+      limit: connection.maxConcurrency ?? CONNECTION_DEFAULTS.maxConcurrency,
+    };
+    pool().set(key, entry);
+  }
+  const held = entry;
+  while (held.active >= held.limit)
+    await new Promise<void>((resolve) => held.waiters.push(resolve));
+  held.active++;
+  try {
+    return await work(held.client);
+  } finally {
+    held.active--;
+    held.waiters.shift()?.();
+  }
+}

@@ -1,0 +1,300 @@
+/**
+ * The RemoteCommand lifecycle: check, diff, create, update, delete and read (refresh), mapped
+ * onto remote execution with DSC-style Test/Set idempotence and drift detection.
+ *
+ * Inputs are echoed into outputs, because `diff` receives the old outputs, not the old inputs.
+ * The outputs `stdout`, `stderr` and `state` are secret whenever the user passed a command,
+ * stdin or an environment value as a secret: the SDK adds inputs of those names whose secrecy
+ * follows the user's inputs, and the engine marks an output secret when the same-named input
+ * was (the dynamic provider host itself does not accept secrets).
+ */
+import { randomUUID } from "node:crypto";
+import { CommandFailedError, TimeoutError, WinRMError } from "./errors";
+import {
+  type CheckFailure,
+  checkConnection,
+  type ConnectionArgs,
+  isUnknown,
+  UNKNOWN,
+  withClient,
+} from "./connection";
+import type { WinRMClient } from "./winrm/client";
+import type { CommandResult } from "./winrm/command";
+
+export type CommandShell = "powershell" | "cmd";
+export type Logging = "stdout" | "stderr" | "stdoutAndStderr" | "none";
+
+export interface RemoteCommandInputs {
+  connection: ConnectionArgs;
+  create: string;
+  update?: string;
+  delete?: string;
+  test?: string;
+  read?: string;
+  shell?: CommandShell;
+  environment?: Record<string, string>;
+  stdin?: string;
+  workingDirectory?: string;
+  /** Seconds; each command is terminated past it. */
+  timeout?: number;
+  triggers?: unknown[];
+  logging?: Logging;
+  /** Set by the SDK: whether any command, stdin or environment value is secret. */
+  secretOutputs?: boolean;
+}
+
+export interface RemoteCommandOutputs extends RemoteCommandInputs {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+  /** What `read` printed at the last refresh, or after the last apply. */
+  state: string;
+  /** The `state` recorded right after the last create or update: drift is state !== this. */
+  appliedState: string;
+  /** True when `test` reported the host already in the desired state, so nothing ran. */
+  skipped: boolean;
+  /** False after a refresh in which `test` failed: the next `up` re-applies. */
+  inSync: boolean;
+}
+
+const INPUT_KEYS = [
+  "connection",
+  "create",
+  "update",
+  "delete",
+  "test",
+  "read",
+  "shell",
+  "environment",
+  "stdin",
+  "workingDirectory",
+  "timeout",
+  "triggers",
+  "logging",
+  "secretOutputs",
+] as const;
+/** A change to these replaces the resource (and so runs `delete`, then `create`). */
+const REPLACING_KEYS = ["triggers", "connection"] as const;
+/** Bytes of stderr quoted in an error message. */
+const STDERR_TAIL = 2000;
+/** Bytes of stdout and stderr kept in state. */
+const OUTPUT_LIMIT = 1024 * 1024;
+
+export function check(olds: Record<string, unknown>, news: Record<string, unknown>) {
+  const failures: CheckFailure[] = [...checkConnection(news.connection)];
+  const known = (name: string) => news[name] !== undefined && !isUnknown(news[name]);
+  if (!isUnknown(news.create) && (typeof news.create !== "string" || news.create.trim() === "")) {
+    failures.push({
+      property: "create",
+      reason: "is required: the command that brings the host to the desired state",
+    });
+  }
+  for (const name of ["update", "delete", "test", "read", "stdin", "workingDirectory"]) {
+    if (known(name) && typeof news[name] !== "string")
+      failures.push({ property: name, reason: "must be a string" });
+  }
+  if (known("shell") && !["powershell", "cmd"].includes(news.shell as string)) {
+    failures.push({
+      property: "shell",
+      reason: `must be "powershell" or "cmd", got ${JSON.stringify(news.shell)}`,
+    });
+  }
+  if (
+    known("logging") &&
+    !["stdout", "stderr", "stdoutAndStderr", "none"].includes(news.logging as string)
+  ) {
+    failures.push({
+      property: "logging",
+      reason: 'must be "stdout", "stderr", "stdoutAndStderr" or "none"',
+    });
+  }
+  if (known("timeout") && (typeof news.timeout !== "number" || !(news.timeout > 0))) {
+    failures.push({ property: "timeout", reason: "must be a positive number of seconds" });
+  }
+  if (known("environment")) {
+    const environment = news.environment;
+    if (environment === null || typeof environment !== "object" || Array.isArray(environment)) {
+      failures.push({ property: "environment", reason: "must be a map of names to strings" });
+    } else {
+      for (const [name, value] of Object.entries(environment)) {
+        if (!isUnknown(value) && typeof value !== "string") {
+          failures.push({ property: `environment.${name}`, reason: "must be a string" });
+        }
+      }
+    }
+  }
+  void olds;
+  return { inputs: news, failures };
+}
+
+function inputsOf(props: Record<string, unknown>): RemoteCommandInputs {
+  const inputs: Record<string, unknown> = {};
+  for (const key of INPUT_KEYS) if (props[key] !== undefined) inputs[key] = props[key];
+  return inputs as unknown as RemoteCommandInputs;
+}
+
+function same(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+}
+
+export function diff(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>) {
+  const replaces = REPLACING_KEYS.filter(
+    (key) => !same(olds[key], news[key]) || isUnknown(news[key]),
+  );
+  const changed = INPUT_KEYS.filter((key) => !same(olds[key], news[key]) || isUnknown(news[key]));
+  // Drift found by the last refresh: `test` failed, or `read` saw something else.
+  const drifted =
+    olds.inSync === false || (typeof olds.read === "string" && olds.state !== olds.appliedState);
+  // Connection changes (a new password, say) need no replacement when the host is the same.
+  const connectionOnly =
+    replaces.length === 1 &&
+    replaces[0] === "connection" &&
+    sameHost(olds.connection, news.connection);
+  return {
+    changes: changed.length > 0 || drifted,
+    replaces: connectionOnly ? [] : [...replaces],
+    deleteBeforeReplace: false,
+    stables: [],
+  };
+}
+
+function sameHost(a: unknown, b: unknown): boolean {
+  const left = a as Partial<ConnectionArgs> | undefined;
+  const right = b as Partial<ConnectionArgs> | undefined;
+  return (
+    !isUnknown(right?.host) &&
+    left?.host === right?.host &&
+    (left?.port ?? null) === (right?.port ?? null)
+  );
+}
+
+/** Runs one of the resource's commands in the chosen shell. */
+async function execute(
+  client: WinRMClient,
+  inputs: RemoteCommandInputs,
+  script: string,
+  log: boolean,
+): Promise<CommandResult> {
+  const logging = inputs.logging ?? "stdoutAndStderr";
+  const printer = (wanted: boolean) =>
+    log && wanted ? (chunk: Buffer) => process.stderr.write(chunk) : undefined;
+  const options = {
+    stdin: inputs.stdin === undefined ? undefined : Buffer.from(inputs.stdin, "utf8"),
+    environment: inputs.environment,
+    workingDirectory: inputs.workingDirectory,
+    timeoutMs: inputs.timeout === undefined ? undefined : Math.round(inputs.timeout * 1000),
+    maxOutputBytes: OUTPUT_LIMIT,
+    onStdout: printer(logging === "stdout" || logging === "stdoutAndStderr"),
+    onStderr: printer(logging === "stderr" || logging === "stdoutAndStderr"),
+  };
+  if ((inputs.shell ?? "powershell") === "powershell") {
+    const result = await client.runPowerShell(script, options);
+    return { ...result, stderr: Buffer.from(result.errorText, "utf8") };
+  }
+  return client.run(script, [], options);
+}
+
+function failure(what: string, result: CommandResult): CommandFailedError {
+  const stderr = result.stderr.toString("utf8");
+  return new CommandFailedError(what, result.exitCode, stderr.slice(-STDERR_TAIL));
+}
+
+/** Wraps errors so the message says which step failed and never echoes the command text. */
+function describe(step: string, error: unknown): Error {
+  if (error instanceof CommandFailedError) return error;
+  if (error instanceof TimeoutError)
+    return new TimeoutError(`the ${step} command ${error.message}`, error.timeoutMs);
+  if (error instanceof WinRMError) return error;
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+async function apply(inputs: RemoteCommandInputs, command: string, step: "create" | "update") {
+  const log = !inputs.secretOutputs;
+  return withClient(inputs.connection, async (client) => {
+    try {
+      if (inputs.test !== undefined) {
+        const test = await execute(client, inputs, inputs.test, false);
+        if (test.exitCode === 0) {
+          const state = inputs.read === undefined ? "" : await readState(client, inputs);
+          return {
+            stdout: "",
+            stderr: "",
+            exitCode: 0,
+            state,
+            appliedState: state,
+            skipped: true,
+            inSync: true,
+          };
+        }
+      }
+      const result = await execute(client, inputs, command, log);
+      if (result.exitCode !== 0) throw failure(`the ${step} command`, result);
+      const state = inputs.read === undefined ? "" : await readState(client, inputs);
+      return {
+        stdout: result.stdout.toString("utf8"),
+        stderr: result.stderr.toString("utf8"),
+        exitCode: result.exitCode,
+        state,
+        appliedState: state,
+        skipped: false,
+        inSync: true,
+      };
+    } catch (error) {
+      throw describe(step, error);
+    }
+  });
+}
+
+async function readState(client: WinRMClient, inputs: RemoteCommandInputs): Promise<string> {
+  const result = await execute(client, inputs, inputs.read!, false);
+  if (result.exitCode !== 0) throw failure("the read command", result);
+  return result.stdout.toString("utf8");
+}
+
+export async function create(news: Record<string, unknown>) {
+  const inputs = inputsOf(news);
+  const outputs = await apply(inputs, inputs.create, "create");
+  return { id: randomUUID(), outs: { ...inputs, ...outputs } };
+}
+
+export async function update(
+  _id: string,
+  _olds: Record<string, unknown>,
+  news: Record<string, unknown>,
+) {
+  const inputs = inputsOf(news);
+  const outputs = await apply(inputs, inputs.update ?? inputs.create, "update");
+  return { outs: { ...inputs, ...outputs } };
+}
+
+export async function remove(_id: string, props: Record<string, unknown>) {
+  const inputs = inputsOf(props);
+  if (inputs.delete === undefined) return;
+  await withClient(inputs.connection, async (client) => {
+    try {
+      const result = await execute(client, inputs, inputs.delete!, !inputs.secretOutputs);
+      if (result.exitCode !== 0) throw failure("the delete command", result);
+    } catch (error) {
+      throw describe("delete", error);
+    }
+  });
+}
+
+/**
+ * Refresh: reruns `test` and `read`. A failing test marks the resource out of sync and a new
+ * `read` output replaces `state`; either shows as a change, and the next `up` re-applies.
+ */
+export async function read(id: string, props: Record<string, unknown>) {
+  const inputs = inputsOf(props);
+  if (inputs.test === undefined && inputs.read === undefined) return { id, props };
+  return withClient(inputs.connection, async (client) => {
+    const next: Record<string, unknown> = { ...props };
+    if (inputs.test !== undefined) {
+      next.inSync = (await execute(client, inputs, inputs.test, false)).exitCode === 0;
+    }
+    if (inputs.read !== undefined) next.state = await readState(client, inputs);
+    return { id, props: next, inputs: inputs as unknown as Record<string, unknown> };
+  });
+}
+
+export { UNKNOWN };

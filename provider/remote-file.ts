@@ -1,0 +1,222 @@
+/**
+ * The RemoteFile lifecycle: a file at `path` on the host whose content comes from exactly one
+ * of `content`, `source` (a local path) or `asset`. Uploads happen only when the remote SHA-256
+ * differs from the local one; refresh re-hashes the remote file, so an edited or deleted file
+ * shows as drift and the next `up` restores it.
+ */
+import { createHash, randomUUID } from "node:crypto";
+import { createReadStream, statSync } from "node:fs";
+import {
+  type CheckFailure,
+  checkConnection,
+  type ConnectionArgs,
+  isUnknown,
+  withClient,
+} from "./connection";
+import type { ByteSource } from "./winrm/command";
+
+export interface RemoteFileInputs {
+  connection: ConnectionArgs;
+  path: string;
+  content?: string;
+  source?: string;
+  /** A Pulumi asset as the engine hands it over: a file path or literal text. */
+  asset?: { path?: string; text?: string };
+  deleteOnDestroy?: boolean;
+}
+
+export interface RemoteFileOutputs extends RemoteFileInputs {
+  /** SHA-256 of the content that should be there. */
+  sha256: string;
+  size: number;
+  /** SHA-256 of the file on the host when last looked at, or "absent". */
+  remoteSha256: string;
+  /** Whether the last create or update had to upload. */
+  uploaded: boolean;
+}
+
+const INPUT_KEYS = ["connection", "path", "content", "source", "asset", "deleteOnDestroy"] as const;
+/** Bytes between progress reports in the Pulumi output. */
+const PROGRESS_STEP = 16 * 1024 * 1024;
+
+function inputsOf(props: Record<string, unknown>): RemoteFileInputs {
+  const inputs: Record<string, unknown> = {};
+  for (const key of INPUT_KEYS) if (props[key] !== undefined) inputs[key] = props[key];
+  return inputs as unknown as RemoteFileInputs;
+}
+
+export function check(_olds: Record<string, unknown>, news: Record<string, unknown>) {
+  const failures: CheckFailure[] = [...checkConnection(news.connection)];
+  if (!isUnknown(news.path) && (typeof news.path !== "string" || news.path.trim() === "")) {
+    failures.push({ property: "path", reason: "is required: the destination path on the host" });
+  }
+  const given = (["content", "source", "asset"] as const).filter((key) => news[key] !== undefined);
+  if (given.length !== 1) {
+    failures.push({
+      property: given[1] ?? "content",
+      reason:
+        given.length === 0
+          ? "give exactly one of content, source or asset"
+          : `give exactly one of content, source or asset, not ${given.join(" and ")}`,
+    });
+  }
+  if (news.content !== undefined && !isUnknown(news.content) && typeof news.content !== "string") {
+    failures.push({ property: "content", reason: "must be a string" });
+  }
+  if (news.source !== undefined && !isUnknown(news.source)) {
+    if (typeof news.source !== "string")
+      failures.push({ property: "source", reason: "must be a local file path" });
+    else {
+      try {
+        if (!statSync(news.source).isFile())
+          failures.push({ property: "source", reason: `${news.source} is not a file` });
+      } catch {
+        failures.push({
+          property: "source",
+          reason: `${news.source} does not exist or cannot be read`,
+        });
+      }
+    }
+  }
+  if (
+    news.deleteOnDestroy !== undefined &&
+    !isUnknown(news.deleteOnDestroy) &&
+    typeof news.deleteOnDestroy !== "boolean"
+  ) {
+    failures.push({ property: "deleteOnDestroy", reason: "must be true or false" });
+  }
+  return { inputs: news, failures };
+}
+
+/** A fresh stream of the content each call, so hashing and uploading each read it once. */
+function contentSource(inputs: RemoteFileInputs): () => ByteSource {
+  if (inputs.content !== undefined) {
+    const bytes = Buffer.from(inputs.content, "utf8");
+    return () => bytes;
+  }
+  const path = inputs.source ?? inputs.asset?.path;
+  if (path !== undefined) return () => createReadStream(path, { highWaterMark: 1024 * 1024 });
+  const text = Buffer.from(inputs.asset?.text ?? "", "utf8");
+  return () => text;
+}
+
+async function localDigest(source: ByteSource): Promise<{ sha256: string; size: number }> {
+  const hash = createHash("sha256");
+  let size = 0;
+  if (source instanceof Uint8Array) {
+    hash.update(source);
+    size = source.length;
+  } else {
+    for await (const chunk of source) {
+      hash.update(chunk);
+      size += chunk.length;
+    }
+  }
+  return { sha256: hash.digest("hex"), size };
+}
+
+export async function diff(
+  _id: string,
+  olds: Record<string, unknown>,
+  news: Record<string, unknown>,
+) {
+  const replaces: string[] = [];
+  if (olds.path !== news.path || isUnknown(news.path)) replaces.push("path");
+  const oldConnection = olds.connection as Partial<ConnectionArgs> | undefined;
+  const newConnection = news.connection as Partial<ConnectionArgs> | undefined;
+  if (
+    isUnknown(newConnection?.host) ||
+    oldConnection?.host !== newConnection?.host ||
+    oldConnection?.port !== newConnection?.port
+  ) {
+    replaces.push("connection");
+  }
+  let changed = replaces.length > 0;
+  for (const key of ["content", "source", "asset", "deleteOnDestroy", "connection"] as const) {
+    if (
+      JSON.stringify(olds[key] ?? null) !== JSON.stringify(news[key] ?? null) ||
+      isUnknown(news[key])
+    )
+      changed = true;
+  }
+  // The same inputs can still mean new content (a source file edited locally), and a refresh
+  // may have found the remote file changed or gone.
+  if (!changed && news.content === undefined && !isUnknown(news)) {
+    const { sha256 } = await localDigest(contentSource(inputsOf(news))());
+    if (sha256 !== olds.sha256) changed = true;
+  }
+  if (olds.remoteSha256 !== undefined && olds.remoteSha256 !== olds.sha256) changed = true;
+  return {
+    changes: changed,
+    replaces,
+    // Delete first: old and new paths may name the same file (Windows paths are
+    // case-insensitive: C:\a.txt and C:\A.txt), and a delete after create would remove the new one.
+    deleteBeforeReplace: true,
+  };
+}
+
+async function place(
+  inputs: RemoteFileInputs,
+): Promise<Omit<RemoteFileOutputs, keyof RemoteFileInputs>> {
+  const source = contentSource(inputs);
+  const local = await localDigest(source());
+  return withClient(inputs.connection, async (client) => {
+    const files = await client.files();
+    const remote = await files.sha256(inputs.path);
+    if (remote === local.sha256) {
+      return { sha256: local.sha256, size: local.size, remoteSha256: remote, uploaded: false };
+    }
+    let reported = 0;
+    const result = await files.upload(source(), inputs.path, {
+      size: local.size,
+      onProgress: ({ sent, total }) => {
+        if (sent - reported >= PROGRESS_STEP) {
+          reported = sent;
+          const percent = total ? ` (${Math.floor((sent / total) * 100)}%)` : "";
+          process.stderr.write(
+            `uploading ${inputs.path}: ${Math.round(sent / 1048576)} MiB${percent}\n`,
+          );
+        }
+      },
+    });
+    return {
+      sha256: result.sha256,
+      size: result.size,
+      remoteSha256: result.sha256,
+      uploaded: true,
+    };
+  });
+}
+
+export async function create(news: Record<string, unknown>) {
+  const inputs = inputsOf(news);
+  return { id: randomUUID(), outs: { ...inputs, ...(await place(inputs)) } };
+}
+
+export async function update(
+  _id: string,
+  _olds: Record<string, unknown>,
+  news: Record<string, unknown>,
+) {
+  const inputs = inputsOf(news);
+  return { outs: { ...inputs, ...(await place(inputs)) } };
+}
+
+export async function remove(_id: string, props: Record<string, unknown>) {
+  const inputs = inputsOf(props);
+  if (inputs.deleteOnDestroy === false) return;
+  await withClient(inputs.connection, async (client) => (await client.files()).remove(inputs.path));
+}
+
+/** Refresh: the remote file's hash as it is now ("absent" when deleted). */
+export async function read(id: string, props: Record<string, unknown>) {
+  const inputs = inputsOf(props);
+  return withClient(inputs.connection, async (client) => {
+    const remoteSha256 = await (await client.files()).sha256(inputs.path);
+    return {
+      id,
+      props: { ...props, remoteSha256 },
+      inputs: inputs as unknown as Record<string, unknown>,
+    };
+  });
+}

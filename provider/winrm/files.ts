@@ -1,0 +1,153 @@
+/**
+ * Remote file operations, each one remote command built by the script family of the host
+ * (PowerShell on Windows, POSIX sh elsewhere): sha256, stat, remove, mkdir -p, and a
+ * streaming upload verified by SHA-256 before it replaces the destination.
+ */
+import { createHash } from "node:crypto";
+import { posix, win32 } from "node:path";
+import { Readable } from "node:stream";
+import { CommandFailedError, IntegrityError } from "../errors";
+import { type ByteSource, type CommandResult, rechunk } from "./command";
+import type { RunOptions } from "./client";
+import {
+  type FileStat,
+  type RemoteInvocation,
+  type RemoteScripts,
+  UPLOAD_HASH_MISMATCH_EXIT,
+} from "./scripts";
+import { decodeClixml } from "./scripts/powershell";
+import { stdinEncoder } from "./scripts/stdin";
+
+/** The part of WinRMClient file operations need. */
+export interface CommandRunner {
+  run(command: string, args: readonly string[], options: RunOptions): Promise<CommandResult>;
+}
+
+export interface UploadProgress {
+  /** Bytes of the file sent so far. */
+  sent: number;
+  /** The file's size when known in advance. */
+  total: number | undefined;
+}
+
+export interface UploadOptions {
+  /** Size of the source, when known, for progress reports. */
+  size?: number;
+  onProgress?: (progress: UploadProgress) => void;
+  timeoutMs?: number;
+}
+
+export interface UploadResult {
+  sha256: string;
+  size: number;
+}
+
+/** Bytes read from the source per step; also the granularity of progress reports. */
+const READ_CHUNK = 1024 * 1024;
+/** Output kept from file operations: their output is small, errors included. */
+const SMALL_OUTPUT = 256 * 1024;
+
+export class RemoteFiles {
+  constructor(
+    private readonly runner: CommandRunner,
+    private readonly scripts: RemoteScripts,
+  ) {}
+
+  private async invoke(
+    invocation: RemoteInvocation,
+    what: string,
+    options: Partial<RunOptions> = {},
+  ): Promise<string> {
+    const result = await this.runner.run(invocation.command, invocation.args, {
+      skipCmdShell: invocation.skipCmdShell,
+      maxOutputBytes: SMALL_OUTPUT,
+      ...options,
+    });
+    if (result.exitCode !== 0) {
+      throw new CommandFailedError(what, result.exitCode, this.errorText(result.stderr));
+    }
+    return result.stdout.toString("utf8");
+  }
+
+  /** Readable stderr: PowerShell's CLIXML error records decoded, other text as it is. */
+  errorText(stderr: Buffer): string {
+    const text = stderr.toString("utf8");
+    return this.scripts.family === "powershell" ? decodeClixml(text) : text;
+  }
+
+  /** The remote file's SHA-256 in lowercase hex, or the word "absent". */
+  async sha256(path: string): Promise<string> {
+    return this.scripts.parseSha256(
+      await this.invoke(this.scripts.sha256(path), `hashing ${path}`),
+    );
+  }
+
+  async stat(path: string): Promise<FileStat> {
+    return this.scripts.parseStat(await this.invoke(this.scripts.stat(path), `inspecting ${path}`));
+  }
+
+  async remove(path: string, options: { recursive?: boolean } = {}): Promise<void> {
+    await this.invoke(this.scripts.remove(path, options), `removing ${path}`);
+  }
+
+  async mkdirp(path: string): Promise<void> {
+    await this.invoke(this.scripts.mkdirp(path), `creating ${path}`);
+  }
+
+  /** The destination's folder, in the host's path syntax. */
+  parentOf(path: string): string {
+    return this.scripts.family === "powershell" ? win32.dirname(path) : posix.dirname(path);
+  }
+
+  /**
+   * Uploads `source` to `destination` as one command: the bytes stream over stdin followed by
+   * their SHA-256, which the remote script checks before it moves the file into place, so an
+   * interrupted or corrupted upload never leaves a partial file at the destination. Memory
+   * stays bounded whatever the size: nothing is read ahead of what the host accepts.
+   */
+  async upload(
+    source: ByteSource,
+    destination: string,
+    options: UploadOptions = {},
+  ): Promise<UploadResult> {
+    await this.mkdirp(this.parentOf(destination));
+    const invocation = this.scripts.upload(destination);
+    const hash = createHash("sha256");
+    let size = 0;
+    const report = options.onProgress;
+    async function* withTrailer(): AsyncGenerator<Buffer> {
+      for await (const chunk of rechunk(source, READ_CHUNK)) {
+        hash.update(chunk);
+        size += chunk.length;
+        yield chunk;
+        report?.({ sent: size, total: options.size });
+      }
+      yield Buffer.from(hash.copy().digest("hex"), "latin1");
+    }
+    const stdin =
+      invocation.stdinEncoding === "raw"
+        ? withTrailer()
+        : Readable.from(withTrailer()).pipe(stdinEncoder(invocation.stdinEncoding));
+    const result = await this.runner.run(invocation.command, invocation.args, {
+      skipCmdShell: invocation.skipCmdShell,
+      stdin,
+      maxOutputBytes: SMALL_OUTPUT,
+      timeoutMs: options.timeoutMs,
+    });
+    const sha256 = hash.digest("hex");
+    if (result.exitCode === UPLOAD_HASH_MISMATCH_EXIT) {
+      throw new IntegrityError(
+        `the upload to ${destination} arrived corrupted (its SHA-256 did not match ${sha256}); ` +
+          "the destination was left unchanged",
+      );
+    }
+    if (result.exitCode !== 0) {
+      throw new CommandFailedError(
+        `uploading to ${destination}`,
+        result.exitCode,
+        this.errorText(result.stderr),
+      );
+    }
+    return { sha256, size };
+  }
+}

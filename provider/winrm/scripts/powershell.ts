@@ -1,0 +1,343 @@
+/**
+ * The Windows family: helper scripts for Windows PowerShell 5.1 (`powershell.exe`), written so
+ * that PowerShell 7 runs them unchanged.
+ *
+ * Every script travels as `-EncodedCommand`, the base64 of its UTF-16LE text
+ * (about_PowerShell_exe), so no quoting rule of cmd.exe or of CommandLineToArgvW applies to
+ * it. cmd.exe accepts at most 8191 characters on a command line, so the helper scripts are
+ * compacted and only `runScript` carries arbitrary code, over stdin. Paths are embedded once,
+ * as verbatim literals (quotePowerShell), and used through .NET APIs or cmdlets' -LiteralPath,
+ * so wildcard characters such as `[` are never expanded.
+ */
+import { InvalidArgumentError } from "../../errors";
+import { parseSha256Output, parseStatOutput } from "./parse";
+import { checkRemotePath, quotePowerShell } from "./quote";
+import {
+  SHA256_HEX_LENGTH,
+  UPLOAD_HASH_MISMATCH_EXIT,
+  UPLOAD_TEMP_PREFIX,
+  WRONG_TYPE_EXIT,
+  type RemoteInvocation,
+  type RemoteScripts,
+  type RemoveOptions,
+} from "./types";
+
+export { decodeClixml } from "./clixml";
+
+/** cmd.exe's longest command line (KB830473): WinRS runs the command through cmd.exe. */
+export const CMD_MAX_COMMAND_LINE = 8191;
+
+/** CreateProcess's lpCommandLine limit, 32,768 characters including the terminating NUL. */
+export const CREATE_PROCESS_MAX_COMMAND_LINE = 32768;
+
+/** The flags every invocation carries; -NonInteractive turns a prompt into an error. */
+const POWERSHELL_FLAGS = "-NoLogo -NoProfile -NonInteractive -ExecutionPolicy Bypass";
+
+export interface PowerShellOptions {
+  /** The program to start; `powershell.exe` (Windows PowerShell 5.1) unless told otherwise. */
+  executable?: string;
+}
+
+/**
+ * Drops indentation, blank lines and whole-line comments. Applied to the fixed script text
+ * only, before any path literal is added, so it can never alter a path.
+ */
+function compact(script: string): string {
+  return script
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line.length > 0 && !line.startsWith("#"))
+    .join("\n");
+}
+
+/** Base64 of the UTF-16LE text, as -EncodedCommand expects (about_PowerShell_exe). */
+export function encodePowerShellCommand(script: string): string {
+  return Buffer.from(script, "utf16le").toString("base64");
+}
+
+/**
+ * Shared prelude of the helper scripts.
+ * - $ProgressPreference: progress records would otherwise reach stderr as CLIXML.
+ * - $ErrorActionPreference = 'Stop' makes every cmdlet error terminating, so one catch at the
+ *   end handles them all.
+ * - Say writes one line straight to stdout and flushes it, so the line is out before `exit`
+ *   and no formatting applies.
+ * - Fail writes plain UTF-8 text to the raw stderr stream (not Write-Error, which
+ *   powershell.exe serialises as CLIXML when started with -EncodedCommand) and exits with
+ *   the given code; `exit` still runs the enclosing finally blocks.
+ * - Full makes a path absolute and, on Windows, adds the \\?\ (or \\?\UNC\) prefix once it is
+ *   248 characters or longer, the MAX_PATH limit for directories ("Naming Files, Paths, and
+ *   Namespaces"); .NET Framework 4.6.2 and later accept such paths in its file APIs.
+ */
+const PRELUDE = `
+$ProgressPreference = 'SilentlyContinue'
+$ErrorActionPreference = 'Stop'
+function Fail([string]$m, [int]$c) {
+  $b = [Text.Encoding]::UTF8.GetBytes($m + [Environment]::NewLine)
+  $e = [Console]::OpenStandardError()
+  $e.Write($b, 0, $b.Length)
+  $e.Flush()
+  exit $c
+}
+function Full([string]$x) {
+  $f = [IO.Path]::GetFullPath($x)
+  if ([IO.Path]::DirectorySeparatorChar -ne '\\' -or $f.Length -lt 248 -or $f.StartsWith('\\\\?\\')) { return $f }
+  if ($f.StartsWith('\\\\')) { return '\\\\?\\UNC\\' + $f.Substring(2) }
+  return '\\\\?\\' + $f
+}
+`;
+
+const SAY = `
+function Say([string]$s) {
+  [Console]::Out.WriteLine($s)
+  [Console]::Out.Flush()
+}
+`;
+
+/**
+ * Wraps an operation: resolves $p and turns any terminating error into Fail(..., 1). Say is
+ * included only where the operation prints, to keep the upload's command line short.
+ */
+function operation(name: string, body: string): string {
+  const say = body.includes("Say ") ? SAY : "";
+  return compact(`${PRELUDE}${say}
+try {
+  $p = Full $p
+  ${body}
+} catch {
+  Fail ('${name}: ' + $p + ': ' + $_.Exception.Message) 1
+}`);
+}
+
+const SHA256_BODY = operation(
+  "sha256",
+  `
+  if ([IO.Directory]::Exists($p)) { Fail ('sha256: ' + $p + ': is a directory') ${WRONG_TYPE_EXIT} }
+  if (-not [IO.File]::Exists($p)) { Say 'absent'; exit 0 }
+  # Share read, write and delete so a file that another process holds open can still be read.
+  $s = New-Object IO.FileStream($p, [IO.FileMode]::Open, [IO.FileAccess]::Read, [IO.FileShare]'ReadWrite, Delete', 1048576)
+  try { $h = [Security.Cryptography.SHA256]::Create().ComputeHash($s) } finally { $s.Dispose() }
+  Say ([BitConverter]::ToString($h).Replace('-', '').ToLowerInvariant())
+  exit 0
+`,
+);
+
+const STAT_BODY = operation(
+  "stat",
+  `
+  $u = [Globalization.CultureInfo]::InvariantCulture
+  if ([IO.Directory]::Exists($p)) { $i = New-Object IO.DirectoryInfo($p); $t = '"directory"' }
+  elseif ([IO.File]::Exists($p)) { $i = New-Object IO.FileInfo($p); $t = '"file","size":' + $i.Length.ToString($u) }
+  elseif (Test-Path -LiteralPath $p) { Say '{"exists":true,"type":"other"}'; exit 0 }
+  else { Say '{"exists":false}'; exit 0 }
+  $m = $i.LastWriteTimeUtc.ToString("yyyy'-'MM'-'dd'T'HH':'mm':'ss'.'fff'Z'", $u)
+  Say ('{"exists":true,"type":' + $t + ',"modified":"' + $m + '"}')
+  exit 0
+`,
+);
+
+/**
+ * remove: a link (junction or symbolic link) is removed as a link. A directory tree goes
+ * first through Directory.Delete(path, true), which deletes reparse points inside the tree
+ * without descending into them; if that fails (read-only files, for instance) Remove-Item
+ * -Recurse -Force, which clears read-only attributes, finishes the job.
+ */
+function removeBody(options: RemoveOptions): string {
+  const tree = options.recursive
+    ? `try { [IO.Directory]::Delete($p, $true) } catch { Remove-Item -LiteralPath $p -Recurse -Force }`
+    : `Fail ('remove: ' + $p + ': is a directory (pass recursive to remove a tree)') ${WRONG_TYPE_EXIT}`;
+  return operation(
+    "remove",
+    `
+  if ([IO.Directory]::Exists($p)) {
+    if (([IO.File]::GetAttributes($p) -band [IO.FileAttributes]::ReparsePoint) -ne 0) { [IO.Directory]::Delete($p) }
+    else { ${tree} }
+  } elseif (Test-Path -LiteralPath $p) { Remove-Item -LiteralPath $p -Force }
+  exit 0
+`,
+  );
+}
+
+const REMOVE_BODY = removeBody({});
+const REMOVE_RECURSIVE_BODY = removeBody({ recursive: true });
+
+/** Directory.CreateDirectory creates every missing parent and accepts an existing directory. */
+const MKDIRP_BODY = operation(
+  "mkdirp",
+  `
+  if ([IO.File]::Exists($p)) { Fail ('mkdirp: ' + $p + ': exists and is not a directory') ${WRONG_TYPE_EXIT} }
+  [void][IO.Directory]::CreateDirectory($p)
+  exit 0
+`,
+);
+
+/**
+ * upload: stdin is "base64-lines". Each line is decoded on its own and appended to the up to
+ * 64 bytes held back from before ($h, the trailer candidate); all but the last 64 bytes of
+ * that are written to the temporary file and fed to SHA256.TransformBlock, so the content is
+ * hashed as it arrives and never read twice. The copy per line costs a memcpy of one line,
+ * negligible beside the base64 decoding, and keeps the script short (see CMD_MAX_COMMAND_LINE).
+ *
+ * The temporary file is created with FileMode.CreateNew beside the destination, then moved
+ * over it: File.Replace when the destination exists (one ReplaceFile call on Windows), else
+ * File.Move; if Replace is refused (some file systems) the destination is deleted and the
+ * move done. The finally block deletes the temporary file on every path but success; a
+ * process terminated outright (WinRS Signal terminate, TerminateProcess) runs no finally, so
+ * its temporary file can remain under the recognisable prefix.
+ */
+const UPLOAD_BODY = operation(
+  "upload",
+  `
+  if ([IO.Directory]::Exists($p)) { Fail ('upload: ' + $p + ': is a directory') ${WRONG_TYPE_EXIT} }
+  $t = [IO.Path]::Combine([IO.Path]::GetDirectoryName($p), '${UPLOAD_TEMP_PREFIX}' + [Guid]::NewGuid().ToString('N'))
+  $sha = [Security.Cryptography.SHA256]::Create()
+  $f = $null
+  $ok = $false
+  try {
+    $f = New-Object IO.FileStream($t, [IO.FileMode]::CreateNew, [IO.FileAccess]::Write, [IO.FileShare]::None, 1048576)
+    $r = New-Object IO.StreamReader([Console]::OpenStandardInput(), [Text.Encoding]::ASCII, $false, 1048576)
+    $h = [byte[]]::new(${SHA256_HEX_LENGTH})
+    $n = 0
+    while ($null -ne ($l = $r.ReadLine())) {
+      if ($l.Length -eq 0) { continue }
+      $b = [Convert]::FromBase64String($l)
+      $a = [byte[]]::new($n + $b.Length)
+      [Array]::Copy($h, $a, $n)
+      [Array]::Copy($b, 0, $a, $n, $b.Length)
+      $k = $a.Length - ${SHA256_HEX_LENGTH}
+      if ($k -gt 0) {
+        $f.Write($a, 0, $k)
+        [void]$sha.TransformBlock($a, 0, $k, $null, 0)
+        [Array]::Copy($a, $k, $h, 0, ${SHA256_HEX_LENGTH})
+        $n = ${SHA256_HEX_LENGTH}
+      } else {
+        [Array]::Copy($a, $h, $a.Length)
+        $n = $a.Length
+      }
+    }
+    if ($n -lt ${SHA256_HEX_LENGTH}) { Fail ('upload: ' + $p + ': the stream ended before its SHA-256 trailer') ${UPLOAD_HASH_MISMATCH_EXIT} }
+    [void]$sha.TransformFinalBlock($h, 0, 0)
+    $got = [BitConverter]::ToString($sha.Hash).Replace('-', '').ToLowerInvariant()
+    $want = [Text.Encoding]::ASCII.GetString($h, 0, ${SHA256_HEX_LENGTH})
+    if ($got -cne $want) { Fail ('upload: ' + $p + ': SHA-256 mismatch: the content hashes to ' + $got) ${UPLOAD_HASH_MISMATCH_EXIT} }
+    $f.Dispose()
+    $f = $null
+    if ([IO.File]::Exists($p)) {
+      try { [IO.File]::Replace($t, $p, $null) } catch { [IO.File]::Delete($p); [IO.File]::Move($t, $p) }
+    } else { [IO.File]::Move($t, $p) }
+    $ok = $true
+  } finally {
+    if ($null -ne $f) { $f.Dispose() }
+    if (-not $ok) { [IO.File]::Delete($t) }
+    $sha.Dispose()
+  }
+  exit 0
+`,
+);
+
+/**
+ * The runScript bootstrap. Rule for the exit code, in order:
+ * 1. the script calls `exit N`: N (PowerShell ends the process with it; finally blocks run);
+ * 2. the script does not parse: 1, with each parse error ("line L, column C: message");
+ * 3. a terminating error escapes the script (throw, -ErrorAction Stop, a .NET exception under
+ *    $ErrorActionPreference = 'Stop', ...): 1, with the error's message and position;
+ * 4. otherwise, when a native command ran ($LASTEXITCODE is an integer; the bootstrap clears
+ *    it first): the last native command's exit code;
+ * 5. otherwise 0. Non-terminating errors (Write-Error, a failed item of a cmdlet) do not
+ *    change the exit code, as in any PowerShell script; they reach stderr as CLIXML
+ *    (decodeClixml). Set $ErrorActionPreference = 'Stop' in the script to make them fatal.
+ *
+ * The script is read from the raw stdin stream ([Console]::OpenStandardInput), not from
+ * $input, which splits into lines and depends on the console input code page. The reader
+ * decodes UTF-8 and, with detectEncodingFromByteOrderMarks, drops a leading BOM. The parse
+ * uses the language Parser so parse errors come back as text, then the AST's script block
+ * runs with `&` (a child scope). Errors of rules 2 and 3 are written as plain UTF-8 text.
+ * [Console]::OutputEncoding is set to UTF-8 (no BOM) where a console allows it, so
+ * non-ASCII output survives; a host without a console keeps its default.
+ */
+const BOOTSTRAP = compact(`
+$ProgressPreference = 'SilentlyContinue'
+try { [Console]::OutputEncoding = New-Object Text.UTF8Encoding($false) } catch { }
+function Fail([string]$m) {
+  $b = [Text.Encoding]::UTF8.GetBytes($m + [Environment]::NewLine)
+  $e = [Console]::OpenStandardError()
+  $e.Write($b, 0, $b.Length)
+  $e.Flush()
+  exit 1
+}
+$r = New-Object IO.StreamReader([Console]::OpenStandardInput(), (New-Object Text.UTF8Encoding($false)), $true)
+$c = $r.ReadToEnd()
+$r.Dispose()
+$k = $null
+$x = $null
+$a = [Management.Automation.Language.Parser]::ParseInput($c, [ref]$k, [ref]$x)
+if ($x.Count -gt 0) {
+  Fail (($x | ForEach-Object { 'line ' + $_.Extent.StartLineNumber + ', column ' + $_.Extent.StartColumnNumber + ': ' + $_.Message }) -join [Environment]::NewLine)
+}
+$global:LASTEXITCODE = $null
+$s = $a.GetScriptBlock()
+try {
+  & $s
+} catch {
+  Fail ($_.ToString() + [Environment]::NewLine + $_.InvocationInfo.PositionMessage)
+}
+if ($global:LASTEXITCODE -is [int]) { exit $global:LASTEXITCODE }
+exit 0
+`);
+
+/**
+ * The invocation for `script`. WinRS normally starts the command through cmd.exe, whose
+ * command line stops at 8191 characters; a script too long for that (an upload to a very long
+ * path) skips cmd.exe (WINRS_SKIP_CMD_SHELL), which leaves CreateProcess's limit of 32,767
+ * characters. PowerShell's base64 needs no cmd.exe quoting either way.
+ */
+function encodedInvocation(
+  executable: string,
+  script: string,
+  stdinEncoding: RemoteInvocation["stdinEncoding"] = "raw",
+): RemoteInvocation {
+  const command = `${executable} ${POWERSHELL_FLAGS} -EncodedCommand ${encodePowerShellCommand(script)}`;
+  if (command.length >= CREATE_PROCESS_MAX_COMMAND_LINE) {
+    throw new InvalidArgumentError(
+      "path",
+      `the PowerShell command line would be ${command.length} characters, over the ${CREATE_PROCESS_MAX_COMMAND_LINE - 1} Windows allows; use a shorter path`,
+    );
+  }
+  const skipCmdShell = command.length > CMD_MAX_COMMAND_LINE;
+  return { command, args: [], skipCmdShell, stdinEncoding };
+}
+
+/** `$p = '<path>'` then the fixed body: the path is the only variable text. */
+function withPath(path: string, body: string): string {
+  checkRemotePath(path);
+  return `$p = ${quotePowerShell(path)}\n${body}`;
+}
+
+/** The PowerShell scripts (decoded) behind each invocation, exported for the grammar tests. */
+export const powerShellSources = Object.freeze({
+  bootstrap: () => BOOTSTRAP,
+  sha256: (path: string) => withPath(path, SHA256_BODY),
+  stat: (path: string) => withPath(path, STAT_BODY),
+  remove: (path: string, options: RemoveOptions = {}) =>
+    withPath(path, options.recursive ? REMOVE_RECURSIVE_BODY : REMOVE_BODY),
+  mkdirp: (path: string) => withPath(path, MKDIRP_BODY),
+  upload: (path: string) => withPath(path, UPLOAD_BODY),
+});
+
+/** The Windows PowerShell family. */
+export function powerShellScripts(options: PowerShellOptions = {}): RemoteScripts {
+  const exe = options.executable ?? "powershell.exe";
+  const run = (script: string, stdin?: RemoteInvocation["stdinEncoding"]) =>
+    encodedInvocation(exe, script, stdin);
+  return Object.freeze({
+    family: "powershell",
+    runScript: () => run(powerShellSources.bootstrap()),
+    sha256: (path: string) => run(powerShellSources.sha256(path)),
+    parseSha256: parseSha256Output,
+    stat: (path: string) => run(powerShellSources.stat(path)),
+    parseStat: parseStatOutput,
+    remove: (path: string, opts?: RemoveOptions) => run(powerShellSources.remove(path, opts)),
+    mkdirp: (path: string) => run(powerShellSources.mkdirp(path)),
+    upload: (path: string) => run(powerShellSources.upload(path), "base64-lines"),
+  } as const);
+}

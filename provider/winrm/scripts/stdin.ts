@@ -1,0 +1,44 @@
+/**
+ * Client-side helper for feeding a RemoteInvocation's stdin: the encoder its `stdinEncoding`
+ * asks for. (The upload's SHA-256 trailer is appended by RemoteFiles.upload, which needs the
+ * digest itself.)
+ */
+import { Transform, type TransformCallback } from "node:stream";
+import { BASE64_LINE_MAX, type StdinEncoding } from "./types";
+
+/**
+ * Encodes a byte stream as "base64-lines": each output line is the padded base64 of up to
+ * `maxLine * 3 / 4` input bytes, ending "\n". Input is regrouped so lines are full-size
+ * whatever the chunking of the source.
+ */
+export function base64Lines(maxLine = BASE64_LINE_MAX): Transform {
+  if (!Number.isInteger(maxLine) || maxLine < 4) throw new RangeError("maxLine must be >= 4");
+  const lineBytes = Math.floor(maxLine / 4) * 3;
+  let pending: Buffer = Buffer.alloc(0);
+  const encode = (bytes: Buffer) => Buffer.from(`${bytes.toString("base64")}\n`, "latin1");
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+      const lines: Buffer[] = [];
+      let offset = 0;
+      for (; pending.length - offset >= lineBytes; offset += lineBytes) {
+        lines.push(encode(pending.subarray(offset, offset + lineBytes)));
+      }
+      pending = pending.subarray(offset);
+      callback(null, lines.length === 0 ? undefined : Buffer.concat(lines));
+    },
+    flush(callback: TransformCallback) {
+      callback(null, pending.length === 0 ? undefined : encode(pending));
+    },
+  });
+}
+
+/** The encoder for `encoding`: a pass-through for "raw". */
+export function stdinEncoder(encoding: StdinEncoding): Transform {
+  if (encoding === "base64-lines") return base64Lines();
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+      callback(null, chunk);
+    },
+  });
+}

@@ -1,0 +1,82 @@
+/**
+ * The contract between the WinRM client and the remote helper scripts: what to run, how to
+ * feed its stdin and how to read its stdout. Both script families implement RemoteScripts.
+ */
+
+export type ScriptFamily = "powershell" | "posix";
+
+/** How the client encodes the bytes it writes to a command's stdin. */
+export type StdinEncoding = "raw" | "base64-lines";
+
+/** What to run: a command line for WinRS plus how its stdin must be encoded. */
+export interface RemoteInvocation {
+  /** The WinRS rsp:Command text (MS-WSMV 2.2.4.9 CommandLine). */
+  command: string;
+  /** rsp:Arguments, usually []. */
+  args: string[];
+  /** WINRS_SKIP_CMD_SHELL (MS-WSMV 2.2.4.9): run the command directly, not through cmd.exe. */
+  skipCmdShell: boolean;
+  /**
+   * How the client must encode bytes it writes to stdin. "raw": bytes as they are.
+   * "base64-lines": base64 text (RFC 4648 section 4, padded) in lines of at most
+   * BASE64_LINE_MAX characters, each ending "\n"; each line encodes a whole chunk on its own.
+   */
+  stdinEncoding: StdinEncoding;
+}
+
+export interface FileStat {
+  exists: boolean;
+  type?: "file" | "directory" | "other";
+  /** Bytes; only for files. */
+  size?: number;
+  /** Last modification time, ISO 8601 in UTC. */
+  modified?: string;
+}
+
+export interface RemoveOptions {
+  /** Remove a directory and everything below it; without it a directory is refused. */
+  recursive?: boolean;
+}
+
+export interface RemoteScripts {
+  readonly family: ScriptFamily;
+  /** Run an arbitrary script of any length; the client writes the script (UTF-8) to stdin, then closes stdin. */
+  runScript(): RemoteInvocation;
+  /** stdout is exactly one line: 64 lowercase hex digits, or the word "absent". */
+  sha256(path: string): RemoteInvocation;
+  // eslint-disable-next-line @typescript-eslint/no-redundant-type-constituents -- names the sentinel
+  parseSha256(stdout: string): string | "absent";
+  /** stdout: one line of JSON FileStat. */
+  stat(path: string): RemoteInvocation;
+  parseStat(stdout: string): FileStat;
+  /** Removes a file (or, with recursive, a directory tree); succeeds if the path is already absent. */
+  remove(path: string, options?: RemoveOptions): RemoteInvocation;
+  /** mkdir -p semantics; succeeds if it exists as a directory. */
+  mkdirp(path: string): RemoteInvocation;
+  /**
+   * Upload as one command: stdin carries the content and then, as its last 64 bytes before
+   * encoding, the lowercase hex SHA-256 of the content. The script writes a temporary file
+   * beside the destination, verifies the hash and only then moves it over the destination.
+   * Exit code 0 on success, UPLOAD_HASH_MISMATCH_EXIT when the content does not verify (or the
+   * stream ended before its trailer); no partial file is ever left at the destination.
+   */
+  upload(destination: string): RemoteInvocation;
+}
+
+/** Exit code of an upload whose content does not match its SHA-256 trailer. */
+export const UPLOAD_HASH_MISMATCH_EXIT = 3;
+
+/** Exit code of an operation refused because the path has the wrong type (a directory). */
+export const WRONG_TYPE_EXIT = 2;
+
+/** The name prefix of an upload's temporary file, created in the destination's directory. */
+export const UPLOAD_TEMP_PREFIX = ".pulumi-winrm-upload-";
+
+/**
+ * Longest stdin line for "base64-lines". 65,536 characters (49,152 bytes decoded) keeps the
+ * per-line loop in PowerShell cheap while one line stays far below any buffer limit.
+ */
+export const BASE64_LINE_MAX = 65536;
+
+/** Length of the hex SHA-256 trailer that ends every upload stream. */
+export const SHA256_HEX_LENGTH = 64;

@@ -1,0 +1,108 @@
+/**
+ * decodeClixml on stderr as powershell.exe writes it with -EncodedCommand: samples written
+ * from the serialisation format (MS-PSRP 2.2.5: <Objs>, <S> strings with the stream in the S
+ * attribute, _xHHHH_ escapes of MS-PSRP 2.2.5.1.1), not captured from a host.
+ */
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { decodeClixml } from "../../../../provider/winrm/scripts";
+
+const NS = "http://schemas.microsoft.com/powershell/2004/04";
+const objs = (body: string) => `#< CLIXML\r\n<Objs Version="1.1.0.1" xmlns="${NS}">${body}</Objs>`;
+const CRLF = "_x000D__x000A_";
+
+/** A progress record as the console host serialises it (left out of the text). */
+const PROGRESS =
+  '<Obj S="progress" RefId="0"><TN RefId="0"><T>System.Management.Automation.PSCustomObject</T>' +
+  '<T>System.Object</T></TN><MS><I64 N="SourceId">1</I64><PR N="Record"><AV>Preparing modules for first use.</AV>' +
+  "<AI>0</AI><Nil /><PI>-1</PI><PC>-1</PC><T>Completed</T><SR>-1</SR><SD> </SD></PR></MS></Obj>";
+
+describe("decodeClixml", () => {
+  test("an error record's lines become text", () => {
+    const stderr = objs(
+      `${PROGRESS}<S S="Error">Remove-Item : Cannot find path 'C:\\nope' because it does not exist.${CRLF}</S>` +
+        `<S S="Error">At line:1 char:1${CRLF}</S><S S="Error">+ Remove-Item C:\\nope${CRLF}</S>` +
+        `<S S="Error">+ ~~~~~~~~~~~~~~~~~~~${CRLF}</S>` +
+        `<S S="Error">    + CategoryInfo          : ObjectNotFound: (C:\\nope:String) [Remove-Item], ItemNotFoundException${CRLF}</S>`,
+    );
+    assert.equal(
+      decodeClixml(stderr),
+      "Remove-Item : Cannot find path 'C:\\nope' because it does not exist.\r\n" +
+        "At line:1 char:1\r\n+ Remove-Item C:\\nope\r\n+ ~~~~~~~~~~~~~~~~~~~\r\n" +
+        "    + CategoryInfo          : ObjectNotFound: (C:\\nope:String) [Remove-Item], ItemNotFoundException\r\n",
+    );
+  });
+
+  test("_x005F_ escapes an underscore, so a literal _x000A_ survives", () => {
+    const stderr = objs(`<S S="Error">name_x005F_x000A_ and snake_case and _x_${CRLF}</S>`);
+    assert.equal(decodeClixml(stderr), "name_x000A_ and snake_case and _x_\r\n");
+  });
+
+  test("surrogate pairs arrive as two escapes and control characters as one", () => {
+    const stderr = objs(`<S S="Error">smile _xD83D__xDE00_ bell _x0007_ tab_x0009_end</S>`);
+    assert.equal(decodeClixml(stderr), "smile 😀 bell \u0007 tab\tend");
+  });
+
+  test("XML entities and non-ASCII text are decoded once", () => {
+    const stderr = objs(`<S S="Error">&lt;tag&gt; &amp;amp; &quot;q&quot; ünï ✓</S>`);
+    assert.equal(decodeClixml(stderr), '<tag> &amp; "q" ünï ✓');
+  });
+
+  test("warning, verbose and debug lines get the console host's prefixes", () => {
+    const stderr = objs(
+      `<S S="warning">low disk${CRLF}</S><S S="verbose">step 1${CRLF}</S><S S="debug">x=1${CRLF}</S>`,
+    );
+    assert.equal(decodeClixml(stderr), "WARNING: low disk\r\nVERBOSE: step 1\r\nDEBUG: x=1\r\n");
+  });
+
+  test("several documents mixed with plain text, in order", () => {
+    const stderr =
+      "plain before\n" +
+      objs(`<S S="Error">first${CRLF}</S>`) +
+      "native tool wrote this\n" +
+      objs(`${PROGRESS}`) +
+      objs(`<S S="Error">second</S>`) +
+      "\ntrailing plain";
+    assert.equal(
+      decodeClixml(stderr),
+      "plain before\nfirst\r\nnative tool wrote this\nsecond\ntrailing plain",
+    );
+  });
+
+  test("text without CLIXML passes through unchanged, byte for byte", () => {
+    for (const text of ["", "error: something\r\n", "<Objs>not after a marker</Objs>", "_x000A_"]) {
+      assert.equal(decodeClixml(text), text);
+    }
+  });
+
+  test("a truncated or malformed document is kept raw rather than lost", () => {
+    const truncated = `#< CLIXML\r\n<Objs Version="1.1.0.1" xmlns="${NS}"><S S="Error">cut off`;
+    assert.equal(decodeClixml(truncated), truncated);
+    const malformed = objs(`<S S="Error">bad <nesting</S>`);
+    assert.equal(decodeClixml(`x ${malformed} y`), `x ${malformed} y`);
+    const marker = "#< CLIXML\r\nnot xml at all";
+    assert.equal(decodeClixml(marker), marker);
+  });
+
+  test("a DOCTYPE is refused, so no entity can be expanded", () => {
+    const hostile =
+      `#< CLIXML\r\n<Objs><!DOCTYPE Objs [<!ENTITY a "aaaaaaaaaa">]>` +
+      `<S S="Error">&a;&a;&a;</S></Objs>`;
+    assert.equal(decodeClixml(hostile), hostile);
+  });
+
+  test("an error record serialised as an object contributes its ToString", () => {
+    const stderr = objs(
+      `<Obj S="Error" RefId="1"><TN RefId="1"><T>System.Management.Automation.ErrorRecord</T></TN>` +
+        `<ToString>boom_x0021_</ToString><MS><S N="Message">ignored</S></MS></Obj>`,
+    );
+    assert.equal(decodeClixml(stderr), "boom!\n");
+  });
+
+  test("a large document decodes quickly (no backtracking)", () => {
+    const body = `<S S="Error">${"_x".repeat(200_000)}${"x000D_".repeat(1000)}</S>`;
+    const started = Date.now();
+    decodeClixml(objs(body));
+    assert.ok(Date.now() - started < 2000);
+  });
+});

@@ -1,0 +1,346 @@
+/**
+ * The POSIX sh scripts, executed for real the way the loopback host runs them
+ * (`/bin/sh -c "<command> <args>"`), against temporary folders with hostile names.
+ */
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { after, before, describe, test } from "node:test";
+import {
+  scriptsFor,
+  UPLOAD_HASH_MISMATCH_EXIT,
+  UPLOAD_TEMP_PREFIX,
+  WRONG_TYPE_EXIT,
+} from "../../../../provider/winrm/scripts";
+import { run, start } from "./support";
+
+const scripts = scriptsFor("posix");
+
+/** Names that break naive quoting: spaces, quotes, $, backticks, backslashes, newlines, non-ASCII, a leading dash. */
+const NASTY_NAMES = [
+  "plain",
+  "sp ace",
+  `it's "quoted"`,
+  "$HOME and $(id) and `id`",
+  "back\\slash\\n",
+  "new\nline",
+  "ünïcødé-😀",
+  "-leading-dash",
+  "*glob?[x]",
+  "trailing-newline\n",
+];
+
+let root = "";
+
+before(() => {
+  root = mkdtempSync(join(tmpdir(), "pulumi-winrm-posix-"));
+});
+after(() => rmSync(root, { recursive: true, force: true }));
+
+/** A fresh directory below `root` whose own name is hostile too. */
+function freshDir(label: string): string {
+  const dir = join(root, `${label} it's $x \`y\` \n ü`);
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+function sha256(bytes: Buffer): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/** Upload stream: content then the hex digest as the trailer. */
+function uploadStream(content: Buffer, trailer = sha256(content)): Buffer {
+  return Buffer.concat([content, Buffer.from(trailer, "latin1")]);
+}
+
+function leftovers(dir: string): string[] {
+  return readdirSync(dir).filter((name) => name.startsWith(UPLOAD_TEMP_PREFIX));
+}
+
+describe("posix sha256", () => {
+  test("matches node's SHA-256 for every nasty name, and says absent when missing", async () => {
+    const dir = freshDir("sha");
+    for (const name of NASTY_NAMES) {
+      const content = randomBytes(1000 + name.length);
+      const path = join(dir, name);
+      writeFileSync(path, content);
+      const result = await run(scripts.sha256(path));
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(scripts.parseSha256(result.stdout), sha256(content), name);
+      const missing = await run(scripts.sha256(`${path}.missing`));
+      assert.equal(missing.code, 0, missing.stderr);
+      assert.equal(scripts.parseSha256(missing.stdout), "absent");
+    }
+  });
+
+  test("refuses a directory with the wrong-type exit code", async () => {
+    const result = await run(scripts.sha256(freshDir("sha-dir")));
+    assert.equal(result.code, WRONG_TYPE_EXIT);
+    assert.match(result.stderr, /is a directory/);
+  });
+});
+
+describe("posix stat", () => {
+  test("file: size and modification time", async () => {
+    const path = join(freshDir("stat"), "new\nline $x");
+    writeFileSync(path, Buffer.alloc(12345));
+    utimesSync(path, new Date("2000-02-29T12:34:56Z"), new Date("2000-02-29T12:34:56Z"));
+    const result = await run(scripts.stat(path));
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(scripts.parseStat(result.stdout), {
+      exists: true,
+      type: "file",
+      size: 12345,
+      modified: "2000-02-29T12:34:56.000Z",
+    });
+  });
+
+  test("the shell's date arithmetic agrees with Date for dates across four centuries", async () => {
+    const path = join(freshDir("stat-dates"), "f");
+    writeFileSync(path, "x");
+    for (const iso of [
+      "1970-01-01T00:00:00Z",
+      "1999-12-31T23:59:59Z",
+      "2024-02-29T00:00:01Z",
+      "2100-03-01T10:00:00Z",
+      "2400-12-31T23:59:59Z",
+    ]) {
+      utimesSync(path, new Date(iso), new Date(iso));
+      const stat = scripts.parseStat((await run(scripts.stat(path))).stdout);
+      assert.equal(stat.modified, new Date(iso).toISOString(), iso);
+    }
+  });
+
+  test("directory, missing path and a character device", async () => {
+    const dir = freshDir("stat-dir");
+    const stat = scripts.parseStat((await run(scripts.stat(dir))).stdout);
+    assert.equal(stat.type, "directory");
+    assert.equal(stat.size, undefined);
+    const mtime = Math.floor(statSync(dir).mtimeMs / 1000) * 1000;
+    assert.equal(stat.modified, new Date(mtime).toISOString());
+    const missing = await run(scripts.stat(join(dir, "nothing here")));
+    assert.deepEqual(scripts.parseStat(missing.stdout), { exists: false });
+    const device = scripts.parseStat((await run(scripts.stat("/dev/null"))).stdout);
+    assert.equal(device.type, "other");
+  });
+});
+
+describe("posix remove", () => {
+  test("a file, an absent path, a tree with recursive", async () => {
+    const dir = freshDir("remove");
+    for (const name of NASTY_NAMES) {
+      const path = join(dir, name);
+      writeFileSync(path, "x");
+      assert.equal((await run(scripts.remove(path))).code, 0);
+      assert.equal(existsSync(path), false, name);
+      assert.equal((await run(scripts.remove(path))).code, 0, "absent is success");
+    }
+    const tree = join(dir, "tree $x");
+    mkdirSync(join(tree, "a b", "c'd"), { recursive: true });
+    writeFileSync(join(tree, "a b", "c'd", "f"), "x");
+    const refused = await run(scripts.remove(tree));
+    assert.equal(refused.code, WRONG_TYPE_EXIT);
+    assert.equal(existsSync(tree), true);
+    assert.equal((await run(scripts.remove(tree, { recursive: true }))).code, 0);
+    assert.equal(existsSync(tree), false);
+  });
+
+  test("a symbolic link to a directory goes, its target stays", async () => {
+    const dir = freshDir("remove-link");
+    const target = join(dir, "target");
+    mkdirSync(target);
+    writeFileSync(join(target, "keep"), "x");
+    symlinkSync(target, join(dir, "link"));
+    assert.equal((await run(scripts.remove(join(dir, "link"), { recursive: true }))).code, 0);
+    assert.equal(existsSync(join(dir, "link")), false);
+    assert.equal(existsSync(join(target, "keep")), true);
+  });
+});
+
+describe("posix mkdirp", () => {
+  test("creates nested directories, accepts an existing one, refuses a file", async () => {
+    const dir = freshDir("mkdirp");
+    const nested = join(dir, ...NASTY_NAMES.slice(0, 6));
+    assert.equal((await run(scripts.mkdirp(nested))).code, 0);
+    assert.equal(statSync(nested).isDirectory(), true);
+    assert.equal((await run(scripts.mkdirp(nested))).code, 0);
+    writeFileSync(join(dir, "file"), "x");
+    assert.notEqual((await run(scripts.mkdirp(join(dir, "file")))).code, 0);
+  });
+});
+
+describe("posix upload", () => {
+  test("0 bytes, 1 byte and 1 MiB of random bytes, to every nasty name", async () => {
+    const dir = freshDir("upload");
+    for (const size of [0, 1, 63, 64, 65, 1 << 20]) {
+      for (const name of NASTY_NAMES) {
+        const path = join(dir, `${size}-${name}`);
+        const content = randomBytes(size);
+        const result = await run(scripts.upload(path), uploadStream(content));
+        assert.equal(result.code, 0, result.stderr);
+        assert.ok(readFileSync(path).equals(content), `${size} ${name}`);
+      }
+    }
+    assert.deepEqual(leftovers(dir), []);
+  });
+
+  test("replaces an existing file and gives it the default mode", async () => {
+    const dir = freshDir("upload-replace");
+    const path = join(dir, "target");
+    writeFileSync(path, "old content that is longer than the new one");
+    const result = await run(scripts.upload(path), uploadStream(Buffer.from("new")));
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(readFileSync(path, "utf8"), "new");
+    const umask = process.umask();
+    assert.equal(statSync(path).mode & 0o777, 0o666 & ~umask);
+  });
+
+  test("a relative destination whose directory starts with a dash", async () => {
+    const dir = freshDir("upload-relative");
+    mkdirSync(join(dir, "-n"));
+    const invocation = scripts.upload("-n/file");
+    const content = Buffer.from("relative");
+    const result = await run(
+      { ...invocation, command: `cd '${dir.replace(/'/g, `'\\''`)}' && ${invocation.command}` },
+      uploadStream(content),
+    );
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(readFileSync(join(dir, "-n", "file"), "utf8"), "relative");
+  });
+
+  test(`a wrong trailing hash exits ${UPLOAD_HASH_MISMATCH_EXIT} and leaves nothing`, async () => {
+    const dir = freshDir("upload-mismatch");
+    const path = join(dir, "target");
+    const content = randomBytes(100_000);
+    const wrong = sha256(Buffer.from("something else"));
+    const result = await run(scripts.upload(path), uploadStream(content, wrong));
+    assert.equal(result.code, UPLOAD_HASH_MISMATCH_EXIT);
+    assert.match(result.stderr, /SHA-256 mismatch/);
+    assert.deepEqual(readdirSync(dir), []);
+  });
+
+  test("a mismatch keeps the previous destination intact", async () => {
+    const dir = freshDir("upload-keep");
+    const path = join(dir, "target");
+    writeFileSync(path, "previous");
+    const result = await run(scripts.upload(path), uploadStream(randomBytes(10), "0".repeat(64)));
+    assert.equal(result.code, UPLOAD_HASH_MISMATCH_EXIT);
+    assert.equal(readFileSync(path, "utf8"), "previous");
+    assert.deepEqual(leftovers(dir), []);
+  });
+
+  test("stdin closed before the 64-byte trailer leaves nothing", async () => {
+    const dir = freshDir("upload-short");
+    const path = join(dir, "target");
+    const full = uploadStream(randomBytes(5000));
+    for (const cut of [0, 10, 63, 5000, 5000 + 63]) {
+      const result = await run(scripts.upload(path), full.subarray(0, cut));
+      assert.equal(result.code, UPLOAD_HASH_MISMATCH_EXIT, `cut at ${cut}: ${result.stderr}`);
+      assert.deepEqual(readdirSync(dir), [], `cut at ${cut}`);
+    }
+  });
+
+  test("refuses a destination that is a directory", async () => {
+    const dir = freshDir("upload-dir");
+    const result = await run(scripts.upload(dir), uploadStream(Buffer.from("x")));
+    assert.equal(result.code, WRONG_TYPE_EXIT);
+  });
+
+  for (const signal of ["SIGTERM", "SIGHUP", "SIGKILL"] as const) {
+    test(
+      `${signal} to the process group halfway leaves no destination file`,
+      { timeout: 30_000 },
+      async () => {
+        const dir = freshDir(`upload-${signal}`);
+        const path = join(dir, "target");
+        const { child, done } = start(scripts.upload(path));
+        child.stdin?.write(randomBytes(4 << 20));
+        // Wait until cat is copying: a signal that lands between sh's fork and cat's exec is
+        // taken by the forked shell and never reaches cat, and sh then waits on cat for EOF.
+        await waitFor(() => leftovers(dir).some((name) => statSync(join(dir, name)).size > 0));
+        process.kill(-(child.pid ?? 0), signal);
+        const result = await done;
+        assert.notEqual(result.code, 0);
+        assert.equal(existsSync(path), false);
+        if (signal === "SIGKILL") {
+          // SIGKILL cannot be trapped, so the EXIT trap never runs; what may remain is a
+          // temporary file in the destination's own directory under the recognisable prefix,
+          // never a partial destination. A later upload to the same place is unaffected.
+          for (const name of readdirSync(dir)) assert.ok(name.startsWith(UPLOAD_TEMP_PREFIX));
+        } else {
+          assert.deepEqual(readdirSync(dir), []);
+        }
+      },
+    );
+  }
+
+  test("256 MiB streamed through the script (timing printed)", { timeout: 120_000 }, async (t) => {
+    const dir = freshDir("upload-big");
+    const path = join(dir, "big.bin");
+    const chunk = randomBytes(1 << 20);
+    const chunks = 256;
+    const hash = createHash("sha256");
+    function* content(): Generator<Buffer> {
+      for (let i = 0; i < chunks; i++) {
+        const piece = Buffer.from(chunk);
+        piece.writeUInt32LE(i, 0); // each MiB differs
+        hash.update(piece);
+        yield piece;
+      }
+      yield Buffer.from(hash.copy().digest("hex"), "latin1");
+    }
+    const started = process.hrtime.bigint();
+    const result = await run(scripts.upload(path), content());
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(statSync(path).size, chunks << 20);
+    t.diagnostic(`256 MiB upload: ${seconds.toFixed(2)} s end to end`);
+    console.log(`# posix upload of 256 MiB: ${seconds.toFixed(2)} s end to end`);
+    assert.deepEqual(leftovers(dir), []);
+  });
+});
+
+describe("posix runScript", () => {
+  test("runs a multi-KB script from stdin and keeps its exit code", async () => {
+    const lines = ["set -e", "total=0"];
+    for (let i = 0; i < 500; i++) lines.push(`total=$((total + ${i})) # line ${i} of padding`);
+    lines.push(`printf '%s\\n' "$total" 'ünï $HOME'`, "echo to-stderr >&2", "exit 7");
+    const script = Buffer.from(lines.join("\n"), "utf8");
+    assert.ok(script.length > 10_000);
+    const result = await run(scripts.runScript(), script);
+    assert.equal(result.code, 7, result.stderr);
+    assert.equal(result.stdout, `${(499 * 500) / 2}\nünï $HOME\n`);
+    assert.equal(result.stderr, "to-stderr\n");
+  });
+});
+
+async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!safely(condition)) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await sleep(10);
+  }
+}
+
+/** A condition that may race with files disappearing counts as not yet met. */
+function safely(condition: () => boolean): boolean {
+  try {
+    return condition();
+  } catch {
+    return false;
+  }
+}

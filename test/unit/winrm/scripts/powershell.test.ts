@@ -1,0 +1,168 @@
+/**
+ * The PowerShell scripts: every script the module can produce is decoded from its
+ * -EncodedCommand and parsed with a real PowerShell grammar (tree-sitter-powershell, from
+ * airbus-cert, through the tree-sitter node bindings; both load prebuilt N-API binaries).
+ * No PowerShell is installed here, so execution is left to the Windows end-to-end suite.
+ */
+import assert from "node:assert/strict";
+import { before, describe, test } from "node:test";
+import Parser from "tree-sitter";
+import {
+  CMD_MAX_COMMAND_LINE,
+  scriptsFor,
+  type RemoteInvocation,
+} from "../../../../provider/winrm/scripts";
+import { powerShellSources } from "../../../../provider/winrm/scripts/powershell";
+
+/** Paths with every character that matters to PowerShell's tokenizer or to Windows. */
+const NASTY_PATHS = [
+  "C:\\plain\\file.txt",
+  "C:\\Program Files (x86)\\it's here\\a.txt",
+  "C:\\smart ‘quotes’ ‚and‛ more’’\\f",
+  "C:\\$env:TEMP and $(Get-Date) and `backtick`\\f",
+  "C:\\wild[card]*?\\f",
+  "C:\\new\nline\r\n\\f",
+  "C:\\double \"quotes\" and 'single'\\f",
+  "C:\\ünïcødé\\😀.txt",
+  "\\\\server\\share\\dir with spaces\\f",
+  "relative\\path;rm -rf & | > <",
+  "'@\n\"@\n#>\n<#",
+  "/tmp/posix/for/pwsh/on/linux",
+];
+
+const scripts = scriptsFor("powershell");
+
+/** Every invocation the module produces for one path. */
+function invocationsFor(path: string): Array<[string, RemoteInvocation]> {
+  return [
+    ["sha256", scripts.sha256(path)],
+    ["stat", scripts.stat(path)],
+    ["remove", scripts.remove(path)],
+    ["remove recursive", scripts.remove(path, { recursive: true })],
+    ["mkdirp", scripts.mkdirp(path)],
+    ["upload", scripts.upload(path)],
+  ];
+}
+
+/** The script inside `powershell.exe ... -EncodedCommand <base64 of UTF-16LE>`. */
+function decodeCommand(command: string): string {
+  const match =
+    /^powershell\.exe -NoLogo -NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand ([A-Za-z0-9+/]+={0,2})$/.exec(
+      command,
+    );
+  assert.ok(match?.[1], `not an encoded PowerShell command: ${command.slice(0, 120)}`);
+  return Buffer.from(match[1], "base64").toString("utf16le");
+}
+
+let parser: Parser;
+
+before(async () => {
+  // The grammar package is an ES module with top-level await: import() it from CommonJS.
+  const grammar = await import("tree-sitter-powershell/bindings/node/index.js");
+  parser = new Parser();
+  parser.setLanguage(grammar.default);
+});
+
+/** Every ERROR or MISSING node of the parse, with its position, for the failure message. */
+function syntaxProblems(source: string): string[] {
+  const problems: string[] = [];
+  const visit = (node: Parser.SyntaxNode) => {
+    if (node.type === "ERROR" || node.isMissing) {
+      const where = `${node.startPosition.row + 1}:${node.startPosition.column + 1}`;
+      problems.push(
+        `${node.isMissing ? "MISSING" : "ERROR"} at ${where}: ${node.text.slice(0, 80)}`,
+      );
+    }
+    for (const child of node.children) visit(child);
+  };
+  // A callback input avoids the bindings' 32 KiB limit on plain string input.
+  const tree = parser.parse((index) => source.slice(index, index + 4096));
+  visit(tree.rootNode);
+  if (tree.rootNode.hasError && problems.length === 0) problems.push("hasError without a node");
+  return problems;
+}
+
+describe("PowerShell grammar check (tree-sitter-powershell)", () => {
+  test("the grammar does find errors (a control, so a pass means something)", () => {
+    assert.notDeepEqual(syntaxProblems("if ($x { 'unclosed' "), []);
+    assert.notDeepEqual(syntaxProblems("$p = 'it's'"), []);
+    assert.deepEqual(syntaxProblems("$p = 'it''s'"), []);
+    const upload = powerShellSources.upload("C:\\f");
+    assert.notDeepEqual(syntaxProblems(upload.slice(0, -1)), [], "upload without its last brace");
+    const unbalanced = upload.replace("($l = $r.ReadLine())", "($l = $r.ReadLine()");
+    assert.notDeepEqual(syntaxProblems(unbalanced), [], "upload with a parenthesis missing");
+  });
+
+  test("the runScript bootstrap parses", () => {
+    const source = decodeCommand(scripts.runScript().command);
+    assert.equal(source, powerShellSources.bootstrap());
+    assert.deepEqual(syntaxProblems(source), []);
+  });
+
+  for (const path of NASTY_PATHS) {
+    test(`every operation parses for ${JSON.stringify(path)}`, () => {
+      for (const [name, invocation] of invocationsFor(path)) {
+        const source = decodeCommand(invocation.command);
+        assert.deepEqual(syntaxProblems(source), [], `${name} ${JSON.stringify(path)}`);
+        assert.ok(source.startsWith("$p = '"), name);
+      }
+    });
+  }
+
+  test("the embedded path literal is the path, as PowerShell reads a verbatim string", () => {
+    for (const path of NASTY_PATHS) {
+      const source = decodeCommand(scripts.stat(path).command);
+      const literal = source.slice("$p = ".length, source.indexOf("\n$ProgressPreference"));
+      const tree = parser.parse(`$p = ${literal}`);
+      const strings = tree.rootNode.descendantsOfType("verbatim_string_characters");
+      assert.equal(strings.length, 1, JSON.stringify(path));
+      // PowerShell reads a doubled quote character as one (about_Quoting_Rules).
+      const value = strings[0]?.text.slice(1, -1).replace(/(['\u2018-\u201B])\1/g, "$1");
+      assert.equal(value, path);
+    }
+  });
+});
+
+describe("PowerShell command lines", () => {
+  test("stay under cmd.exe's 8191 characters for ordinary and nasty paths", () => {
+    assert.ok(scripts.runScript().command.length < 3000, "the bootstrap is small");
+    for (const path of NASTY_PATHS) {
+      for (const [name, invocation] of invocationsFor(path)) {
+        assert.ok(invocation.command.length <= CMD_MAX_COMMAND_LINE, `${name} ${path}`);
+        assert.equal(invocation.skipCmdShell, false);
+        assert.deepEqual(invocation.args, []);
+      }
+    }
+  });
+
+  test("an upload to a 260-character path still fits cmd.exe", () => {
+    const path = `C:\\${"d".repeat(240)}\\${"f".repeat(15)}`;
+    const upload = scripts.upload(path);
+    assert.equal(upload.skipCmdShell, false);
+    assert.ok(upload.command.length <= CMD_MAX_COMMAND_LINE, String(upload.command.length));
+  });
+
+  test("a path too long for cmd.exe skips it; beyond CreateProcess's limit is refused", () => {
+    const long = `C:\\${"x\\".repeat(600)}f`;
+    const upload = scripts.upload(long);
+    assert.equal(upload.skipCmdShell, true);
+    assert.deepEqual(syntaxProblems(decodeCommand(upload.command)), []);
+    assert.throws(() => scripts.upload(`C:\\${"x".repeat(20_000)}`), /shorter path/);
+  });
+
+  test("stdin encodings: raw for the bootstrap, base64 lines for uploads", () => {
+    assert.equal(scripts.runScript().stdinEncoding, "raw");
+    assert.equal(scripts.upload("C:\\f").stdinEncoding, "base64-lines");
+    assert.equal(scripts.sha256("C:\\f").stdinEncoding, "raw");
+  });
+
+  test("refuses an empty path and NUL", () => {
+    assert.throws(() => scripts.sha256(""), /must not be empty/);
+    assert.throws(() => scripts.upload("C:\\a\0b"), /NUL/);
+  });
+
+  test("another executable name can be chosen (pwsh)", () => {
+    const pwsh = scriptsFor("powershell", { executable: "pwsh" });
+    assert.match(pwsh.runScript().command, /^pwsh -NoLogo /);
+  });
+});

@@ -1,0 +1,65 @@
+/**
+ * Runs a RemoteInvocation locally exactly as the loopback host does: `/bin/sh -c "<command>
+ * <args joined by a space>"`, stdin piped and encoded per stdinEncoding. The child leads its
+ * own process group so a test can signal the whole command, as a host terminating it would.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { RemoteInvocation } from "../../../../provider/winrm/scripts";
+import { stdinEncoder } from "../../../../provider/winrm/scripts/stdin";
+
+/**
+ * The host's shell. POSIX_TEST_SHELL lets the suite run under another sh, for example BusyBox
+ * with PATH limited to its applets, to check the scripts on an Alpine-like userland.
+ */
+const SHELL = process.env.POSIX_TEST_SHELL ?? "/bin/sh";
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Running {
+  child: ChildProcess;
+  done: Promise<RunResult>;
+}
+
+/** Starts the invocation; the caller feeds `child.stdin` (raw, before encoding) or not. */
+export function start(invocation: RemoteInvocation): Running {
+  const line = [invocation.command, ...invocation.args].join(" ");
+  const child = spawn(SHELL, ["-c", line], { detached: true, stdio: "pipe" });
+  const stdout: Buffer[] = [];
+  const stderr: Buffer[] = [];
+  child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
+  child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
+  // A test may stop writing at any point; a closed pipe is an expected outcome there.
+  child.stdin.on("error", () => undefined);
+  const done = new Promise<RunResult>((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (code, signal) =>
+      resolve({
+        code,
+        signal,
+        stdout: Buffer.concat(stdout).toString("utf8"),
+        stderr: Buffer.concat(stderr).toString("utf8"),
+      }),
+    );
+  });
+  return { child, done };
+}
+
+/** Runs the invocation with `input` (raw bytes, encoded here per stdinEncoding) as stdin. */
+export async function run(
+  invocation: RemoteInvocation,
+  input: Buffer | Iterable<Buffer> | AsyncIterable<Buffer> = Buffer.alloc(0),
+): Promise<RunResult> {
+  const { child, done } = start(invocation);
+  const source = Buffer.isBuffer(input) ? Readable.from([input]) : Readable.from(input);
+  const stdin = child.stdin;
+  if (stdin === null) throw new Error("child has no stdin");
+  await pipeline(source, stdinEncoder(invocation.stdinEncoding), stdin).catch(() => undefined);
+  return done;
+}
