@@ -33,6 +33,8 @@ export interface CommandResult {
 }
 
 export const DEFAULT_MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
+/** How long a timed-out command with stdin may take to end after its stdin is closed. */
+const STDIN_CLOSE_GRACE_MS = 3000;
 
 /** Keeps the last `limit` bytes written to it. */
 export class TailBuffer {
@@ -163,6 +165,15 @@ export async function runInShell(
     };
   } catch (error) {
     finished = true;
+    if (options.stdin !== undefined) {
+      // Close stdin first and give the command a moment to end by itself: a terminated
+      // process cannot clean up (an upload script removes its temporary file on end of input).
+      await shell.send(commandId, Buffer.alloc(0), true).catch(() => undefined);
+      await Promise.race([
+        receiving,
+        new Promise((resolve) => setTimeout(resolve, STDIN_CLOSE_GRACE_MS)),
+      ]).catch(() => undefined);
+    }
     await shell.signal(commandId, "terminate").catch(() => undefined);
     throw error;
   } finally {

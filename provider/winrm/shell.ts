@@ -61,6 +61,14 @@ export interface ReceiveResult {
   exitCode: number | undefined;
 }
 
+/**
+ * MaxEnvelopeSize asked for on Receive. Output arrives as base64 text inside the envelope;
+ * responses kept under V8's large-object threshold (about 128 KiB per string) are collected
+ * by cheap young-generation scavenges, so streaming hundreds of megabytes leaves the heap
+ * flat instead of filling large-object space until a full collection.
+ */
+const RECEIVE_ENVELOPE_SIZE = 120 * 1024;
+
 /** Seconds the HTTP read timeout stays above a request's OperationTimeout. */
 const READ_TIMEOUT_MARGIN_SECONDS = 30;
 
@@ -69,6 +77,7 @@ const robustness = new WeakMap<Requester, { supported: boolean }>();
 
 export class WinRSShell {
   private readonly robust: { supported: boolean };
+  private readonly receiveSettings: ShellSettings;
 
   private constructor(
     private readonly requester: Requester,
@@ -78,6 +87,10 @@ export class WinRSShell {
     let robust = robustness.get(requester);
     if (!robust) robustness.set(requester, (robust = { supported: false }));
     this.robust = robust;
+    this.receiveSettings = {
+      ...settings,
+      maxEnvelopeSize: Math.min(settings.maxEnvelopeSize, RECEIVE_ENVELOPE_SIZE),
+    };
   }
 
   /** Creates a shell (MS-WSMV 3.1.4.5, WS-Transfer Create of rsp:Shell). */
@@ -164,7 +177,7 @@ export class WinRSShell {
     let reply: { header: XmlNode; body: XmlNode };
     for (let attempt = 0; ; attempt++) {
       try {
-        reply = await invokeWithHeader(this.requester, this.settings, Action.RECEIVE, body, {
+        reply = await invokeWithHeader(this.requester, this.receiveSettings, Action.RECEIVE, body, {
           selectors: { ShellId: this.id },
           options: { WSMAN_CMDSHELL_OPTION_KEEPALIVE: "TRUE" },
           idempotent: false,

@@ -14,6 +14,8 @@ export const Namespace = Object.freeze({
   MS_WSMAN: "http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd",
   SHELL: "http://schemas.microsoft.com/wbem/wsman/1/windows/shell",
   IDENTITY: "http://schemas.dmtf.org/wbem/wsman/identity/1/wsmanidentity.xsd",
+  TRANSFER: "http://schemas.xmlsoap.org/ws/2004/09/transfer",
+  WSMAN_FAULT: "http://schemas.microsoft.com/wbem/wsman/1/wsmanfault",
 } as const);
 
 /** Action URIs, WS-Transfer (Create, Delete) and MS-WSMV 3.1.4.x (the WinRS shell). */
@@ -29,7 +31,7 @@ export type Action = (typeof Action)[keyof typeof Action];
 
 /** WinRS resource URI for cmd-style shells (MS-WSMV 2.2.4.37). */
 export const SHELL_RESOURCE_URI = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd";
-const ANONYMOUS = "http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous";
+export const ANONYMOUS = "http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous";
 
 /** WSManFault codes the client acts on (MS-WSMV 2.2.4.x, winerror.h). */
 export const WSManFaultCode = Object.freeze({
@@ -37,8 +39,8 @@ export const WSManFaultCode = Object.freeze({
   OPERATION_TIMEOUT: 2150858793,
   /** ERROR_WSMAN_QUOTA_MAX_SHELLS_PPQ and friends: a per-user quota is exhausted. */
   QUOTA_MAX_SHELLS: 2150859173,
-  /** ERROR_WSMAN_SHELL_NOT_FOUND / invalid selectors: the shell is gone. */
-  INVALID_SELECTORS: 2150858843,
+  /** ERROR_WSMAN_SHELL_NOT_FOUND: the shell is gone. */
+  SHELL_NOT_FOUND: 2150858843,
 } as const);
 
 const XML_ESCAPES: Record<string, string> = {

@@ -71,8 +71,18 @@ const ISO8601_FUNCTION = String.raw`iso8601() {
     $((r / 3600)) $((r % 3600 / 60)) $((r % 60))
 }`;
 
+/**
+ * A POSIX host's command processor is sh: the command is a shell command line, so it must go
+ * through the shell (WINRS_SKIP_CMD_SHELL false); skipping it would make the host look the
+ * whole line up as one executable.
+ */
 function invocation(command: string, stdin: RemoteInvocation["stdinEncoding"] = "raw") {
-  return { command, args: [], skipCmdShell: true, stdinEncoding: stdin } satisfies RemoteInvocation;
+  return {
+    command,
+    args: [],
+    skipCmdShell: false,
+    stdinEncoding: stdin,
+  } satisfies RemoteInvocation;
 }
 
 /** `p='<path>'` as the script's first line; the path is never spliced in anywhere else. */

@@ -1,0 +1,537 @@
+/**
+ * The loopback host's HTTP listener, configured like a Windows WinRM listener
+ * (`winrm get winrm/config/service`): HTTP authentication (Negotiate always, Basic when
+ * enabled), MS-WSMV 2.2.9.1 message encryption, and the refusals Windows makes.
+ *
+ * What Windows does, and what this reproduces:
+ * - An unauthenticated request gets 401 with `WWW-Authenticate: Negotiate` (plus
+ *   `Basic realm="WSMAN"` when Basic is on), except an Identify carrying the
+ *   `WSMANIDENTIFY: unauthenticated` header, which Windows answers without authentication.
+ * - A Negotiate handshake belongs to its TCP connection (HTTP authentication of connection-
+ *   oriented schemes, RFC 4559 4.3): legs answer 401 with `WWW-Authenticate: Negotiate <token>`;
+ *   the completing request gets the final token (SPNEGO accept-completed with its mechListMIC)
+ *   in the header of its response. A new connection means a new handshake.
+ * - With AllowUnencrypted=false, on HTTP, every message after authentication must be sealed
+ *   (`multipart/encrypted`). A plaintext body sent along with the completing Authorization
+ *   header is answered 401 (go-winrm and pywinrm with encryption off see "credentials rejected",
+ *   as their users report against Windows); plaintext sent later on an authenticated connection
+ *   gets HTTP 500 with an empty body (what pywinrm users see: "Bad HTTP response returned from
+ *   server. Code 500", the event log naming the unencrypted message). Both are logged.
+ * - Over HTTPS, TLS protects the messages, so plaintext SOAP is accepted after authentication;
+ *   sealed messages are accepted too. Basic works only over HTTPS, or over HTTP when
+ *   AllowUnencrypted is also on (Windows refuses Basic on HTTP otherwise).
+ * - Responses to sealed requests are sealed, faults (HTTP 500) included (MS-WSMV 3.1.4.1.33).
+ * - Requests larger than MaxEnvelopeSizekb get the w:EncodingLimit fault.
+ */
+import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import { type AcceptorContext, createAcceptor } from "../../provider/auth/context";
+import type { CredentialLookup } from "../../provider/auth/credentials";
+import type { ChannelBindingPolicy } from "../../provider/auth/ntlm/context";
+import {
+  decryptMessage,
+  ENCRYPTED_CONTENT_TYPE,
+  encryptMessage,
+  isEncryptedContentType,
+} from "../../provider/winrm/encryption";
+import type { FaultController, MessageFault } from "./faults";
+import { type ExecutionLog, LogKind } from "./log";
+import type { WinRsService } from "./shell";
+import {
+  buildFault,
+  buildIdentifyResponse,
+  type FaultSpec,
+  Faults,
+  HostFault,
+  type IdentifyFacts,
+  parseEnvelope,
+} from "./wsman";
+
+const SOAP_CONTENT_TYPE = "application/soap+xml;charset=UTF-8";
+/** The listener's URL prefix, as Windows' default `URLPrefix = wsman`. */
+export const WSMAN_PATH = "/wsman";
+
+export interface ListenerOptions {
+  log: ExecutionLog;
+  faults: FaultController;
+  service: WinRsService;
+  /** NT hashes for Negotiate. */
+  credentials: CredentialLookup;
+  /** Checks a Basic user name and password; returns the account name, or undefined. */
+  checkBasic: (user: string, password: string) => string | undefined;
+  /** The account name for a Negotiate identity (so quotas count one user once). */
+  accountName: (user: string, domain: string) => string;
+  /** The server certificate in DER, when serving HTTPS. */
+  tlsCertificateDer?: Buffer;
+  channelBindingApplicationData?: Buffer;
+  basic: boolean;
+  allowUnencrypted: boolean;
+  cbtHardeningLevel: ChannelBindingPolicy;
+  /** MaxEnvelopeSizekb in bytes. */
+  maxEnvelopeSize: number;
+  identify: IdentifyFacts;
+  /** The name reported in WSManFault/@Machine. */
+  machine: string;
+}
+
+interface Connection {
+  id: number;
+  /** The Negotiate context of this connection, during and after its handshake. */
+  context: AcceptorContext | undefined;
+  /** FaultController.contextEpoch when the context completed. */
+  epoch: number;
+  /** The authenticated account, once a handshake (or a Basic request) succeeded. */
+  user: string | undefined;
+  basicUser: string | undefined;
+  /** Aborted when the connection closes: a waiting Receive gives up. */
+  closed: AbortController;
+}
+
+interface Reply {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+  /** The request was a WS-Management message: fault switches apply to its response. */
+  message: boolean;
+}
+
+export class WsmanListener {
+  private readonly connections = new WeakMap<Socket, Connection>();
+  private nextConnection = 1;
+
+  constructor(private readonly options: ListenerOptions) {}
+
+  /** Attaches the request handler to an http or https server. */
+  attach(server: Server): void {
+    server.on("request", (request: IncomingMessage, response: ServerResponse) => {
+      this.serve(request, response).catch((error: unknown) => {
+        // Nothing sensible can be answered any more: drop the connection.
+        console.error("loopback host: request failed:", error);
+        request.socket.destroy();
+      });
+    });
+  }
+
+  private connectionOf(socket: Socket): Connection {
+    let connection = this.connections.get(socket);
+    if (connection === undefined) {
+      const created: Connection = {
+        id: this.nextConnection++,
+        context: undefined,
+        epoch: 0,
+        user: undefined,
+        basicUser: undefined,
+        closed: new AbortController(),
+      };
+      socket.once("close", () => created.closed.abort());
+      this.connections.set(socket, created);
+      connection = created;
+    }
+    return connection;
+  }
+
+  private get tls(): boolean {
+    return this.options.tlsCertificateDer !== undefined;
+  }
+
+  /** Whether a plaintext SOAP message is acceptable (AllowUnencrypted applies to HTTP only). */
+  private get plaintextAllowed(): boolean {
+    return this.tls || this.options.allowUnencrypted;
+  }
+
+  private challenge(extra: Record<string, string> = {}): Reply {
+    const schemes = ["Negotiate"];
+    if (this.options.basic && this.plaintextAllowed) schemes.push('Basic realm="WSMAN"');
+    return {
+      status: 401,
+      headers: { "WWW-Authenticate": schemes.join(", "), ...extra },
+      body: Buffer.alloc(0),
+      message: false,
+    };
+  }
+
+  private async serve(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const { log, faults } = this.options;
+    log.count("requests");
+    const socket = request.socket;
+    const connection = this.connectionOf(socket);
+    const body = await readBody(request, this.options.maxEnvelopeSize * 2 + 64 * 1024);
+    if (body === undefined) {
+      log.record(LogKind.REQUEST_REFUSED, { connection: connection.id, detail: "body too large" });
+      return this.send(response, {
+        status: 413,
+        headers: { Connection: "close" },
+        body: Buffer.alloc(0),
+        message: false,
+      });
+    }
+    const path = (request.url ?? "").split("?")[0]?.toLowerCase();
+    if (path !== WSMAN_PATH) {
+      return this.send(response, {
+        status: 404,
+        headers: {},
+        body: Buffer.alloc(0),
+        message: false,
+      });
+    }
+    if (request.method !== "POST") {
+      return this.send(response, {
+        status: 405,
+        headers: { Allow: "POST" },
+        body: Buffer.alloc(0),
+        message: false,
+      });
+    }
+    const isMessage = body.length > 0;
+    const injected = isMessage ? faults.nextMessage() : undefined;
+    if (injected?.kind === "drop") {
+      log.record(LogKind.FAULT_INJECTED, {
+        connection: connection.id,
+        detail: "connection dropped on request",
+      });
+      socket.destroy();
+      return;
+    }
+    const reply = await this.authenticateAndServe(request, connection, body, injected);
+    reply.message = reply.message || isMessage;
+    return this.send(response, reply);
+  }
+
+  private async authenticateAndServe(
+    request: IncomingMessage,
+    connection: Connection,
+    body: Buffer,
+    injected: MessageFault | undefined,
+  ): Promise<Reply> {
+    const { log } = this.options;
+    const authorization = request.headers.authorization ?? "";
+    const [scheme = "", credentials = ""] = authorization.trim().split(/\s+/, 2);
+    const contentType = request.headers["content-type"];
+
+    if (scheme.toLowerCase() === "negotiate" && credentials !== "") {
+      const step = await this.negotiateStep(connection, Buffer.from(credentials, "base64"));
+      if (step.reply) return step.reply;
+      const finalHeader: Record<string, string> = step.token
+        ? { "WWW-Authenticate": `Negotiate ${step.token.toString("base64")}` }
+        : {};
+      if (body.length === 0)
+        return { status: 200, headers: finalHeader, body: Buffer.alloc(0), message: false };
+      if (!isEncryptedContentType(contentType) && !this.plaintextAllowed) {
+        // The handshake is discarded with the plaintext it carried.
+        connection.context = undefined;
+        connection.user = undefined;
+        log.record(LogKind.REQUEST_REFUSED, {
+          connection: connection.id,
+          detail: "plaintext message sent with the authentication; AllowUnencrypted is false",
+        });
+        return this.challenge();
+      }
+      const reply = await this.serveMessage(
+        connection,
+        connection.user,
+        body,
+        contentType,
+        injected,
+      );
+      reply.headers = { ...finalHeader, ...reply.headers };
+      return reply;
+    }
+
+    if (scheme.toLowerCase() === "basic") {
+      const user = this.basic(connection, credentials);
+      if (user === undefined) return this.challenge();
+      if (isEncryptedContentType(contentType)) {
+        log.record(LogKind.REQUEST_REFUSED, {
+          connection: connection.id,
+          detail: "Basic cannot seal messages",
+        });
+        return { status: 400, headers: {}, body: Buffer.alloc(0), message: true };
+      }
+      return this.serveMessage(connection, user, body, contentType, injected);
+    }
+
+    if (scheme !== "") {
+      log.record(LogKind.AUTHENTICATION_FAILED, {
+        connection: connection.id,
+        detail: `unsupported authentication scheme ${scheme}`,
+      });
+      return this.challenge();
+    }
+
+    const context = connection.context;
+    if (context?.complete && connection.user !== undefined) {
+      if (connection.epoch !== this.options.faults.contextEpoch) {
+        connection.context = undefined;
+        connection.user = undefined;
+        log.record(LogKind.REQUEST_REFUSED, {
+          connection: connection.id,
+          detail: "security context forgotten (injected): authenticate again",
+        });
+        return this.challenge();
+      }
+      return this.serveMessage(connection, connection.user, body, contentType, injected);
+    }
+
+    // Unauthenticated: only Identify, and only when it asks to be unauthenticated (MS-WSMV 3.1.4.16).
+    const unauthenticatedIdentify =
+      String(request.headers.wsmanidentify ?? "").toLowerCase() === "unauthenticated";
+    if (unauthenticatedIdentify && body.length > 0 && !isEncryptedContentType(contentType)) {
+      return this.serveMessage(connection, undefined, body, contentType, injected);
+    }
+    return this.challenge();
+  }
+
+  /** One leg of the connection's Negotiate handshake. */
+  private async negotiateStep(
+    connection: Connection,
+    token: Buffer,
+  ): Promise<{ reply?: Reply; token?: Buffer }> {
+    const { log } = this.options;
+    if (connection.context === undefined || connection.context.complete) {
+      // A first leg, or a new handshake on a connection that had one: start afresh.
+      connection.context = createAcceptor({
+        credentials: this.options.credentials,
+        channelBindings: this.options.channelBindingApplicationData,
+        channelBindingPolicy: this.options.cbtHardeningLevel,
+      });
+      connection.user = undefined;
+    }
+    const context = connection.context;
+    let output: Buffer | undefined;
+    try {
+      output = await context.step(token);
+    } catch (error) {
+      connection.context = undefined;
+      log.record(LogKind.AUTHENTICATION_FAILED, {
+        connection: connection.id,
+        detail: error instanceof Error ? error.message : String(error),
+      });
+      return { reply: this.challenge() };
+    }
+    if (!context.complete) {
+      if (output === undefined) {
+        connection.context = undefined;
+        return { reply: this.challenge() };
+      }
+      return {
+        reply: {
+          status: 401,
+          headers: { "WWW-Authenticate": `Negotiate ${output.toString("base64")}` },
+          body: Buffer.alloc(0),
+          message: false,
+        },
+      };
+    }
+    const identity = context.identity;
+    connection.user = this.options.accountName(identity.user, identity.domain);
+    connection.epoch = this.options.faults.contextEpoch;
+    log.record(LogKind.AUTHENTICATED, {
+      connection: connection.id,
+      user: identity.domain ? `${identity.domain}\\${identity.user}` : identity.user,
+      detail: `Negotiate (${context.protocol})${this.tls ? " over TLS" : ""}`,
+    });
+    return output === undefined ? {} : { token: output };
+  }
+
+  /** Checks a Basic Authorization; returns the account, or undefined after logging why not. */
+  private basic(connection: Connection, credentials: string): string | undefined {
+    const { log } = this.options;
+    const refuse = (detail: string) => {
+      log.record(LogKind.AUTHENTICATION_FAILED, { connection: connection.id, detail });
+      return undefined;
+    };
+    if (!this.options.basic) return refuse("Basic authentication is disabled");
+    if (!this.plaintextAllowed) {
+      return refuse("Basic over HTTP needs AllowUnencrypted (the password would travel in clear)");
+    }
+    const decoded = Buffer.from(credentials, "base64").toString("utf8");
+    const colon = decoded.indexOf(":");
+    if (colon < 0) return refuse("malformed Basic credentials");
+    const name = decoded.slice(0, colon);
+    const user = this.options.checkBasic(name, decoded.slice(colon + 1));
+    if (user === undefined) return refuse(`Basic authentication of ${name} failed`);
+    if (connection.basicUser !== user) {
+      connection.basicUser = user;
+      log.record(LogKind.AUTHENTICATED, { connection: connection.id, user: name, detail: "Basic" });
+    }
+    return user;
+  }
+
+  /**
+   * Decrypts (when sealed), checks and serves one WS-Management message, and builds the reply,
+   * sealed when the request was. `user` is undefined only for an unauthenticated Identify.
+   */
+  private async serveMessage(
+    connection: Connection,
+    user: string | undefined,
+    body: Buffer,
+    contentType: string | undefined,
+    injected: MessageFault | undefined,
+  ): Promise<Reply> {
+    const { log } = this.options;
+    const sealed = isEncryptedContentType(contentType);
+    const context = connection.context;
+    let soap: Buffer;
+    if (sealed) {
+      if (context?.complete !== true) {
+        return { status: 400, headers: {}, body: Buffer.alloc(0), message: true };
+      }
+      try {
+        soap = decryptMessage(context, body);
+      } catch (error) {
+        // A message that does not verify is not from the authenticated peer.
+        connection.context = undefined;
+        connection.user = undefined;
+        log.record(LogKind.REQUEST_REFUSED, {
+          connection: connection.id,
+          user,
+          detail: `sealed message rejected: ${error instanceof Error ? error.message : String(error)}`,
+        });
+        return {
+          status: 400,
+          headers: { Connection: "close" },
+          body: Buffer.alloc(0),
+          message: true,
+        };
+      }
+      log.count("sealedMessages");
+    } else {
+      if (!this.plaintextAllowed && user !== undefined) {
+        log.record(LogKind.REQUEST_REFUSED, {
+          connection: connection.id,
+          user,
+          detail: "plaintext message on HTTP; AllowUnencrypted is false",
+        });
+        return { status: 500, headers: {}, body: Buffer.alloc(0), message: true };
+      }
+      soap = body;
+      log.count("plaintextMessages");
+    }
+
+    const seal = (xml: string, status: number): Reply => {
+      const plain = Buffer.from(xml, "utf8");
+      log.noteResponseEnvelope(plain.length);
+      if (sealed && context?.complete) {
+        return {
+          status,
+          headers: { "Content-Type": ENCRYPTED_CONTENT_TYPE },
+          body: encryptMessage(context, plain),
+          message: true,
+        };
+      }
+      return { status, headers: { "Content-Type": SOAP_CONTENT_TYPE }, body: plain, message: true };
+    };
+    const fault = (
+      spec: FaultSpec,
+      relatesTo: string | undefined,
+      injectedFault = false,
+    ): Reply => {
+      log.record(injectedFault ? LogKind.FAULT_INJECTED : LogKind.FAULT, {
+        connection: connection.id,
+        user,
+        detail: `${spec.subcode} ${spec.wsmanCode}`,
+      });
+      return seal(buildFault(spec, relatesTo, this.options.machine), 500);
+    };
+
+    if (injected?.kind === "status") {
+      log.record(LogKind.FAULT_INJECTED, {
+        connection: connection.id,
+        user,
+        detail: `HTTP ${injected.status}`,
+      });
+      return { status: injected.status, headers: {}, body: Buffer.alloc(0), message: true };
+    }
+    if (soap.length > this.options.maxEnvelopeSize) {
+      return fault(Faults.requestTooLarge(soap.length, this.options.maxEnvelopeSize), undefined);
+    }
+    let relatesTo: string | undefined;
+    try {
+      const envelope = parseEnvelope(soap.toString("utf8"));
+      relatesTo = envelope.headers.messageId;
+      if (injected?.kind === "fault") {
+        const spec: FaultSpec = {
+          code: "s:Receiver",
+          subcode: injected.fault.subcode ?? "w:InternalError",
+          reason: injected.fault.message,
+          wsmanCode: injected.fault.code,
+        };
+        return fault(spec, relatesTo, true);
+      }
+      if (envelope.identify) return seal(buildIdentifyResponse(this.options.identify), 200);
+      if (user === undefined) return this.challenge();
+      const xml = await this.options.service.handle(envelope, {
+        user,
+        connection: connection.id,
+        signal: connection.closed.signal,
+      });
+      return seal(xml, 200);
+    } catch (error) {
+      if (error instanceof HostFault) return fault(error.spec, relatesTo);
+      const reason = error instanceof Error ? error.message : String(error);
+      return fault(
+        { code: "s:Receiver", subcode: "w:InternalError", reason, wsmanCode: 2150858755 },
+        relatesTo,
+      );
+    }
+  }
+
+  /** Writes a reply, applying the delay and truncation switches to WS-Management messages. */
+  private async send(response: ServerResponse, reply: Reply): Promise<void> {
+    const { faults, log } = this.options;
+    const socket = response.socket;
+    if (socket === null || socket.destroyed) return;
+    const headers: Record<string, string> = {
+      Server: "pulumi-winrm-loopback",
+      ...reply.headers,
+      "Content-Length": String(reply.body.length),
+    };
+    if (reply.message) {
+      const delay = faults.responseDelayMs;
+      if (delay > 0) {
+        log.record(LogKind.FAULT_INJECTED, { detail: `response delayed ${delay} ms` });
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        if (socket.destroyed) return;
+      }
+      const cut = faults.takeResponseCut();
+      if (cut !== undefined) {
+        log.record(LogKind.FAULT_INJECTED, { detail: `response cut after ${cut} bytes` });
+        const head =
+          `HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status] ?? ""}\r\n` +
+          Object.entries(headers)
+            .map(([name, value]) => `${name}: ${value}\r\n`)
+            .join("") +
+          "\r\n";
+        const raw = Buffer.concat([Buffer.from(head, "latin1"), reply.body]);
+        socket.write(raw.subarray(0, Math.min(cut, raw.length)), () => socket.destroy());
+        return;
+      }
+    }
+    response.writeHead(reply.status, headers);
+    response.end(reply.body);
+  }
+}
+
+/** Reads a request body; undefined (and the connection closed) when it exceeds `limit`. */
+function readBody(request: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    request.on("data", (chunk: Buffer) => {
+      if (over) return;
+      size += chunk.length;
+      if (size > limit) {
+        over = true;
+        parts.length = 0;
+        resolve(undefined);
+        return;
+      }
+      parts.push(chunk);
+    });
+    request.on("end", () => {
+      if (!over) resolve(Buffer.concat(parts, size));
+    });
+    request.on("error", reject);
+  });
+}

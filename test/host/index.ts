@@ -1,0 +1,288 @@
+/**
+ * The loopback WinRM host: a real WS-Management server on 127.0.0.1 that behaves like a
+ * default-configured Windows host (Negotiate with message encryption over HTTP, Basic off,
+ * AllowUnencrypted off, CbtHardeningLevel Relaxed), runs commands as local processes, and can
+ * misbehave on demand (see faults.ts). Used by the client's, the resources' and the
+ * end-to-end tests, and as the demo's target (cli.ts).
+ *
+ *   const host = await startHost();
+ *   // ... connect to host.url as host.user / host.password ...
+ *   await host.close();
+ */
+import { randomBytes } from "node:crypto";
+import { createServer as createHttpServer, type Server } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
+import { arch, release, type } from "node:os";
+import { tlsServerEndPoint } from "../../provider/auth/channel-bindings";
+import { userTable } from "../../provider/auth/credentials";
+import { makeServerCredentials } from "./certificates";
+import { FaultController } from "./faults";
+import { WSMAN_PATH, WsmanListener } from "./http";
+import { ExecutionLog, LogKind } from "./log";
+import { WinRsService } from "./shell";
+
+export { ExecutionLog, LogKind, type LogCounters, type LogEntry } from "./log";
+export { FaultController, type InjectedFault } from "./faults";
+export { WsmanCode } from "./wsman";
+
+export interface HostUser {
+  user: string;
+  domain?: string;
+  password: string;
+}
+
+export interface HostOptions {
+  /** Default 0: a free port. The host always binds 127.0.0.1. */
+  port?: number;
+  /** Default: one user "winrm-test" with a random password. */
+  users?: HostUser[];
+  /** Serve TLS with a fresh CA and server certificate: rsa (SHA-256) or ec (P-384, SHA-384). */
+  https?: false | "rsa" | "ec";
+  /** Auth/Basic; default false, as on Windows. */
+  basic?: boolean;
+  /** AllowUnencrypted; default false, as on Windows. */
+  allowUnencrypted?: boolean;
+  /** Auth/CbtHardeningLevel; default "relaxed", as on Windows. */
+  cbtHardeningLevel?: "none" | "relaxed" | "strict";
+  /** MaxEnvelopeSizekb; default 500 (Windows Server 2012 and later). */
+  maxEnvelopeSizeKb?: number;
+  /** Winrs MaxShellsPerUser; default 30. */
+  maxShellsPerUser?: number;
+  /** Service MaxConcurrentOperationsPerUser; default 1500. */
+  maxConcurrentOperationsPerUser?: number;
+  /** Refuse connections for this long after starting: a host still booting. */
+  refuseConnectionsForMs?: number;
+  /** The POSIX shell standing in for cmd.exe; default /bin/sh. */
+  shell?: string;
+}
+
+export interface Host {
+  /** e.g. http://127.0.0.1:PORT/wsman */
+  url: string;
+  port: number;
+  /** The first user's name and password. */
+  user: string;
+  password: string;
+  /** HTTPS only: the CA that signed the server certificate. */
+  caCertificatePem?: string;
+  /** HTTPS only: the server certificate (DER). */
+  certificateDer?: Buffer;
+  log: ExecutionLog;
+  faults: FaultController;
+  /** Stops listening, destroys every connection and kills every process group it started. */
+  close(): Promise<void>;
+}
+
+/** Defaults in one place: a fresh Windows Server's WinRM service configuration. */
+const DEFAULTS = Object.freeze({
+  basic: false,
+  allowUnencrypted: false,
+  cbtHardeningLevel: "relaxed",
+  maxEnvelopeSizeKb: 500,
+  maxShellsPerUser: 30,
+  maxConcurrentOperationsPerUser: 1500,
+  shell: "/bin/sh",
+  user: "winrm-test",
+} as const);
+
+const HOST_ADDRESS = "127.0.0.1";
+
+function positiveInteger(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 1) {
+    throw new RangeError(`startHost: ${name} must be a positive integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+export async function startHost(options: HostOptions = {}): Promise<Host> {
+  const port = options.port ?? 0;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new RangeError(`startHost: port must be 0..65535, got ${String(options.port)}`);
+  }
+  const users: HostUser[] = options.users?.length
+    ? options.users.map((entry) => ({ ...entry }))
+    : [{ user: DEFAULTS.user, password: randomBytes(12).toString("base64url") + "!a1" }];
+  const first = users[0]!;
+  const cbt = options.cbtHardeningLevel ?? DEFAULTS.cbtHardeningLevel;
+  if (!["none", "relaxed", "strict"].includes(cbt)) {
+    throw new RangeError(`startHost: cbtHardeningLevel must be none, relaxed or strict`);
+  }
+  const https = options.https ?? false;
+  if (https !== false && https !== "rsa" && https !== "ec") {
+    throw new RangeError(`startHost: https must be false, "rsa" or "ec"`);
+  }
+  const maxEnvelopeSize =
+    positiveInteger("maxEnvelopeSizeKb", options.maxEnvelopeSizeKb, DEFAULTS.maxEnvelopeSizeKb) *
+    1024;
+
+  const credentials = https ? makeServerCredentials(https) : undefined;
+  const log = new ExecutionLog();
+  const scheme = https ? "https" : "http";
+  let url = "";
+
+  // Connections are accepted by a plain TCP server and handed to the HTTP(S) server, so that
+  // the port can be closed and reopened (refuseConnectionsFor) without touching live ones.
+  const sockets = new Set<Socket>();
+  let acceptor: NetServer | undefined;
+  let boundPort = port;
+  let closed = false;
+  let reopenTimer: NodeJS.Timeout | undefined;
+
+  const server: Server = credentials
+    ? createHttpsServer({ key: credentials.keyPem, cert: credentials.certificatePem })
+    : createHttpServer();
+  // Windows keeps idle authenticated connections for two minutes (HTTP.sys IdleConnectionTimeout).
+  server.keepAliveTimeout = 120_000;
+  server.headersTimeout = 125_000;
+  server.requestTimeout = 0;
+
+  const listen = (): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const tcp = createNetServer((socket) => {
+        sockets.add(socket);
+        socket.once("close", () => sockets.delete(socket));
+        log.count("connections");
+        server.emit("connection", socket);
+      });
+      tcp.once("error", reject);
+      tcp.listen(boundPort, HOST_ADDRESS, () => {
+        tcp.off("error", reject);
+        const address = tcp.address();
+        if (address !== null && typeof address === "object") boundPort = address.port;
+        acceptor = tcp;
+        resolve();
+      });
+    });
+
+  // net.Server.close's callback waits for every accepted connection to end; the port itself is
+  // released at once, which is all that refusing (or closing) needs.
+  const stopListening = (): Promise<void> =>
+    new Promise((resolve) => {
+      acceptor?.close();
+      acceptor = undefined;
+      setImmediate(resolve);
+    });
+
+  const refuse = (ms: number) => {
+    if (closed) return;
+    log.record(LogKind.FAULT_INJECTED, { detail: `connections refused for ${ms} ms` });
+    clearTimeout(reopenTimer);
+    void stopListening().then(() => {
+      reopenTimer = setTimeout(() => {
+        if (!closed && acceptor === undefined) {
+          listen().catch((error: unknown) =>
+            console.error("loopback host: cannot listen again:", error),
+          );
+        }
+      }, ms);
+    });
+  };
+
+  const faults = new FaultController(refuse);
+  const service = new WinRsService({
+    log,
+    shell: options.shell ?? DEFAULTS.shell,
+    maxShellsPerUser: positiveInteger(
+      "maxShellsPerUser",
+      options.maxShellsPerUser,
+      DEFAULTS.maxShellsPerUser,
+    ),
+    maxConcurrentOperationsPerUser: positiveInteger(
+      "maxConcurrentOperationsPerUser",
+      options.maxConcurrentOperationsPerUser,
+      DEFAULTS.maxConcurrentOperationsPerUser,
+    ),
+    maxEnvelopeSize,
+    get address() {
+      return url;
+    },
+  });
+
+  const findUser = (user: string, domain: string): HostUser | undefined => {
+    let name = user.toLowerCase();
+    let realm = domain.toLowerCase();
+    const at = name.lastIndexOf("@");
+    if (realm === "" && at > 0) {
+      realm = name.slice(at + 1);
+      name = name.slice(0, at);
+    }
+    return users.find(
+      (entry) =>
+        entry.user.toLowerCase() === name &&
+        (entry.domain === undefined || entry.domain === "" || entry.domain.toLowerCase() === realm),
+    );
+  };
+  const accountName = (entry: HostUser) =>
+    entry.domain ? `${entry.domain}\\${entry.user}` : entry.user;
+
+  const profiles = [`${scheme}/spnego-kerberos`];
+  if (options.basic && (https || options.allowUnencrypted)) profiles.push(`${scheme}/basic`);
+  const listener = new WsmanListener({
+    log,
+    faults,
+    service,
+    credentials: userTable(users),
+    checkBasic: (name, password) => {
+      const slash = name.indexOf("\\");
+      const entry = findUser(
+        slash >= 0 ? name.slice(slash + 1) : name,
+        slash >= 0 ? name.slice(0, slash) : "",
+      );
+      return entry !== undefined && entry.password === password ? accountName(entry) : undefined;
+    },
+    accountName: (user, domain) => {
+      const entry = findUser(user, domain);
+      return entry ? accountName(entry) : domain ? `${domain}\\${user}` : user;
+    },
+    tlsCertificateDer: credentials?.certificateDer,
+    channelBindingApplicationData: credentials
+      ? tlsServerEndPoint(credentials.certificateDer)
+      : undefined,
+    basic: options.basic ?? DEFAULTS.basic,
+    allowUnencrypted: options.allowUnencrypted ?? DEFAULTS.allowUnencrypted,
+    cbtHardeningLevel: cbt,
+    maxEnvelopeSize,
+    identify: {
+      // Honest: not Windows, so a client can tell it must not send Windows-only scripts.
+      productVendor: "pulumi-winrm loopback host",
+      productVersion: `OS: ${type()} ${release()} ${arch()} SP: 0.0 Stack: 3.0`,
+      securityProfiles: profiles.map(
+        (profile) => `http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/${profile}`,
+      ),
+    },
+    machine: HOST_ADDRESS,
+  });
+  listener.attach(server);
+
+  await listen();
+  url = `${scheme}://${HOST_ADDRESS}:${boundPort}${WSMAN_PATH}`;
+  if (options.refuseConnectionsForMs !== undefined && options.refuseConnectionsForMs > 0) {
+    faults.refuseConnectionsFor(options.refuseConnectionsForMs);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  const host: Host = {
+    url,
+    port: boundPort,
+    user: first.domain ? `${first.domain}\\${first.user}` : first.user,
+    password: first.password,
+    log,
+    faults,
+    async close() {
+      if (closed) return;
+      closed = true;
+      clearTimeout(reopenTimer);
+      await stopListening();
+      for (const socket of sockets) socket.destroy();
+      server.close();
+      await service.closeAll();
+    },
+  };
+  if (credentials) {
+    host.caCertificatePem = credentials.caCertificatePem;
+    host.certificateDer = credentials.certificateDer;
+  }
+  return host;
+}

@@ -1,0 +1,174 @@
+/**
+ * The client against a loopback host that misbehaves on purpose: dropped connections, a host
+ * that forgets its security contexts, slow commands, a host still booting, and a per-user
+ * shell quota exhausted by parallel callers. The rule throughout: output arrives complete and
+ * in order or the call fails with a clear error; nothing hangs; no command runs twice.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { ConnectionLostError, HostUnreachableError } from "../../provider/errors";
+import { WinRMClient } from "../../provider/winrm/client";
+import type { ClientOptions } from "../../provider/winrm/options";
+import { type Host, LogKind, startHost } from "../host";
+
+function clientFor(host: Host, options: Partial<ClientOptions> = {}): WinRMClient {
+  return new WinRMClient({
+    host: "127.0.0.1",
+    port: host.port,
+    user: host.user,
+    password: host.password,
+    readyTimeout: 2000,
+    ...options,
+  });
+}
+
+function startedCommands(host: Host, marker: string): number {
+  return host.log
+    .entries()
+    .filter(
+      (entry) => entry.kind === LogKind.COMMAND_STARTED && entry.commandLine?.includes(marker),
+    ).length;
+}
+
+describe("client fault handling against the loopback host", () => {
+  let host: Host;
+  before(async () => {
+    host = await startHost({ maxShellsPerUser: 2 });
+  });
+  after(() => host.close());
+
+  test("a connection dropped on a Receive: the output still arrives complete, the command ran once", async () => {
+    const client = clientFor(host);
+    try {
+      await client.run("true"); // authenticated, with a pooled shell
+      host.faults.reset();
+      // Message 1 is the Command, message 2 the first Receive.
+      host.faults.dropConnectionOnRequest(2);
+      const result = await client.run("sleep 0.3; seq 1 5000; echo drop-receive-marker");
+      assert.equal(result.exitCode, 0);
+      const lines = result.stdout.toString().trim().split("\n");
+      assert.equal(lines.length, 5001);
+      assert.equal(lines[4999], "5000");
+      assert.equal(startedCommands(host, "drop-receive-marker"), 1);
+    } finally {
+      host.faults.reset();
+      await client.close();
+    }
+  });
+
+  test("a Receive response lost after the host sent part of it is replayed, not lost", async () => {
+    const client = clientFor(host);
+    try {
+      await client.run("true");
+      host.faults.reset();
+      let armed = false;
+      const result = await client.run(
+        "echo first; sleep 0.5; seq 1 2000; echo lost-response-marker",
+        [],
+        {
+          onStdout: () => {
+            if (armed) return;
+            armed = true;
+            // The next message is a Receive; its response is cut off after 300 bytes.
+            host.faults.dropConnectionAfterResponseBytes(300);
+          },
+        },
+      );
+      const lines = result.stdout.toString().trim().split("\n");
+      assert.equal(lines[0], "first");
+      assert.equal(lines.length, 2002);
+      assert.equal(lines[2000], "2000");
+      assert.equal(lines[2001], "lost-response-marker");
+      assert.ok(host.log.counters.faultsInjected >= 1, "the response really was cut");
+      assert.equal(startedCommands(host, "lost-response-marker"), 1);
+    } finally {
+      host.faults.reset();
+      await client.close();
+    }
+  });
+
+  test("a connection dropped on a Command fails clearly and never runs it twice", async () => {
+    const client = clientFor(host);
+    try {
+      await client.run("true");
+      host.faults.reset();
+      host.faults.dropConnectionOnRequest(1);
+      await assert.rejects(client.run("echo drop-command-marker"), ConnectionLostError);
+      assert.ok(startedCommands(host, "drop-command-marker") <= 1);
+      // The client recovers for the next call.
+      const next = await client.run("echo recovered");
+      assert.equal(next.stdout.toString(), "recovered\n");
+    } finally {
+      host.faults.reset();
+      await client.close();
+    }
+  });
+
+  test("a host that forgets its security contexts (HTTP 401 mid-session) is re-authenticated", async () => {
+    const client = clientFor(host);
+    try {
+      await client.run("true");
+      const before = host.log.counters.authentications;
+      host.faults.forgetSecurityContexts();
+      const result = await client.run("echo after-401-marker");
+      assert.equal(result.stdout.toString(), "after-401-marker\n");
+      assert.ok(host.log.counters.authentications > before, "a fresh handshake happened");
+      assert.equal(startedCommands(host, "after-401-marker"), 1);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("a slow command spans many OperationTimeouts", async () => {
+    const client = clientFor(host, { operationTimeout: 1 });
+    try {
+      const started = Date.now();
+      const result = await client.run("sleep 3.5; echo finally");
+      assert.equal(result.stdout.toString(), "finally\n");
+      assert.ok(Date.now() - started >= 3000);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("parallel callers beyond MaxShellsPerUser queue instead of failing", async () => {
+    const client = clientFor(host, { maxShells: 6 });
+    try {
+      const results = await Promise.all(
+        Array.from({ length: 8 }, (_, n) => client.run(`sleep 0.2; echo caller-${n}`)),
+      );
+      results.forEach((result, n) => assert.equal(result.stdout.toString(), `caller-${n}\n`));
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+describe("a host that is still booting", () => {
+  test("is waited for within readyTimeout", async () => {
+    const host = await startHost({ refuseConnectionsForMs: 1500 });
+    const client = clientFor(host, { readyTimeout: 15_000 });
+    try {
+      const result = await client.run("echo booted");
+      assert.equal(result.stdout.toString(), "booted\n");
+    } finally {
+      await client.close();
+      await host.close();
+    }
+  });
+
+  test("fails with the last cause beyond readyTimeout", async () => {
+    const host = await startHost({ refuseConnectionsForMs: 10_000 });
+    const client = clientFor(host, { readyTimeout: 800 });
+    try {
+      await assert.rejects(client.run("echo never"), (error: unknown) => {
+        assert.ok(error instanceof HostUnreachableError, String(error));
+        assert.match(error.message, /readyTimeout/);
+        return true;
+      });
+    } finally {
+      await client.close();
+      await host.close();
+    }
+  });
+});

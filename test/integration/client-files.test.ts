@@ -1,0 +1,124 @@
+/**
+ * Remote file operations through the client against the loopback host (the POSIX family of
+ * remote scripts): each one command, uploads verified by SHA-256 before they replace the
+ * destination, and an interrupted upload leaving no partial file.
+ */
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { after, before, describe, test } from "node:test";
+import { CommandFailedError, TimeoutError } from "../../provider/errors";
+import { WinRMClient } from "../../provider/winrm/client";
+import { type Host, startHost } from "../host";
+
+const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
+
+describe("client file operations against the loopback host", () => {
+  let host: Host;
+  let client: WinRMClient;
+  let dir: string;
+  before(async () => {
+    host = await startHost();
+    client = new WinRMClient({
+      host: "127.0.0.1",
+      port: host.port,
+      user: host.user,
+      password: host.password,
+    });
+    dir = mkdtempSync(join(tmpdir(), "pulumi-winrm-files-"));
+  });
+  after(async () => {
+    await client.close();
+    await host.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("the host's script family is POSIX sh", async () => {
+    assert.equal((await client.scripts()).family, "posix");
+  });
+
+  test("sha256, stat, mkdir -p and remove", async () => {
+    const files = await client.files();
+    const path = join(dir, "a b", "c'd", "file $x.txt");
+    assert.equal(await files.sha256(path), "absent");
+    assert.deepEqual(await files.stat(path), { exists: false });
+    await files.mkdirp(join(dir, "a b", "c'd"));
+    writeFileSync(path, "content\n");
+    assert.equal(await files.sha256(path), sha256(Buffer.from("content\n")));
+    const stat = await files.stat(path);
+    assert.equal(stat.exists, true);
+    assert.equal(stat.type, "file");
+    assert.equal(stat.size, 8);
+    await files.remove(path);
+    assert.equal(existsSync(path), false);
+    await files.remove(path); // already absent: still fine
+    await files.remove(join(dir, "a b"), { recursive: true });
+    assert.equal(existsSync(join(dir, "a b")), false);
+  });
+
+  test("upload of a buffer and of a stream, verified, with progress", async () => {
+    const files = await client.files();
+    const data = randomBytes(3 * 1024 * 1024 + 17);
+    const target = join(dir, "new", "deep", "upload.bin");
+    const progress: number[] = [];
+    const result = await files.upload(data, target, {
+      size: data.length,
+      onProgress: ({ sent }) => progress.push(sent),
+    });
+    assert.deepEqual(result, { sha256: sha256(data), size: data.length });
+    assert.ok(readFileSync(target).equals(data));
+    assert.equal(progress.at(-1), data.length);
+    assert.ok(progress.length >= 3);
+
+    const stream = Readable.from(Array.from({ length: 10 }, (_, n) => Buffer.alloc(100_000, n)));
+    const streamed = await files.upload(stream, target);
+    assert.equal(streamed.size, 1_000_000);
+    assert.equal(sha256(readFileSync(target)), streamed.sha256);
+    assert.deepEqual(
+      readdirSync(join(dir, "new", "deep")).filter((name) =>
+        name.startsWith(".pulumi-winrm-upload-"),
+      ),
+      [],
+    );
+  });
+
+  test("an interrupted upload leaves the old destination untouched and no partial file", async () => {
+    const files = await client.files();
+    const target = join(dir, "interrupted.bin");
+    writeFileSync(target, "previous version\n");
+    async function* slow() {
+      yield randomBytes(1024 * 1024);
+      await new Promise((resolve) => setTimeout(resolve, 5000));
+      yield randomBytes(1024 * 1024);
+    }
+    await assert.rejects(files.upload(slow(), target, { timeoutMs: 1000 }), TimeoutError);
+    // The terminated command's trap removes its temporary file; give it a moment.
+    for (
+      let n = 0;
+      n < 50 && readdirSync(dir).some((name) => name.startsWith(".pulumi-winrm-upload-"));
+      n++
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.equal(readFileSync(target, "utf8"), "previous version\n");
+    assert.deepEqual(
+      readdirSync(dir).filter((name) => name.startsWith(".pulumi-winrm-upload-")),
+      [],
+    );
+  });
+
+  test("a failing operation reports the exit code and the remote error text", async () => {
+    const files = await client.files();
+    const blocker = join(dir, "not-a-dir");
+    writeFileSync(blocker, "x");
+    await assert.rejects(files.mkdirp(join(blocker, "child")), (error: unknown) => {
+      assert.ok(error instanceof CommandFailedError, String(error));
+      assert.notEqual(error.exitCode, 0);
+      assert.ok(error.stderrTail.length > 0);
+      return true;
+    });
+  });
+});

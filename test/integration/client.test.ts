@@ -1,0 +1,172 @@
+/**
+ * The WinRM client against the loopback host (a real WS-Management server on 127.0.0.1 that
+ * authenticates, seals and runs processes like a default-configured Windows host): every
+ * combination of transport, authentication and trust a user meets, and the failures that must
+ * fail with an error that says what to change.
+ */
+import assert from "node:assert/strict";
+import { createHash, X509Certificate } from "node:crypto";
+import { after, before, describe, test } from "node:test";
+import { AuthenticationError, PlaintextRefusedError, TlsError } from "../../provider/errors";
+import { WinRMClient } from "../../provider/winrm/client";
+import type { ClientOptions } from "../../provider/winrm/options";
+import { type Host, startHost } from "../host";
+
+function clientFor(host: Host, options: Partial<ClientOptions> = {}): WinRMClient {
+  return new WinRMClient({
+    host: "127.0.0.1",
+    port: host.port,
+    user: host.user,
+    password: host.password,
+    readyTimeout: 2000,
+    ...options,
+  });
+}
+
+async function expectEcho(client: WinRMClient): Promise<void> {
+  try {
+    const result = await client.run("echo", ["hello", "wörld"]);
+    assert.equal(result.exitCode, 0);
+    assert.equal(result.stdout.toString("utf8"), "hello wörld\n");
+  } finally {
+    await client.close();
+  }
+}
+
+describe("client over HTTP with message encryption (a default Windows listener)", () => {
+  let host: Host;
+  before(async () => {
+    host = await startHost();
+  });
+  after(() => host.close());
+
+  test("negotiate (SPNEGO) with encryption runs a command", async () => {
+    await expectEcho(clientFor(host));
+    assert.ok(host.log.counters.authentications >= 1);
+  });
+
+  test("raw NTLM under the Negotiate scheme with encryption", async () => {
+    await expectEcho(clientFor(host, { auth: "ntlm" }));
+  });
+
+  test("exit codes 0, 1 and 255 are results, stderr is separate", async () => {
+    const client = clientFor(host);
+    try {
+      for (const code of [0, 1, 255]) {
+        const result = await client.run(`echo out; echo err >&2; exit ${code}`);
+        assert.equal(result.exitCode, code);
+        assert.equal(result.stdout.toString(), "out\n");
+        assert.equal(result.stderr.toString(), "err\n");
+      }
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("non-ASCII output survives, and stdin reaches the command", async () => {
+    const client = clientFor(host);
+    try {
+      const text = "Grüße, 世界, emoji 🔐\n";
+      const result = await client.run("cat", [], { stdin: Buffer.from(text) });
+      assert.equal(result.stdout.toString("utf8"), text);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("identify reports an honest non-Windows host", async () => {
+    const client = clientFor(host);
+    try {
+      const identity = await client.identify();
+      assert.equal(identity.windows, false);
+      assert.ok(identity.productVendor.length > 0);
+      assert.equal(await client.scriptFamily(), "posix");
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("a wrong password and an unknown user are AuthenticationErrors that name the user, not the password", async () => {
+    for (const [user, password] of [
+      [host.user, "definitely-wrong"],
+      ["nobody-here", host.password],
+    ]) {
+      const client = clientFor(host, { user, password });
+      await assert.rejects(client.run("echo", ["x"]), (error: unknown) => {
+        assert.ok(error instanceof AuthenticationError, String(error));
+        assert.match(error.message, new RegExp(user!));
+        assert.ok(!error.message.includes(password!));
+        return true;
+      });
+      await client.close();
+    }
+  });
+
+  test("Basic over plain HTTP is refused before a byte is sent", () => {
+    const before = host.log.entries().length;
+    assert.throws(() => clientFor(host, { auth: "basic" }), PlaintextRefusedError);
+    assert.throws(() => clientFor(host, { encryption: "never" }), PlaintextRefusedError);
+    assert.equal(host.log.entries().length, before);
+  });
+
+  test("unencrypted messages the host refuses give an error naming AllowUnencrypted", async () => {
+    const client = clientFor(host, { encryption: "never", allowUnencrypted: true });
+    await assert.rejects(client.run("echo", ["x"]), (error: unknown) => {
+      assert.ok(error instanceof PlaintextRefusedError, String(error));
+      assert.match(error.message, /AllowUnencrypted/);
+      return true;
+    });
+    await client.close();
+  });
+});
+
+describe("client over HTTPS", () => {
+  for (const keyType of ["rsa", "ec"] as const) {
+    describe(`${keyType} certificate`, () => {
+      let host: Host;
+      before(async () => {
+        host = await startHost({ https: keyType, cbtHardeningLevel: "strict", basic: true });
+      });
+      after(() => host.close());
+
+      test("NTLM with channel binding under CbtHardeningLevel Strict, CA trusted", async () => {
+        await expectEcho(
+          clientFor(host, { https: true, caCert: host.caCertificatePem, auth: "ntlm" }),
+        );
+        await expectEcho(clientFor(host, { https: true, caCert: host.caCertificatePem }));
+      });
+
+      test("Basic over HTTPS", async () => {
+        await expectEcho(
+          clientFor(host, { https: true, caCert: host.caCertificatePem, auth: "basic" }),
+        );
+      });
+
+      test("an untrusted certificate is a TlsError naming the options", async () => {
+        const client = clientFor(host, { https: true });
+        await assert.rejects(client.run("echo", ["x"]), (error: unknown) => {
+          assert.ok(error instanceof TlsError, String(error));
+          assert.match(error.message, /caCert|certFingerprint|insecure/);
+          return true;
+        });
+        await client.close();
+      });
+
+      test("a certificate fingerprint pin: right passes, wrong fails", async () => {
+        const fingerprint = createHash("sha256").update(host.certificateDer!).digest("hex");
+        assert.equal(
+          new X509Certificate(host.certificateDer!).fingerprint256.replace(/:/g, "").toLowerCase(),
+          fingerprint,
+        );
+        await expectEcho(clientFor(host, { https: true, certFingerprint: fingerprint }));
+        const wrong = clientFor(host, { https: true, certFingerprint: "00".repeat(32) });
+        await assert.rejects(wrong.run("echo", ["x"]), TlsError);
+        await wrong.close();
+      });
+
+      test("insecure: true skips verification when asked by name", async () => {
+        await expectEcho(clientFor(host, { https: true, insecure: true }));
+      });
+    });
+  }
+});

@@ -1,0 +1,207 @@
+// The WinRS shell of the loopback host: real processes, streams, signals, limits.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { type Host, LogKind, startHost } from "../../host";
+import { resolveProgram } from "../../host/shell";
+import { attributeOf, processAlive, ShellDriver, TestSession, waitFor } from "./support";
+
+describe("loopback host: WinRS shell", () => {
+  let host: Host;
+  let session: TestSession;
+  let shell: ShellDriver;
+  before(async () => {
+    host = await startHost();
+    session = await TestSession.connect(host);
+    shell = await ShellDriver.create(
+      session,
+      `<rsp:Environment><rsp:Variable Name="SHELL_VAR">from-create</rsp:Variable></rsp:Environment>` +
+        `<rsp:WorkingDirectory>/tmp</rsp:WorkingDirectory>`,
+    );
+  });
+  after(async () => {
+    session.close();
+    await host.close();
+  });
+
+  test("runs Command and Arguments joined by spaces through the shell, as cmd.exe /c would", async () => {
+    const id = await shell.command("echo", [
+      "$SHELL_VAR",
+      "&&",
+      "pwd",
+      "&&",
+      "echo",
+      "oops",
+      ">&2",
+      ";",
+      "exit",
+      "3",
+    ]);
+    const result = await shell.collect(id);
+    assert.equal(result.stdout, "from-create\n/tmp\n");
+    assert.equal(result.stderr, "oops\n");
+    assert.equal(result.exitCode, 3);
+    const started = host.log
+      .entries(LogKind.COMMAND_STARTED)
+      .find((entry) => entry.commandId === id);
+    assert.equal(started?.commandLine, "echo $SHELL_VAR && pwd && echo oops >&2 ; exit 3");
+    assert.equal(started?.shellId, shell.shellId);
+    const exited = host.log.entries(LogKind.COMMAND_EXITED).find((entry) => entry.commandId === id);
+    assert.equal(exited?.exitCode, 3);
+  });
+
+  test("WINRS_SKIP_CMD_SHELL runs the program directly, one argv entry per rsp:Arguments", async () => {
+    const id = await shell.command("printf", ["[%s]", "a b", "$HOME"], {
+      WINRS_SKIP_CMD_SHELL: "TRUE",
+    });
+    const result = await shell.collect(id);
+    assert.equal(result.stdout, "[a b][$HOME]");
+    assert.equal(result.exitCode, 0);
+    const missing = shell.command("no-such-program-here", [], { WINRS_SKIP_CMD_SHELL: "TRUE" });
+    await assert.rejects(missing, /2147942402/);
+  });
+
+  test("Send writes stdin in pieces and End closes it", async () => {
+    const id = await shell.command("wc -c");
+    assert.equal((await shell.send(id, Buffer.from("12345"), false)).status, 200);
+    assert.equal((await shell.send(id, Buffer.from("6789"), true)).status, 200);
+    const result = await shell.collect(id);
+    assert.equal(result.stdout.trim(), "9");
+  });
+
+  test("Receive returns w:TimedOut (2150858793) when nothing arrives within OperationTimeout", async () => {
+    const id = await shell.command("sleep 2; echo late");
+    const started = Date.now();
+    const response = await shell.receive(id, { operationTimeout: "PT0.300S" });
+    const elapsed = Date.now() - started;
+    assert.equal(response.status, 500);
+    assert.match(response.xml, /<s:Value>w:TimedOut<\/s:Value>/);
+    assert.equal(attributeOf(response.xml, "WSManFault", "Code"), "2150858793");
+    assert.ok(elapsed >= 250 && elapsed < 1500, `${elapsed} ms`);
+    const result = await shell.collect(id);
+    assert.equal(result.stdout, "late\n");
+  });
+
+  test("Receive responses never exceed the request's MaxEnvelopeSize", async () => {
+    const id = await shell.command("head -c 200000 /dev/zero | tr '\\0' 'x'; echo; echo done >&2");
+    const result = await shell.collect(id, { maxEnvelopeSize: 8192 });
+    assert.equal(result.stdout.length, 200001);
+    assert.equal(result.stderr, "done\n");
+    assert.ok(result.sizes.length > 200000 / 8192, `${result.sizes.length} responses`);
+    assert.ok(Math.max(...result.sizes) <= 8192, `largest ${Math.max(...result.sizes)}`);
+    const tooSmall = await shell.receive(await shell.command("true"), { maxEnvelopeSize: 200 });
+    assert.match(tooSmall.xml, /w:EncodingLimit/);
+  });
+
+  test('Done carries End="true" streams and the ExitCode', async () => {
+    const id = await shell.command("exit 0");
+    const response = await shell.receive(id);
+    assert.match(
+      response.xml,
+      new RegExp(`<rsp:Stream Name="stdout" CommandId="${id}" End="true">`),
+    );
+    assert.match(response.xml, /CommandState\/Done"><rsp:ExitCode>0<\/rsp:ExitCode>/);
+  });
+
+  test("Signal ctrl_c interrupts the process group; the command reports its own exit code", async () => {
+    const id = await shell.command(
+      "trap 'echo interrupted; exit 42' INT; echo ready; while :; do sleep 0.05; done",
+    );
+    const first = await shell.receive(id);
+    assert.match(first.xml, /CommandState\/Running/);
+    assert.equal((await shell.signal(id, "ctrl_c")).status, 200);
+    const result = await shell.collect(id);
+    assert.equal(result.stdout, "interrupted\n");
+    assert.equal(result.exitCode, 42);
+    assert.equal(host.log.entries(LogKind.SIGNAL).at(-1)?.detail?.endsWith("/ctrl_c"), true);
+  });
+
+  test("Signal terminate kills the whole process group and forgets the command", async () => {
+    const id = await shell.command("sleep 60 & echo $!; wait");
+    const first = await shell.receive(id);
+    const pid = Number(
+      Buffer.from(
+        /<rsp:Stream Name="stdout"[^>]*>([^<]+)</.exec(first.xml)![1]!,
+        "base64",
+      ).toString(),
+    );
+    assert.ok(processAlive(pid));
+    assert.equal((await shell.signal(id, "terminate")).status, 200);
+    assert.ok(await waitFor(() => !processAlive(pid)), "the grandchild is gone too");
+    const after = await shell.receive(id);
+    assert.equal(attributeOf(after.xml, "WSManFault", "Code"), "2150858810");
+  });
+
+  test("Delete kills the shell's processes; the shell is then unknown", async () => {
+    const doomed = await ShellDriver.create(session);
+    const id = await doomed.command("sleep 60 & echo $!; wait");
+    const first = await doomed.receive(id);
+    const pid = Number(
+      Buffer.from(
+        /<rsp:Stream Name="stdout"[^>]*>([^<]+)</.exec(first.xml)![1]!,
+        "base64",
+      ).toString(),
+    );
+    assert.equal((await doomed.delete()).status, 200);
+    assert.ok(await waitFor(() => !processAlive(pid)));
+    assert.equal(attributeOf((await doomed.receive(id)).xml, "WSManFault", "Code"), "2150858843");
+    assert.ok(
+      host.log.entries(LogKind.SHELL_DELETED).some((entry) => entry.shellId === doomed.shellId),
+    );
+  });
+
+  test("an invalid working directory is refused at Create", async () => {
+    await assert.rejects(
+      ShellDriver.create(session, "<rsp:WorkingDirectory>/no/such/dir</rsp:WorkingDirectory>"),
+      /directory name is invalid/,
+    );
+  });
+
+  test("PowerShell runs under pwsh when installed, else a clear fault", async () => {
+    const pwsh = resolveProgram("pwsh", process.env.PATH);
+    if (pwsh === undefined) {
+      await assert.rejects(
+        shell.command("powershell.exe", ["-NoProfile", "-Command", "1"]),
+        (error: Error) => {
+          assert.match(error.message, /w:InternalError/);
+          assert.match(
+            error.message,
+            /PowerShell is not installed on this loopback host; install pwsh/,
+          );
+          return true;
+        },
+      );
+    } else {
+      const id = await shell.command("powershell", [
+        "-NoProfile",
+        "-Command",
+        "Write-Output 6*7; exit 5",
+      ]);
+      const result = await shell.collect(id);
+      assert.equal(result.exitCode, 5);
+    }
+  });
+});
+
+describe("loopback host: close()", () => {
+  test("kills every process group it started", async () => {
+    const host = await startHost();
+    let pid = 0;
+    try {
+      const session = await TestSession.connect(host);
+      const shell = await ShellDriver.create(session);
+      const id = await shell.command("sleep 60 & echo $!; sleep 60");
+      const first = await shell.receive(id);
+      assert.match(first.xml, /CommandState\/Running/);
+      pid = Number(
+        Buffer.from(
+          /<rsp:Stream Name="stdout"[^>]*>([^<]+)</.exec(first.xml)![1]!,
+          "base64",
+        ).toString(),
+      );
+      assert.ok(processAlive(pid));
+    } finally {
+      await host.close();
+    }
+    assert.ok(await waitFor(() => !processAlive(pid)));
+  });
+});
