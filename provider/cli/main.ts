@@ -4,7 +4,7 @@
  * Exit codes: the remote command's own for exec and ps; 0 or 1 for cp and identify; 2 for bad
  * usage; 1 for any other failure, with a one-line reason on stderr.
  */
-import { readFileSync } from "node:fs";
+import { createReadStream, readFileSync, statSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { WinRMError } from "../errors";
 import { WinRMClient } from "../winrm/client";
@@ -71,6 +71,95 @@ async function exec(parsed: ParsedCommandLine): Promise<number> {
   }
 }
 
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream)
+    chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+async function powershell(parsed: ParsedCommandLine): Promise<number> {
+  const [file, extra] = parsed.positionals;
+  if (extra !== undefined) throw new UsageError("ps takes one script file (or - for stdin)");
+  let script: string;
+  if (file === undefined || file === "-") {
+    if (process.stdin.isTTY) throw new UsageError("ps needs a script file, or the script on stdin");
+    script = await readAll(process.stdin);
+  } else {
+    try {
+      script = readFileSync(file, "utf8");
+    } catch (error) {
+      throw new UsageError(`cannot read ${file}: ${(error as Error).message}`);
+    }
+  }
+  const client = await connect(parsed);
+  try {
+    const result = await client.runPowerShell(script, {
+      onStdout: (chunk) => process.stdout.write(chunk),
+      timeoutMs: parsed.timeoutMs,
+      maxOutputBytes: 1024 * 1024,
+    });
+    // PowerShell writes errors to stderr as CLIXML; print them decoded, once, at the end.
+    if (result.errorText.trim()) process.stderr.write(`${result.errorText.trimEnd()}\n`);
+    return result.exitCode;
+  } finally {
+    await client.close();
+  }
+}
+
+/** A one-line progress bar on stderr, redrawn at most ten times a second. */
+function progressBar(total: number): (sent: number) => void {
+  let last = 0;
+  const started = Date.now();
+  return (sent) => {
+    const now = Date.now();
+    if (now - last < 100 && sent < total) return;
+    last = now;
+    const fraction = total > 0 ? sent / total : 1;
+    const width = 30;
+    const filled = Math.round(fraction * width);
+    const rate = sent / 1048576 / Math.max((now - started) / 1000, 0.001);
+    process.stderr.write(
+      `\r[${"#".repeat(filled)}${" ".repeat(width - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}% ` +
+        `${(sent / 1048576).toFixed(1)} MiB ${rate.toFixed(1)} MiB/s`,
+    );
+  };
+}
+
+async function copy(parsed: ParsedCommandLine): Promise<number> {
+  const [local, remote, extra] = parsed.positionals;
+  if (local === undefined || remote === undefined || extra !== undefined) {
+    throw new UsageError("cp needs LOCAL_FILE REMOTE_PATH");
+  }
+  let size: number;
+  try {
+    const stat = statSync(local);
+    if (!stat.isFile()) throw new Error("not a regular file");
+    size = stat.size;
+  } catch (error) {
+    throw new UsageError(`cannot read ${local}: ${(error as Error).message}`);
+  }
+  const client = await connect(parsed);
+  try {
+    const files = await client.files();
+    const draw = process.stderr.isTTY ? progressBar(size) : undefined;
+    const result = await files.upload(
+      createReadStream(local, { highWaterMark: 1024 * 1024 }),
+      remote,
+      {
+        size,
+        timeoutMs: parsed.timeoutMs,
+        onProgress: ({ sent }) => draw?.(sent),
+      },
+    );
+    if (draw) process.stderr.write("\n");
+    process.stdout.write(`${remote}: ${result.size} bytes, sha256 ${result.sha256}\n`);
+    return 0;
+  } finally {
+    await client.close();
+  }
+}
+
 async function identify(parsed: ParsedCommandLine): Promise<number> {
   const client = await connect(parsed);
   try {
@@ -95,8 +184,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       case "identify":
         return await identify(parsed);
       case "ps":
+        return await powershell(parsed);
       case "cp":
-        throw new UsageError(`"${parsed.command}" is not available yet in this version`);
+        return await copy(parsed);
       default:
         throw new UsageError("no command given; see pulumi-winrm --help");
     }

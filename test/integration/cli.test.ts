@@ -1,0 +1,115 @@
+/**
+ * The pulumi-winrm command-line tool, run as a user runs it, against the loopback host.
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { type Host, startHost } from "../host";
+
+const CLI = join(__dirname, "..", "..", "provider", "cli", "main.js");
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], options: { password?: string; stdin?: string } = {}): Promise<Run> {
+  const env = { ...process.env };
+  delete env.WINRM_PASSWORD;
+  if (options.password !== undefined) env.WINRM_PASSWORD = options.password;
+  const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ["pipe", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdin.end(options.stdin ?? "");
+  return new Promise((resolve) => child.once("close", (code) => resolve({ code, stdout, stderr })));
+}
+
+describe("pulumi-winrm command-line tool", () => {
+  let host: Host;
+  let dir: string;
+  let connection: string[];
+  before(async () => {
+    host = await startHost();
+    dir = mkdtempSync(join(tmpdir(), "pulumi-winrm-cli-"));
+    connection = ["--host", "127.0.0.1", "--port", String(host.port), "--user", host.user];
+  });
+  after(async () => {
+    await host.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("exec streams output, forwards stdin and exits with the remote exit code", async () => {
+    const run = await cli(["exec", ...connection, "--", "cat; echo to-stderr >&2; exit 3"], {
+      password: host.password,
+      stdin: "from stdin\n",
+    });
+    assert.equal(run.code, 3);
+    assert.equal(run.stdout, "from stdin\n");
+    assert.equal(run.stderr, "to-stderr\n");
+  });
+
+  test("cp uploads a file verified by SHA-256", async () => {
+    const local = join(dir, "local.bin");
+    const data = randomBytes(2 * 1024 * 1024);
+    writeFileSync(local, data);
+    const remote = join(dir, "remote", "copy.bin");
+    const run = await cli(["cp", ...connection, local, remote], { password: host.password });
+    assert.equal(run.code, 0, run.stderr);
+    const digest = createHash("sha256").update(data).digest("hex");
+    assert.match(run.stdout, new RegExp(`sha256 ${digest}`));
+    assert.ok(readFileSync(remote).equals(data));
+  });
+
+  test("identify prints the host's identity as JSON", async () => {
+    const run = await cli(["identify", ...connection], { password: host.password });
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal((JSON.parse(run.stdout) as { windows: boolean }).windows, false);
+  });
+
+  test("ps on a host without PowerShell fails with a reason, exit 1", async () => {
+    const run = await cli(["ps", ...connection, "-"], {
+      password: host.password,
+      stdin: "Get-Date",
+    });
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /PowerShell/);
+  });
+
+  test("bad usage exits 2 with one line; --help exits 0", async () => {
+    for (const args of [
+      ["exec", "--host", "x"],
+      ["frobnicate"],
+      ["exec", ...connection, "--port", "99999", "--", "true"],
+    ]) {
+      const run = await cli(args, { password: "x" });
+      assert.equal(run.code, 2, args.join(" "));
+      assert.equal(run.stderr.trim().split("\n").length, 1);
+      assert.match(run.stderr, /^pulumi-winrm: /);
+    }
+    for (const args of [["--help"], ["exec", "--help"], ["cp", "--help"]]) {
+      const run = await cli(args);
+      assert.equal(run.code, 0);
+      assert.match(run.stdout, /Usage: pulumi-winrm/);
+    }
+  });
+
+  test("no password and no terminal: a clear usage error, not a hang", async () => {
+    const run = await cli(["exec", ...connection, "--", "true"]);
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /WINRM_PASSWORD/);
+  });
+
+  test("a wrong password is reported without the password", async () => {
+    const run = await cli(["exec", ...connection, "--", "true"], { password: "not-the-password" });
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /refused/);
+    assert.ok(!run.stderr.includes("not-the-password"));
+  });
+});
