@@ -3,6 +3,7 @@
  * while receiving stdout and stderr as they arrive, enforces the whole-command timeout, and
  * keeps a bounded tail of each stream for the caller.
  */
+import { StringDecoder } from "node:string_decoder";
 import { TimeoutError } from "../errors";
 import type { WinRSShell } from "./shell";
 
@@ -14,6 +15,12 @@ export interface CommandOptions {
   /** Called with each stdout chunk as it arrives, in order. */
   onStdout?: (chunk: Buffer) => void;
   onStderr?: (chunk: Buffer) => void;
+  /**
+   * Called with stdout decoded as UTF-8 (codepage 65001) as it arrives; a character split
+   * across two responses is held back until it is whole.
+   */
+  onStdoutText?: (text: string) => void;
+  onStderrText?: (text: string) => void;
   /** Whole-command limit; on expiry the command is terminated. Undefined: no limit. */
   timeoutMs?: number;
   /** Bytes of each stream kept for the result (the tail); the callbacks see everything. */
@@ -57,6 +64,24 @@ export class TailBuffer {
     const all = Buffer.concat(this.chunks);
     return all.length > this.limit ? all.subarray(all.length - this.limit) : all;
   }
+}
+
+/** Hands each chunk to the byte callback and, decoded, to the text callback. */
+function deliver(onBytes?: (chunk: Buffer) => void, onText?: (text: string) => void) {
+  const decoder = onText ? new StringDecoder("utf8") : undefined;
+  return {
+    write(chunk: Buffer): void {
+      onBytes?.(chunk);
+      if (decoder) {
+        const text = decoder.write(chunk);
+        if (text) onText!(text);
+      }
+    },
+    end(): void {
+      const rest = decoder?.end();
+      if (rest) onText!(rest);
+    },
+  };
 }
 
 /** Cuts a byte source into chunks of at most `size` bytes. */
@@ -107,6 +132,8 @@ export async function runInShell(
   const stdout = new TailBuffer(limit);
   const stderr = new TailBuffer(limit);
   const commandId = await shell.command(command, args, { skipCmdShell: options.skipCmdShell });
+  const deliverStdout = deliver(options.onStdout, options.onStdoutText);
+  const deliverStderr = deliver(options.onStderr, options.onStderrText);
 
   let finished = false;
   const pump = options.stdin
@@ -118,13 +145,17 @@ export async function runInShell(
       const result = await shell.receive(commandId);
       for (const chunk of result.stdout) {
         stdout.push(chunk);
-        options.onStdout?.(chunk);
+        deliverStdout.write(chunk);
       }
       for (const chunk of result.stderr) {
         stderr.push(chunk);
-        options.onStderr?.(chunk);
+        deliverStderr.write(chunk);
       }
-      if (result.done) return result.exitCode ?? 0;
+      if (result.done) {
+        deliverStdout.end();
+        deliverStderr.end();
+        return result.exitCode ?? 0;
+      }
     }
   };
 

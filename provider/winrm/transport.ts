@@ -30,12 +30,13 @@ import {
   encryptMessage,
   isEncryptedContentType,
 } from "./encryption";
+import { defaultTrustedCertificates } from "./trust";
 
 export type AuthMethod = "negotiate" | "ntlm" | "basic";
 export type EncryptionMode = "auto" | "always" | "never";
 
 export interface TlsOptions {
-  /** PEM CA bundle to trust instead of the default roots. */
+  /** PEM CA bundle to trust instead of the default roots (Node's and the system's). */
   ca?: string | Buffer;
   /** SHA-256 fingerprint of the server certificate (hex, colons allowed): trust exactly it. */
   certFingerprint?: string;
@@ -157,7 +158,7 @@ class Connection {
       timeout: options.connectTimeoutMs,
       maxCachedSessions: 0,
       ...(https
-        ? { rejectUnauthorized: !(tls.insecure || pin), ...(tls.ca ? { ca: tls.ca } : {}) }
+        ? { rejectUnauthorized: !(tls.insecure || pin), ca: tls.ca ?? defaultTrustedCertificates() }
         : {}),
     });
     this.client = new Client(endpoint.origin, {

@@ -100,6 +100,37 @@ describe("WinRS shell operations (MS-WSMV 3.1.4)", () => {
     assert.deepEqual(requester.actions, ["Create", "Command", "Receive", "Receive", "Receive"]);
   });
 
+  test("text callbacks decode UTF-8 characters split across responses", async () => {
+    const bytes = Buffer.from("aö€😀z", "utf8");
+    const parts = [
+      bytes.subarray(0, 2),
+      bytes.subarray(2, 5),
+      bytes.subarray(5, 8),
+      bytes.subarray(8),
+    ];
+    const requester = scripted([
+      CREATED,
+      COMMAND,
+      ...parts
+        .slice(0, -1)
+        .map(
+          (part) =>
+            `<rsp:ReceiveResponse><rsp:Stream Name="stdout" CommandId="${CID}">${part.toString("base64")}</rsp:Stream>` +
+            `<rsp:CommandState CommandId="${CID}" State="${RUNNING}"/></rsp:ReceiveResponse>`,
+        ),
+      `<rsp:ReceiveResponse><rsp:Stream Name="stdout" CommandId="${CID}">${parts.at(-1)!.toString("base64")}</rsp:Stream>` +
+        `<rsp:CommandState CommandId="${CID}" State="${DONE}"><rsp:ExitCode>0</rsp:ExitCode></rsp:CommandState></rsp:ReceiveResponse>`,
+    ]);
+    const shell = await WinRSShell.create(requester, settings);
+    const texts: string[] = [];
+    await runInShell(shell, "x", [], { onStdoutText: (text) => texts.push(text) }, 1000);
+    assert.equal(texts.join(""), "aö€😀z");
+    assert.ok(
+      texts.every((text) => !text.includes("\ufffd")),
+      "no replacement characters",
+    );
+  });
+
   test("stdin goes out in chunks, the last one with End", async () => {
     const sends: string[] = [];
     const send = (xml: string) => {
