@@ -30,6 +30,8 @@ export interface RunOptions extends CommandOptions {
 const ENVELOPE_OVERHEAD = 4096;
 /** How long to wait before asking again for a shell the host refused for quota. */
 const QUOTA_RETRY_MS = 500;
+/** How long a pooled shell may sit unused before it is deleted. */
+const SHELL_IDLE_MS = 5000;
 /** Least time callers wait for a shell while the host's quota is exhausted. */
 const QUOTA_WAIT_MS = 120_000;
 
@@ -270,11 +272,30 @@ export class WinRMClient {
   private releaseShell(shell: WinRSShell, healthy: boolean): void {
     if (healthy && !this.closed) {
       this.idle.push(shell);
+      this.expireWhenIdle(shell);
     } else {
       this.shellCount--;
       void shell.delete().catch(() => undefined);
     }
     this.waiting.shift()?.();
+  }
+
+  /**
+   * Deletes a pooled shell that stays unused for SHELL_IDLE_MS. A host keeps an abandoned shell
+   * until its IdleTimeout (two hours by default on Windows), and MaxShellsPerUser counts it:
+   * a process that exits without close() (a Pulumi provider is killed, not closed) would
+   * otherwise strand its shells and, after a few runs, exhaust the quota.
+   */
+  private expireWhenIdle(shell: WinRSShell): void {
+    const timer = setTimeout(() => {
+      const index = this.idle.indexOf(shell);
+      if (index < 0) return;
+      this.idle.splice(index, 1);
+      this.shellCount--;
+      void shell.delete().catch(() => undefined);
+      this.waiting.shift()?.();
+    }, SHELL_IDLE_MS);
+    timer.unref();
   }
 
   /** Deletes every pooled shell and closes the connections. */

@@ -74,6 +74,20 @@ describe("client over HTTP with message encryption (a default Windows listener)"
     }
   });
 
+  test("a pooled shell left unused is deleted on the host after a few seconds", async () => {
+    const client = clientFor(host);
+    try {
+      const deletedBefore = host.log.counters.shellsDeleted;
+      await client.run("true");
+      await new Promise((resolve) => setTimeout(resolve, 6000));
+      assert.equal(host.log.counters.shellsDeleted, deletedBefore + 1);
+      // The client goes on working after its shell expired.
+      assert.equal((await client.run("echo again")).stdout.toString(), "again\n");
+    } finally {
+      await client.close();
+    }
+  });
+
   test("identify reports an honest non-Windows host", async () => {
     const client = clientFor(host);
     try {
