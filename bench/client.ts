@@ -1,0 +1,672 @@
+/**
+ * End-to-end speed of the WinRM client against peers measured in the same run, over HTTP with
+ * NTLM and message encryption, on the loopback host (test/host) run as a separate process:
+ *
+ *   sequential  100 `echo` commands one after another, against pywinrm 0.5 running each the
+ *               way Session.run_cmd does (a shell per command). Goal: at most half its time.
+ *   cold        new client + connect + authenticate + first command's output, against a new
+ *               pywinrm Protocol doing the same. Goal: at most pywinrm's time.
+ *   upload      100 MB file upload (verified by SHA-256 on the host), against the same bytes
+ *               sent with `scp` to a throwaway OpenSSH server on 127.0.0.1. Goal: at most 2x.
+ *               Both sides pay their whole invocation: ours a new client, Identify, mkdir -p,
+ *               the upload with its remote SHA-256 check, and close; scp its process start,
+ *               SSH handshake and transfer. Both copies are checked byte for byte afterwards.
+ *
+ * Figures are medians after warmup, our runs and the peer's interleaved so that both see the
+ * same load on the machine; goals are reported as ratios, never asserted. The same host
+ * process serves our client and pywinrm. openssh-server is installed with apt-get when sshd is
+ * missing; sshd then runs on a free 127.0.0.1 port with a host key, config and authorized key
+ * in a temporary folder, and is stopped at the end, on failure too.
+ *
+ * Usage: npm run build && node dist/bench/client.js [sequential] [cold] [upload]
+ * Knobs: BENCH_UPLOAD_MB (100), BENCH_UPLOAD_RUNS (3), BENCH_COLD_RUNS (9),
+ *        BENCH_ECHO_COUNT (100), BENCH_ECHO_ROUNDS (5).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { createReadStream, existsSync, mkdirSync } from "node:fs";
+import { mkdtemp, open, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { createConnection, createServer } from "node:net";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { WinRMClient } from "../provider/winrm/client";
+import type { ClientOptions } from "../provider/winrm/options";
+
+const REPO = path.resolve(__dirname, "..", "..");
+const HOST_CLI = path.join(REPO, "dist", "test", "host", "cli.js");
+const PYWINRM_DRIVER = path.join(REPO, "bench", "pywinrm_bench.py");
+const VENV_PYTHON = path.join(REPO, ".venv", "bin", "python");
+const SSHD = "/usr/sbin/sshd";
+const SFTP_SERVER = "/usr/lib/openssh/sftp-server";
+const POLICY_RC_D = "/usr/sbin/policy-rc.d";
+const LOOPBACK = "127.0.0.1";
+
+function knob(name: string, fallback: number, min: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) {
+    throw new Error(`${name} must be a whole number of at least ${min}, got "${raw}"`);
+  }
+  return value;
+}
+
+const CONFIG = Object.freeze({
+  echoCount: knob("BENCH_ECHO_COUNT", 100, 1),
+  echoRounds: knob("BENCH_ECHO_ROUNDS", 5, 1),
+  echoWarmup: 5,
+  coldRuns: knob("BENCH_COLD_RUNS", 9, 5),
+  coldWarmup: 2,
+  uploadMB: knob("BENCH_UPLOAD_MB", 100, 1),
+  uploadRuns: knob("BENCH_UPLOAD_RUNS", 3, 3),
+  uploadWarmup: 1,
+});
+
+const MEASUREMENTS = ["sequential", "cold", "upload"] as const;
+type Measurement = (typeof MEASUREMENTS)[number];
+
+interface Row {
+  measurement: string;
+  ours: string;
+  peer: string;
+  /** Our time divided by the peer's: lower is better. */
+  ratio: number;
+  /** The largest ratio that meets the goal. */
+  goal: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+function seconds(start: bigint): number {
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+function formatTime(value: number): string {
+  return value >= 1 ? `${value.toFixed(2)} s` : `${(value * 1000).toFixed(1)} ms`;
+}
+
+function samples(values: readonly number[]): string {
+  return values.map(formatTime).join(", ");
+}
+
+function log(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+/** Runs a command to completion, resolving with its stdout; rejects with its stderr on failure. */
+function run(
+  command: string,
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, {
+      cwd: options.cwd ?? REPO,
+      env: options.env ?? process.env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
+    child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      if (code === 0) return resolve(Buffer.concat(stdout).toString("utf8"));
+      const why = signal ? `signal ${signal}` : `exit code ${code}`;
+      const detail = Buffer.concat(stderr).toString("utf8").trim().split("\n").slice(-5);
+      reject(new Error(`${command} ${args.join(" ")} failed (${why}): ${detail.join(" | ")}`));
+    });
+  });
+}
+
+/** Asks the kernel for a free TCP port on 127.0.0.1. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on("error", reject);
+    server.listen(0, LOOPBACK, () => {
+      const address = server.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Sends SIGTERM, then SIGKILL if the process has not exited within `graceMs`. */
+async function stopProcess(child: ChildProcess, graceMs = 5000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function sha256File(file: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
+    hash.update(chunk as Buffer);
+  }
+  return hash.digest("hex");
+}
+
+/** Undo actions run in reverse order at the end, on failure and on SIGINT/SIGTERM too. */
+class Cleanup {
+  private readonly actions: Array<{ what: string; action: () => Promise<void> }> = [];
+
+  add(what: string, action: () => Promise<void>): void {
+    this.actions.push({ what, action });
+  }
+
+  async runAll(): Promise<void> {
+    for (let next = this.actions.pop(); next; next = this.actions.pop()) {
+      try {
+        await next.action();
+      } catch (error) {
+        log(
+          `cleanup: ${next.what} failed: ${error instanceof Error ? error.message : String(error)}`,
+        );
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The loopback host, in a process of its own
+
+interface Host {
+  url: string;
+  port: number;
+  user: string;
+  password: string;
+  pid: number | undefined;
+}
+
+async function startLoopbackHost(cleanup: Cleanup): Promise<Host> {
+  if (!existsSync(HOST_CLI)) throw new Error(`${HOST_CLI} is missing: run npm run build first`);
+  const user = "bench";
+  const password = `Bench-${randomBytes(9).toString("base64url")}`;
+  const child = spawn(
+    process.execPath,
+    [HOST_CLI, "--port", "0", "--user", user, "--password", password],
+    { cwd: REPO, stdio: ["ignore", "pipe", "inherit"] },
+  );
+  cleanup.add("stopping the loopback host", () => stopProcess(child));
+  const line = await new Promise<string>((resolve, reject) => {
+    let buffered = "";
+    const timer = setTimeout(() => reject(new Error("the loopback host did not start")), 30_000);
+    child.stdout.on("data", (chunk: Buffer) => {
+      buffered += chunk.toString("utf8");
+      const end = buffered.indexOf("\n");
+      if (end >= 0) {
+        clearTimeout(timer);
+        resolve(buffered.slice(0, end));
+      }
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the loopback host exited (code ${code}) before it was ready`));
+    });
+  });
+  const info = JSON.parse(line) as { url: string };
+  const url = new URL(info.url);
+  if (url.hostname !== LOOPBACK) throw new Error(`the host listens on ${url.hostname}`);
+  return { url: info.url, port: Number(url.port), user, password, pid: child.pid };
+}
+
+function clientOptions(host: Host): ClientOptions {
+  // The same security as the peer: NTLM with every message sealed, over plain HTTP.
+  return {
+    host: LOOPBACK,
+    port: host.port,
+    user: host.user,
+    password: host.password,
+    auth: "ntlm",
+    encryption: "always",
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// pywinrm, in the project's Python venv
+
+async function pythonPeer(): Promise<string> {
+  if (!existsSync(VENV_PYTHON)) {
+    log("pywinrm: building the Python venv with test/setup/python.sh");
+    await run("bash", [path.join(REPO, "test", "setup", "python.sh")]);
+  }
+  const version = (
+    await run(VENV_PYTHON, ["-c", "import importlib.metadata as m; print(m.version('pywinrm'))"])
+  ).trim();
+  if (!version.startsWith("0.5")) log(`pywinrm: expected 0.5.x, found ${version}`);
+  return version;
+}
+
+/** bench/pywinrm_bench.py kept running, answering one timing request at a time. */
+class Pywinrm {
+  private readonly child: ChildProcess;
+  private readonly lines: string[] = [];
+  private wake: (() => void) | undefined;
+  private stderr = "";
+
+  constructor(host: Host, cleanup: Cleanup) {
+    this.child = spawn(VENV_PYTHON, [PYWINRM_DRIVER, host.url, host.user], {
+      cwd: REPO,
+      env: { ...process.env, WINRM_PASSWORD: host.password },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    cleanup.add("stopping pywinrm", () => stopProcess(this.child));
+    this.child.stdin!.on("error", () => undefined); // an early exit is reported by time()
+    let buffered = "";
+    this.child.stdout!.on("data", (chunk: Buffer) => {
+      buffered += chunk.toString("utf8");
+      for (let end = buffered.indexOf("\n"); end >= 0; end = buffered.indexOf("\n")) {
+        this.lines.push(buffered.slice(0, end));
+        buffered = buffered.slice(end + 1);
+      }
+      this.wake?.();
+    });
+    this.child.stderr!.on("data", (chunk: Buffer) => {
+      this.stderr = (this.stderr + chunk.toString("utf8")).slice(-4000);
+    });
+    this.child.on("exit", () => this.wake?.());
+  }
+
+  /** Sends one request line and resolves with the seconds the peer measured. */
+  async time(request: string): Promise<number> {
+    this.child.stdin!.write(`${request}\n`);
+    while (this.lines.length === 0) {
+      if (this.child.exitCode !== null || this.child.signalCode !== null) {
+        throw new Error(`pywinrm_bench.py exited: ${this.stderr.trim()}`);
+      }
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+    const answer = JSON.parse(this.lines.shift()!) as { seconds?: number; error?: string };
+    if (answer.seconds === undefined) throw new Error(`pywinrm: ${answer.error}`);
+    return answer.seconds;
+  }
+}
+
+/**
+ * Warmup rounds, then `runs` rounds alternating ours and the peer's (who goes first alternates
+ * too), so that both see the same load on the machine.
+ */
+async function interleaved(
+  runs: number,
+  warmup: number,
+  ours: () => Promise<number>,
+  peer: () => Promise<number>,
+): Promise<{ ours: number[]; peer: number[] }> {
+  for (let n = 0; n < warmup; n++) {
+    await ours();
+    await peer();
+  }
+  const result = { ours: [] as number[], peer: [] as number[] };
+  for (let n = 0; n < runs; n++) {
+    if (n % 2 === 0) {
+      result.ours.push(await ours());
+      result.peer.push(await peer());
+    } else {
+      result.peer.push(await peer());
+      result.ours.push(await ours());
+    }
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measurements
+
+async function echo(client: WinRMClient): Promise<void> {
+  const result = await client.run("echo", ["hello"]);
+  if (result.exitCode !== 0 || result.stdout.toString("utf8").trim() !== "hello") {
+    throw new Error(`echo gave exit ${result.exitCode}, stdout ${JSON.stringify(result.stdout)}`);
+  }
+}
+
+async function sequential(host: Host, peer: Pywinrm): Promise<Row> {
+  const { echoCount: count, echoRounds: rounds, echoWarmup: warmup } = CONFIG;
+  const client = new WinRMClient(clientOptions(host));
+  let times: { ours: number[]; peer: number[] };
+  try {
+    const ours = async () => {
+      const start = process.hrtime.bigint();
+      for (let n = 0; n < count; n++) await echo(client);
+      return seconds(start);
+    };
+    times = await interleaved(rounds, warmup, ours, () => peer.time(`sequential ${count}`));
+  } finally {
+    await client.close();
+  }
+  log(`sequential: pulumi-winrm ${samples(times.ours)}; pywinrm ${samples(times.peer)}`);
+  const [a, b] = [median(times.ours), median(times.peer)];
+  return {
+    measurement: `${count} sequential echo commands`,
+    ours: formatTime(a),
+    peer: `${formatTime(b)} (pywinrm)`,
+    ratio: a / b,
+    goal: 0.5,
+  };
+}
+
+async function coldOnce(host: Host): Promise<number> {
+  const start = process.hrtime.bigint();
+  const client = new WinRMClient(clientOptions(host));
+  try {
+    await echo(client);
+    return seconds(start);
+  } finally {
+    await client.close();
+  }
+}
+
+async function cold(host: Host, peer: Pywinrm): Promise<Row> {
+  const { coldRuns: runs, coldWarmup: warmup } = CONFIG;
+  const times = await interleaved(
+    runs,
+    warmup,
+    () => coldOnce(host),
+    () => peer.time("cold"),
+  );
+  log(`cold: pulumi-winrm ${samples(times.ours)}; pywinrm ${samples(times.peer)}`);
+  const [a, b] = [median(times.ours), median(times.peer)];
+  return {
+    measurement: "cold connect + auth + first command",
+    ours: formatTime(a),
+    peer: `${formatTime(b)} (pywinrm)`,
+    ratio: a / b,
+    goal: 1,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// A throwaway OpenSSH server for the scp peer
+
+/** Installs openssh-server with apt-get when sshd is missing, without starting its service. */
+async function ensureSshd(): Promise<void> {
+  if (existsSync(SSHD) && existsSync(SFTP_SERVER)) return;
+  if (process.getuid?.() !== 0) {
+    throw new Error(`${SSHD} is missing; install it with: sudo apt-get install openssh-server`);
+  }
+  // Debian's maintainer scripts start the system service unless policy-rc.d forbids it; this
+  // bench must not leave an sshd on port 22, so forbid it for the install when nothing does.
+  const addedPolicy = !existsSync(POLICY_RC_D);
+  if (addedPolicy) await writeFile(POLICY_RC_D, "#!/bin/sh\nexit 101\n", { mode: 0o755 });
+  try {
+    const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+    const install = ["install", "-y", "-q", "openssh-server"];
+    log("scp peer: installing openssh-server with apt-get");
+    try {
+      await run("apt-get", install, { env });
+    } catch {
+      log("scp peer: apt-get install failed; running apt-get update and trying again");
+      await run("apt-get", ["update", "-q"], { env });
+      await run("apt-get", install, { env });
+    }
+  } finally {
+    if (addedPolicy) await rm(POLICY_RC_D, { force: true });
+  }
+  if (!existsSync(SSHD)) throw new Error(`openssh-server installed but ${SSHD} is missing`);
+}
+
+interface Ssh {
+  /** Arguments for scp that reach this server as root with the throwaway key. */
+  scpArgs: string[];
+  target: string;
+}
+
+async function waitForBanner(port: number, sshd: ChildProcess, stderr: () => string) {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (sshd.exitCode !== null) throw new Error(`sshd exited: ${stderr().trim()}`);
+    const ready = await new Promise<boolean>((resolve) => {
+      const socket = createConnection({ host: LOOPBACK, port });
+      socket.setTimeout(1000, () => socket.destroy());
+      socket.once("data", (data: Buffer) => {
+        socket.destroy();
+        resolve(data.toString("latin1").startsWith("SSH-"));
+      });
+      socket.once("error", () => resolve(false));
+      socket.once("close", () => resolve(false));
+    });
+    if (ready) return;
+    if (Date.now() > deadline) throw new Error(`sshd did not answer on port ${port}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+async function startSshd(folder: string, cleanup: Cleanup): Promise<Ssh> {
+  await ensureSshd();
+  // sshd started as root insists on its privilege separation directory (Debian's service
+  // creates it at boot; in a container nothing may have).
+  if (!existsSync("/run/sshd")) mkdirSync("/run/sshd", { mode: 0o755 });
+  const file = (name: string) => path.join(folder, name);
+  await run("ssh-keygen", [
+    "-q",
+    "-t",
+    "ed25519",
+    "-N",
+    "",
+    "-C",
+    "bench-host",
+    "-f",
+    file("host_key"),
+  ]);
+  await run("ssh-keygen", [
+    "-q",
+    "-t",
+    "ed25519",
+    "-N",
+    "",
+    "-C",
+    "bench-user",
+    "-f",
+    file("user_key"),
+  ]);
+  await writeFile(file("authorized_keys"), await readFile(file("user_key.pub")), { mode: 0o600 });
+  const port = await freePort();
+  const hostKey = (await readFile(file("host_key.pub"), "utf8")).split(" ").slice(0, 2).join(" ");
+  await writeFile(file("known_hosts"), `[${LOOPBACK}]:${port} ${hostKey}\n`);
+  await writeFile(
+    file("sshd_config"),
+    [
+      `Port ${port}`,
+      `ListenAddress ${LOOPBACK}`,
+      `HostKey ${file("host_key")}`,
+      `PidFile ${file("sshd.pid")}`,
+      `AuthorizedKeysFile ${file("authorized_keys")}`,
+      "PubkeyAuthentication yes",
+      "PasswordAuthentication no",
+      "KbdInteractiveAuthentication no",
+      "PermitRootLogin prohibit-password",
+      "UsePAM no",
+      // The temporary folder belongs to us, but its parent is world-writable /tmp.
+      "StrictModes no",
+      `Subsystem sftp ${SFTP_SERVER}`,
+      "",
+    ].join("\n"),
+  );
+  // -D: stay in the foreground as our child; -e: log to stderr.
+  const sshd = spawn(SSHD, ["-D", "-e", "-f", file("sshd_config")], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  cleanup.add("stopping sshd", () => stopProcess(sshd));
+  let errors = "";
+  sshd.stderr.on("data", (chunk: Buffer) => (errors = (errors + chunk.toString()).slice(-4000)));
+  await waitForBanner(port, sshd, () => errors);
+  const user = process.env.USER ?? "root";
+  return {
+    scpArgs: [
+      "-q",
+      "-F",
+      "/dev/null",
+      "-P",
+      String(port),
+      "-i",
+      file("user_key"),
+      "-o",
+      "IdentitiesOnly=yes",
+      "-o",
+      "BatchMode=yes",
+      "-o",
+      `UserKnownHostsFile=${file("known_hosts")}`,
+      "-o",
+      "GlobalKnownHostsFile=/dev/null",
+      "-o",
+      "StrictHostKeyChecking=yes",
+    ],
+    target: `${user}@${LOOPBACK}`,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Upload
+
+async function makeSource(file: string, bytes: number): Promise<string> {
+  const hash = createHash("sha256");
+  const handle = await open(file, "w");
+  try {
+    for (let left = bytes; left > 0;) {
+      const chunk = randomBytes(Math.min(left, 1 << 20));
+      hash.update(chunk);
+      left -= chunk.length;
+      await handle.write(chunk);
+    }
+  } finally {
+    await handle.close();
+  }
+  return hash.digest("hex");
+}
+
+async function verify(file: string, bytes: number, sha256: string, who: string): Promise<void> {
+  const size = (await stat(file)).size;
+  if (size !== bytes) throw new Error(`${who}: ${file} has ${size} bytes, expected ${bytes}`);
+  if ((await sha256File(file)) !== sha256) throw new Error(`${who}: ${file} content differs`);
+  await rm(file);
+}
+
+async function upload(host: Host, cleanup: Cleanup): Promise<Row> {
+  const { uploadMB, uploadRuns: runs, uploadWarmup: warmup } = CONFIG;
+  const bytes = uploadMB * 1_000_000;
+  const folder = await mkdtemp(path.join(tmpdir(), "pulumi-winrm-bench-"));
+  cleanup.add(`removing ${folder}`, () => rm(folder, { recursive: true, force: true }));
+  const source = path.join(folder, "source.bin");
+  const sha256 = await makeSource(source, bytes);
+  const ssh = await startSshd(folder, cleanup);
+
+  const oursOnce = async (): Promise<number> => {
+    const destination = path.join(folder, "winrm-upload.bin");
+    const start = process.hrtime.bigint();
+    const client = new WinRMClient(clientOptions(host));
+    try {
+      const files = await client.files();
+      const stream = createReadStream(source, { highWaterMark: 1 << 20 });
+      const result = await files.upload(stream as AsyncIterable<Buffer>, destination, {
+        size: bytes,
+      });
+      if (result.sha256 !== sha256) throw new Error("pulumi-winrm: hashed other bytes");
+    } finally {
+      await client.close();
+    }
+    const elapsed = seconds(start);
+    await verify(destination, bytes, sha256, "pulumi-winrm");
+    return elapsed;
+  };
+  const scpOnce = async (): Promise<number> => {
+    const destination = path.join(folder, "scp-upload.bin");
+    const start = process.hrtime.bigint();
+    await run("scp", [...ssh.scpArgs, source, `${ssh.target}:${destination}`]);
+    const elapsed = seconds(start);
+    await verify(destination, bytes, sha256, "scp");
+    return elapsed;
+  };
+
+  const times = await interleaved(runs, warmup, oursOnce, scpOnce);
+  log(`upload: pulumi-winrm ${samples(times.ours)}; scp ${samples(times.peer)}`);
+  const [a, b] = [median(times.ours), median(times.peer)];
+  const rate = (time: number) => `${(bytes / 1e6 / time).toFixed(1)} MB/s`;
+  return {
+    measurement: `upload ${uploadMB} MB`,
+    ours: `${formatTime(a)} (${rate(a)})`,
+    peer: `${formatTime(b)} (${rate(b)}, scp)`,
+    ratio: a / b,
+    goal: 2,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function table(rows: readonly Row[]): string {
+  const header = ["measurement", "pulumi-winrm", "peer", "ratio", "goal", "result"];
+  const lines = rows.map((row) => [
+    row.measurement,
+    row.ours,
+    row.peer,
+    `${row.ratio.toFixed(2)}x`,
+    `<= ${row.goal}x`,
+    row.ratio <= row.goal ? "met" : "NOT met",
+  ]);
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...lines.map((line) => line[column]!.length)),
+  );
+  const format = (cells: string[]) =>
+    cells
+      .map((cell, column) => cell.padEnd(widths[column]!))
+      .join("  ")
+      .trimEnd();
+  return [
+    format(header),
+    format(widths.map((width) => "-".repeat(width))),
+    ...lines.map(format),
+  ].join("\n");
+}
+
+function selected(): Measurement[] {
+  const wanted = process.argv.slice(2);
+  for (const name of wanted) {
+    if (!(MEASUREMENTS as readonly string[]).includes(name)) {
+      throw new Error(`unknown measurement "${name}"; choose from ${MEASUREMENTS.join(", ")}`);
+    }
+  }
+  return wanted.length === 0 ? [...MEASUREMENTS] : (wanted as Measurement[]);
+}
+
+async function main(): Promise<void> {
+  const which = selected();
+  const cleanup = new Cleanup();
+  const interrupt = (signal: NodeJS.Signals) => {
+    log(`bench: ${signal}, cleaning up`);
+    void cleanup.runAll().finally(() => process.exit(130));
+  };
+  process.once("SIGINT", interrupt);
+  process.once("SIGTERM", interrupt);
+  const rows: Row[] = [];
+  try {
+    const host = await startLoopbackHost(cleanup);
+    log(`loopback host: ${host.url} (process ${host.pid}); client: node ${process.version}`);
+    if (which.includes("sequential") || which.includes("cold")) {
+      log(`pywinrm ${await pythonPeer()}`);
+      const peer = new Pywinrm(host, cleanup);
+      if (which.includes("sequential")) rows.push(await sequential(host, peer));
+      if (which.includes("cold")) rows.push(await cold(host, peer));
+    }
+    if (which.includes("upload")) rows.push(await upload(host, cleanup));
+  } finally {
+    await cleanup.runAll();
+  }
+  process.stdout.write(
+    `\npulumi-winrm client vs peers, loopback host over HTTP, NTLM, message encryption ` +
+      `(median; ratio = our time / peer time)\n\n${table(rows)}\n`,
+  );
+}
+
+main().catch((error: unknown) => {
+  log(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  process.exit(1);
+});
