@@ -42,6 +42,14 @@ export interface ClientOptions {
   maxEnvelopeSizeKb?: number;
   /** Shells (and so concurrent commands) this client keeps at most. Default 5. */
   maxShells?: number;
+  /**
+   * Authenticated connections at most; at least 2. Default maxShells + 1, so that each
+   * running command can wait for output on a connection of its own. Fewer means fewer
+   * handshakes, with commands taking turns (a Receive then waits only briefly when others are
+   * queued). Never 1: a command's stdin and its output must be able to travel at once, or a
+   * command that writes while it reads would wait for us while we wait for it.
+   */
+  maxConnections?: number;
   /** Which family of remote scripts file operations use. Default "auto" (from Identify). */
   scripts?: ScriptFamilyChoice;
   locale?: string;
@@ -100,6 +108,16 @@ function oneOf<T extends string>(
     );
   }
   return value;
+}
+
+function atLeastTwo(connections: number): number {
+  if (connections < 2) {
+    throw new InvalidArgumentError(
+      "maxConnections",
+      "must be at least 2, so that a command's input and output can travel at the same time",
+    );
+  }
+  return connections;
 }
 
 export function resolveClientOptions(options: ClientOptions): ResolvedClientOptions {
@@ -187,8 +205,9 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
               DEFAULTS.readyTimeoutMs,
               86_400_000,
             ),
-      // A stdin pump and a receive loop run at once for each command.
-      maxConnections: maxShells + 1,
+      maxConnections: atLeastTwo(
+        positiveInteger("maxConnections", options.maxConnections, maxShells + 1, 1000),
+      ),
       maxResponseBytes: maxEnvelopeSizeKb * 1024 * 4 + 64 * 1024,
     },
     operationTimeoutSeconds: positiveInteger(

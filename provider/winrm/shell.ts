@@ -26,6 +26,8 @@ import {
 /** What sends an envelope and returns the reply: the Transport, or anything shaped like it. */
 export interface Requester {
   request(soap: Buffer, options: RequestOptions): Promise<{ statusCode: number; soap: Buffer }>;
+  /** Whether requests are queued for a connection (then Receives wait only briefly). */
+  contended?(): boolean;
 }
 
 export interface ShellSettings {
@@ -68,6 +70,9 @@ export interface ReceiveResult {
  * flat instead of filling large-object space until a full collection.
  */
 const RECEIVE_ENVELOPE_SIZE = 120 * 1024;
+
+/** OperationTimeout of a Receive while other requests wait for a connection. */
+const CONTENDED_RECEIVE_SECONDS = 1;
 
 /** Seconds the HTTP read timeout stays above a request's OperationTimeout. */
 const READ_TIMEOUT_MARGIN_SECONDS = 30;
@@ -177,7 +182,10 @@ export class WinRSShell {
     let reply: { header: XmlNode; body: XmlNode };
     for (let attempt = 0; ; attempt++) {
       try {
-        reply = await invokeWithHeader(this.requester, this.receiveSettings, Action.RECEIVE, body, {
+        const settings = this.requester.contended?.()
+          ? { ...this.receiveSettings, operationTimeoutSeconds: CONTENDED_RECEIVE_SECONDS }
+          : this.receiveSettings;
+        reply = await invokeWithHeader(this.requester, settings, Action.RECEIVE, body, {
           selectors: { ShellId: this.id },
           options: { WSMAN_CMDSHELL_OPTION_KEEPALIVE: "TRUE" },
           idempotent: false,

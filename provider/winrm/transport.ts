@@ -540,6 +540,14 @@ export class Transport {
     this.waiters.shift()?.();
   }
 
+  /**
+   * True when every connection is taken and requests are waiting for one: a Receive should
+   * then wait only briefly for output, so that it does not hold a connection others need.
+   */
+  contended(): boolean {
+    return this.waiters.length > 0;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     for (const wake of this.waiters.splice(0)) wake();

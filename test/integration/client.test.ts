@@ -88,6 +88,26 @@ describe("client over HTTP with message encryption (a default Windows listener)"
     }
   });
 
+  test("two connections serve parallel commands, with stdin echoed back, after two handshakes", async () => {
+    assert.throws(() => clientFor(host, { maxConnections: 1 }), /at least 2/);
+    const client = clientFor(host, { maxConnections: 2, maxShells: 4 });
+    try {
+      const authentications = host.log.counters.authentications;
+      const connections = host.log.counters.connections;
+      const input = Buffer.alloc(2 * 1024 * 1024, "y");
+      const [echoed, ...others] = await Promise.all([
+        client.run("cat", [], { stdin: input }),
+        ...Array.from({ length: 6 }, (_, n) => client.run(`sleep 0.3; echo parallel-${n}`)),
+      ]);
+      assert.ok(echoed!.stdout.equals(input));
+      others.forEach((result, n) => assert.equal(result.stdout.toString(), `parallel-${n}\n`));
+      assert.equal(host.log.counters.authentications - authentications, 2);
+      assert.equal(host.log.counters.connections - connections, 2);
+    } finally {
+      await client.close();
+    }
+  });
+
   test("identify reports an honest non-Windows host", async () => {
     const client = clientFor(host);
     try {
