@@ -153,7 +153,9 @@ export function diff(_id: string, olds: Record<string, unknown>, news: Record<st
   return {
     changes: changed.length > 0 || drifted,
     replaces: connectionOnly ? [] : [...replaces],
-    deleteBeforeReplace: false,
+    // A replacement undoes the old resource before applying the new one: `delete`, then
+    // `create` (the engine's default, create-before-delete, would run them the other way round).
+    deleteBeforeReplace: true,
     stables: [],
   };
 }

@@ -10,7 +10,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 
-const TIERS = ["unit", "interop", "integration"] as const;
+const TIERS = ["unit", "interop", "integration", "e2e"] as const;
 
 function testFiles(dir: string): string[] {
   if (!existsSync(dir)) return [];

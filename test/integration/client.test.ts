@@ -99,7 +99,7 @@ describe("client over HTTP with message encryption (a default Windows listener)"
         client.run("cat", [], { stdin: input }),
         ...Array.from({ length: 6 }, (_, n) => client.run(`sleep 0.3; echo parallel-${n}`)),
       ]);
-      assert.ok(echoed!.stdout.equals(input));
+      assert.ok(echoed.stdout.equals(input));
       others.forEach((result, n) => assert.equal(result.stdout.toString(), `parallel-${n}\n`));
       assert.equal(host.log.counters.authentications - authentications, 2);
       assert.equal(host.log.counters.connections - connections, 2);
