@@ -254,14 +254,46 @@ export function parseDuration(value: string): number | undefined {
   return Math.round(wholeMinutes * 60_000 + Number(seconds) * 1000);
 }
 
+const LIFT_PAYLOADS_ABOVE = 64 * 1024;
+const PAYLOAD_MARK = "pulumi-winrm-payload:";
+const STREAM_PAYLOAD =
+  /(<(?:[\w.-]+:)?Stream\b[^>]*>)([A-Za-z0-9+/=\s]{1024,})(<\/(?:[\w.-]+:)?Stream>)/g;
+
+/** Puts lifted base64 payloads back as the text of the Stream elements that held them. */
+function restorePayloads(node: XmlNode, payloads: string[]): void {
+  for (const [key, value] of Object.entries(node)) {
+    for (const item of Array.isArray(value) ? value : [value]) {
+      if (!isNode(item)) continue;
+      const content = item["#text"];
+      if (key === "Stream" && typeof content === "string" && content.startsWith(PAYLOAD_MARK)) {
+        item["#text"] = payloads[Number(content.slice(PAYLOAD_MARK.length))] ?? "";
+      } else {
+        restorePayloads(item, payloads);
+      }
+    }
+  }
+}
+
 /** Parses a request envelope; a malformed one raises the HostFault Windows would send. */
 export function parseEnvelope(xml: string): RequestEnvelope {
+  // A Send carries up to MaxEnvelopeSize of base64 in rsp:Stream; validating and parsing that
+  // text as XML is most of a large upload's cost. Base64 cannot contain markup, so it is lifted
+  // out before parsing and put back into the Stream nodes afterwards.
+  const payloads: string[] = [];
+  const slim =
+    xml.length < LIFT_PAYLOADS_ABOVE
+      ? xml
+      : xml.replace(STREAM_PAYLOAD, (_, open: string, data: string, close: string) => {
+          payloads.push(data);
+          return `${open}${PAYLOAD_MARK}${payloads.length - 1}${close}`;
+        });
   let document: XmlNode;
   try {
-    document = parser.parse(xml, true) as XmlNode;
+    document = parser.parse(slim, true) as XmlNode;
   } catch (error) {
     throw new HostFault(Faults.invalidXml(error instanceof Error ? error.message : String(error)));
   }
+  if (payloads.length > 0) restorePayloads(document, payloads);
   const envelope = child(document, "Envelope");
   if (envelope === undefined) throw new HostFault(Faults.malformed("no s:Envelope"));
   // SOAP 1.2 only (MS-WSMV 2.2.2): the envelope namespace must be the 2003/05 one.
