@@ -42,6 +42,7 @@ export interface CheckFailure {
 export const CONNECTION_DEFAULTS = Object.freeze({
   readyTimeoutSeconds: 300,
   maxConcurrency: 10,
+  connections: 2,
 });
 
 /** The engine's placeholder for a value not known during preview. */
@@ -178,6 +179,9 @@ export function toClientOptions(connection: ConnectionArgs): ClientOptions {
     operationTimeout: connection.operationTimeout,
     readyTimeout: (connection.readyTimeout ?? CONNECTION_DEFAULTS.readyTimeoutSeconds) * 1000,
     maxShells: connection.maxConcurrency ?? CONNECTION_DEFAULTS.maxConcurrency,
+    // Every resource of a stack shares these: two authenticated connections, the fewest that
+    // let a command's input and output travel at once; operations take turns on them.
+    maxConnections: CONNECTION_DEFAULTS.connections,
   };
 }
 
@@ -190,10 +194,35 @@ interface PoolEntry {
 }
 
 const POOL_KEY = Symbol.for("pulumi-winrm.connection-pool");
+const SHUTDOWN_KEY = Symbol.for("pulumi-winrm.shutdown-hook");
+/** How long closing the pool at shutdown may take before the process exits regardless. */
+const SHUTDOWN_GRACE_MS = 2000;
 
 function pool(): Map<string, PoolEntry> {
   const holder = globalThis as unknown as Record<symbol, Map<string, PoolEntry> | undefined>;
   return (holder[POOL_KEY] ??= new Map<string, PoolEntry>());
+}
+
+/**
+ * The engine ends a provider process with SIGINT (and waits for it to exit) once the
+ * operation is over. Left to the default, the process dies with its pooled shells still open
+ * on the host, which keeps them until its IdleTimeout (two hours on Windows) and counts them
+ * against MaxShellsPerUser (30): a few runs later every new shell is refused. So on SIGINT or
+ * SIGTERM the pool deletes its shells and closes its connections, then the process exits.
+ */
+function closePoolOnShutdown(): void {
+  const holder = globalThis as unknown as Record<symbol, boolean | undefined>;
+  if (holder[SHUTDOWN_KEY]) return;
+  holder[SHUTDOWN_KEY] = true;
+  const shutdown = (signal: NodeJS.Signals) => {
+    const clients = [...pool().values()].map((entry) => entry.client);
+    pool().clear();
+    const code = 128 + (signal === "SIGINT" ? 2 : 15);
+    setTimeout(() => process.exit(code), SHUTDOWN_GRACE_MS).unref();
+    void Promise.allSettled(clients.map((client) => client.close())).then(() => process.exit(code));
+  };
+  process.once("SIGINT", shutdown);
+  process.once("SIGTERM", shutdown);
 }
 
 /**
@@ -217,6 +246,7 @@ export async function withClient<T>(
   connection: ConnectionArgs,
   work: (client: WinRMClient) => Promise<T>,
 ): Promise<T> {
+  closePoolOnShutdown();
   const key = poolKey(connection);
   let entry = pool().get(key);
   if (!entry) {

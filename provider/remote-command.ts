@@ -204,8 +204,11 @@ function failure(what: string, result: CommandResult): CommandFailedError {
 /** Wraps errors so the message says which step failed and never echoes the command text. */
 function describe(step: string, error: unknown): Error {
   if (error instanceof CommandFailedError) return error;
-  if (error instanceof TimeoutError)
-    return new TimeoutError(`the ${step} command ${error.message}`, error.timeoutMs);
+  if (error instanceof TimeoutError) {
+    // The client says "the command did not finish ...": name which command.
+    const message = error.message.replace(/^the command /, "");
+    return new TimeoutError(`the ${step} command ${message}`, error.timeoutMs, { cause: error });
+  }
   if (error instanceof WinRMError) return error;
   return error instanceof Error ? error : new Error(String(error));
 }

@@ -1,0 +1,465 @@
+/**
+ * RemoteCommand and RemoteFile on the real Pulumi engine: pulumi-winrm packed with `npm pack`,
+ * installed into a temporary project beside @pulumi/pulumi, and driven through the Automation
+ * API (file:// backend, passphrase secrets) against the loopback host. Every test asserts what
+ * the host's log says ran, and what the stack's state and outputs hold.
+ *
+ * The loopback host runs "cmd" commands with /bin/sh, so the commands here are sh.
+ */
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { type Host, type LogCounters, type LogEntry, LogKind, startHost } from "../host";
+import { createProject, type E2EProject } from "./support/project";
+import type { OperationResult, ResourceSpec } from "./support/scenario";
+
+interface StateResource {
+  urn: string;
+  type: string;
+  inputs?: Record<string, unknown>;
+  outputs?: Record<string, unknown>;
+}
+
+/** The resources of an exported deployment, by logical name (the stack itself left out). */
+function resourcesOf(result: OperationResult | undefined): Map<string, StateResource> {
+  assert.ok(result?.deployment, "the export operation returned no deployment");
+  const { resources = [] } = result.deployment as { resources?: StateResource[] };
+  return new Map(
+    resources
+      .filter((resource) => resource.type === "pulumi-nodejs:dynamic:Resource")
+      .map((resource) => [resource.urn.slice(resource.urn.lastIndexOf("::") + 2), resource]),
+  );
+}
+
+function outputsOf(result: OperationResult | undefined, name: string): Record<string, unknown> {
+  const outputs = resourcesOf(result).get(name)?.outputs;
+  assert.ok(outputs, `no resource ${name} in the exported state`);
+  return outputs;
+}
+
+/** The ops the engine reported for one resource. */
+const opsFor = (result: OperationResult | undefined, name: string) =>
+  (result?.steps ?? []).filter((step) => step.name === name).map((step) => step.op);
+
+const sh = (name: string, args: Record<string, unknown>, secrets?: string[]): ResourceSpec => ({
+  kind: "RemoteCommand",
+  name,
+  args: { shell: "cmd", logging: "none", ...args },
+  secrets,
+});
+
+const file = (name: string, args: Record<string, unknown>): ResourceSpec => ({
+  kind: "RemoteFile",
+  name,
+  args,
+});
+
+const quote = (text: string) => `'${text.replace(/'/g, `'\\''`)}'`;
+
+describe("RemoteCommand and RemoteFile on the Pulumi engine", () => {
+  let host: Host;
+  let project: E2EProject;
+  let work: string;
+  let connection: Record<string, unknown>;
+  before(async () => {
+    project = await createProject();
+    host = await startHost();
+    work = mkdtempSync(join(tmpdir(), "pulumi-winrm-e2e-host-"));
+    connection = { host: "127.0.0.1", port: host.port, user: host.user, password: host.password };
+  });
+  after(async () => {
+    await host?.close();
+    project?.close();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  /** Commands the host started whose command line contains `marker`, oldest first. */
+  const started = (marker: string): LogEntry[] =>
+    host.log
+      .entries(LogKind.COMMAND_STARTED)
+      .filter((entry) => entry.commandLine?.includes(marker) ?? false);
+
+  /** What the host counted since `since`. */
+  const counted = (since: LogCounters) => {
+    const now = host.log.counters;
+    return {
+      commands: now.commandsRun - since.commandsRun,
+      authentications: now.authentications - since.authentications,
+      connections: now.connections - since.connections,
+    };
+  };
+
+  test("(1) up creates a RemoteCommand and a RemoteFile, each command running once", async () => {
+    const stack = project.stack("create", connection);
+    const path = join(work, "create", "config.txt");
+    const before = host.log.counters;
+    const [up, exported] = await stack.runOk(
+      [
+        sh("hello", { create: "echo create-1-marker", delete: "echo delete-1-marker" }),
+        file("config", { path, content: "hello file\n" }),
+      ],
+      ["up", "export"],
+    );
+    assert.deepEqual(up?.changes, { create: 3 }); // the stack and both resources
+    assert.equal(started("create-1-marker").length, 1);
+    assert.equal(started("delete-1-marker").length, 0);
+    const commands = host.log
+      .entries(LogKind.COMMAND_STARTED)
+      .slice(-counted(before).commands)
+      .map((entry) => entry.commandLine?.split("\n")[0]);
+    // The command, then the file's remote hash, mkdir -p of its folder and its upload.
+    assert.equal(commands.length, 4, commands.join(" | "));
+    assert.equal(readFileSync(path, "utf8"), "hello file\n");
+    const { shellsCreated, shellsDeleted } = host.log.counters;
+    assert.equal(shellsDeleted - before.shellsDeleted, shellsCreated - before.shellsCreated);
+
+    const hello = outputsOf(exported, "hello");
+    assert.equal(hello.stdout, "create-1-marker\n");
+    assert.equal(hello.exitCode, 0);
+    assert.equal(hello.skipped, false);
+    const config = outputsOf(exported, "config");
+    assert.equal(config.size, 11);
+    assert.equal(config.uploaded, true);
+    assert.equal(
+      config.sha256,
+      "702b7d2e4b28c4f3ef1434bd2333a83427796a9007fb2a23248becd4d51a3e7f", // sha256("hello file\n")
+    );
+  });
+
+  test("(2) preview and a second up report no changes and run nothing on the host", async () => {
+    const stack = project.stack("unchanged", connection);
+    const resources = [
+      sh("hello", { create: "echo create-2-marker" }),
+      file("config", { path: join(work, "unchanged.txt"), content: "same\n" }),
+    ];
+    await stack.runOk(resources, ["up"]);
+    const before = host.log.counters;
+    const [preview, second] = await stack.runOk(resources, ["preview", "up"]);
+    assert.deepEqual(preview?.changes, { same: 3 });
+    assert.deepEqual(second?.changes, { same: 3 });
+    assert.deepEqual(counted(before), { commands: 0, authentications: 0, connections: 0 });
+    assert.equal(started("create-2-marker").length, 1);
+  });
+
+  test("(3) a changed create updates; a changed trigger replaces, running delete then create", async () => {
+    const stack = project.stack("changes", connection);
+    const args = { create: "echo create-3a-marker", delete: "echo delete-3-marker" };
+    await stack.runOk([sh("cmd", { ...args, triggers: [1] })], ["up"]);
+
+    const [update, afterUpdate] = await stack.runOk(
+      [sh("cmd", { ...args, create: "echo create-3b-marker", triggers: [1] })],
+      ["up", "export"],
+    );
+    assert.deepEqual(update?.changes, { same: 1, update: 1 });
+    assert.deepEqual(opsFor(update, "cmd"), ["update"]);
+    assert.equal(started("create-3b-marker").length, 1);
+    assert.equal(started("delete-3-marker").length, 0);
+    assert.equal(outputsOf(afterUpdate, "cmd").stdout, "create-3b-marker\n");
+
+    const [replace] = await stack.runOk(
+      [sh("cmd", { ...args, create: "echo create-3c-marker", triggers: [2] })],
+      ["up"],
+    );
+    assert.deepEqual(replace?.changes, { same: 1, replace: 1 });
+    const deleted = started("delete-3-marker");
+    const created = started("create-3c-marker");
+    assert.equal(deleted.length, 1);
+    assert.equal(created.length, 1);
+    const order = host.log.entries(LogKind.COMMAND_STARTED);
+    assert.ok(
+      order.indexOf(deleted[0]!) < order.indexOf(created[0]!),
+      "delete must run before the replacement's create",
+    );
+    assert.equal(started("create-3a-marker").length, 1);
+  });
+
+  test("(6) destroy runs the delete commands and removes files with deleteOnDestroy", async () => {
+    const stack = project.stack("destroy", connection);
+    const removed = join(work, "destroy-removed.txt");
+    const kept = join(work, "destroy-kept.txt");
+    const resources = [
+      sh("first", { create: "echo create-6a-marker", delete: "echo delete-6a-marker" }),
+      sh("second", { create: "echo create-6b-marker", delete: "echo delete-6b-marker" }),
+      file("removed", { path: removed, content: "goes away\n" }),
+      file("kept", { path: kept, content: "stays\n", deleteOnDestroy: false }),
+    ];
+    await stack.runOk(resources, ["up"]);
+    assert.ok(existsSync(removed) && existsSync(kept));
+    const [destroy, exported] = await stack.runOk(resources, ["destroy", "export"]);
+    assert.deepEqual(destroy?.changes, { delete: 5 });
+    assert.equal(started("delete-6a-marker").length, 1);
+    assert.equal(started("delete-6b-marker").length, 1);
+    assert.equal(existsSync(removed), false);
+    assert.equal(readFileSync(kept, "utf8"), "stays\n");
+    assert.equal(resourcesOf(exported).size, 0);
+  });
+
+  test("(7) secrets stay out of the state, the serialized provider and the CLI output", async () => {
+    const password = host.password;
+    const secretCommand = "cat; echo secret-create-7-marker";
+    const secretStdin = "stdin-secret-7-value";
+    const stack = project.stack("secrets", connection);
+    const results = await stack.runOk(
+      [
+        sh("secret", { create: secretCommand, stdin: secretStdin, read: "echo read-7" }, [
+          "create",
+          "stdin",
+        ]),
+        file("plain", { path: join(work, "secrets.txt"), content: "not secret\n" }),
+      ],
+      ["up", "refresh", "export"],
+    );
+    assert.equal(started("secret-create-7-marker").length, 1, "the secret command ran");
+
+    const exported = results[2];
+    const state = JSON.stringify(exported?.deployment);
+    for (const secret of [password, secretCommand, secretStdin, "secret-create-7-marker"]) {
+      assert.ok(!state.includes(secret), `the exported state holds ${JSON.stringify(secret)}`);
+      for (const result of results) {
+        // Debug diagnostics are left out: @pulumi/pulumi's own runtime logs every
+        // RegisterResource response at debug level, secrets decrypted (shown only with --debug).
+        const shown = result.diagnostics
+          .filter((diagnostic) => diagnostic.severity !== "debug")
+          .map((diagnostic) => diagnostic.message);
+        assert.ok(
+          !result.output.includes(secret) && !shown.join("\n").includes(secret),
+          `the output of pulumi ${result.operation} holds ${JSON.stringify(secret)}`,
+        );
+      }
+    }
+    for (const [name, resource] of resourcesOf(exported)) {
+      const provider = resource.inputs?.__provider;
+      assert.equal(typeof provider, "string", `${name} has a serialized provider`);
+      const text = provider as string;
+      assert.ok(text.length <= 4096, `${name}'s serialized provider is ${text.length} bytes`);
+      console.log(`serialized provider of ${name}: ${Buffer.byteLength(text)} bytes`);
+      assert.match(text, /require\("pulumi-winrm\/dist\/provider\/remote-(command|file)"\)/);
+      assert.equal(outputsOf(exported, name).__provider, provider);
+    }
+    // The engine keeps them secret: ciphertext in place of the values, after the refresh too.
+    const secret = outputsOf(exported, "secret");
+    for (const name of ["connection", "create", "stdin", "stdout", "stderr", "state"]) {
+      assert.ok(
+        JSON.stringify(secret[name]).includes("ciphertext"),
+        `output ${name} of the secret command is stored in plaintext`,
+      );
+    }
+    const plain = outputsOf(exported, "plain");
+    assert.ok(JSON.stringify(plain.connection).includes("ciphertext"));
+    assert.equal(plain.content, "not secret\n");
+  });
+
+  test("(4) test exiting 0 skips the action; refresh sees the guard gone and up re-applies", async () => {
+    const guard = join(work, "guard");
+    writeFileSync(guard, "on\n");
+    const stack = project.stack("guarded", connection);
+    const resources = [
+      sh("guarded", {
+        test: `test -f ${quote(guard)}`,
+        create: `echo apply-4-marker; echo on > ${quote(guard)}`,
+        read: `cat ${quote(guard)} 2>/dev/null || echo missing`,
+      }),
+    ];
+    const [up, skipped] = await stack.runOk(resources, ["up", "export"]);
+    assert.deepEqual(up?.changes, { create: 2 });
+    assert.equal(started("apply-4-marker").length, 0, "test exited 0: create must not run");
+    assert.equal(outputsOf(skipped, "guarded").skipped, true);
+    assert.equal(outputsOf(skipped, "guarded").state, "on\n");
+
+    // Nothing changed out of band: a refresh changes nothing.
+    const [quiet] = await stack.runOk(resources, ["refresh"]);
+    assert.equal(quiet?.changes?.update ?? 0, 0);
+
+    rmSync(guard);
+    const [refresh, drifted] = await stack.runOk(resources, ["refresh", "export"]);
+    assert.equal(refresh?.changes?.update, 1, "refresh must show the resource changed");
+    assert.equal(outputsOf(drifted, "guarded").inSync, false);
+    assert.equal(outputsOf(drifted, "guarded").state, "missing\n");
+    assert.equal(started("apply-4-marker").length, 0, "refresh must not apply");
+
+    const [reapply, fixed, after] = await stack.runOk(resources, ["up", "export", "refresh"]);
+    assert.deepEqual(reapply?.changes, { same: 1, update: 1 });
+    assert.equal(started("apply-4-marker").length, 1);
+    assert.equal(readFileSync(guard, "utf8"), "on\n");
+    assert.equal(outputsOf(fixed, "guarded").skipped, false);
+    assert.equal(outputsOf(fixed, "guarded").inSync, true);
+    assert.equal(outputsOf(fixed, "guarded").state, "on\n");
+    assert.equal(after?.changes?.update ?? 0, 0, "back in sync: refresh shows no change");
+  });
+
+  test("(5) RemoteFiles edited and deleted on the host show as drift and up restores them", async () => {
+    const edited = join(work, "drift-edited.txt");
+    const deleted = join(work, "drift-deleted.txt");
+    const stack = project.stack("drift", connection);
+    const resources = [
+      file("edited", { path: edited, content: "original one\n" }),
+      file("deleted", { path: deleted, content: "original two\n" }),
+    ];
+    await stack.runOk(resources, ["up"]);
+    const [quiet] = await stack.runOk(resources, ["refresh"]);
+    assert.equal(quiet?.changes?.update ?? 0, 0);
+
+    writeFileSync(edited, "edited by hand\n");
+    rmSync(deleted);
+    const [refresh, drifted] = await stack.runOk(resources, ["refresh", "export"]);
+    assert.equal(refresh?.changes?.update, 2, "refresh must show both files changed");
+    assert.equal(outputsOf(drifted, "deleted").remoteSha256, "absent");
+    assert.notEqual(outputsOf(drifted, "edited").remoteSha256, outputsOf(drifted, "edited").sha256);
+
+    const [up, restored] = await stack.runOk(resources, ["up", "export"]);
+    assert.deepEqual(up?.changes, { same: 1, update: 2 });
+    assert.equal(readFileSync(edited, "utf8"), "original one\n");
+    assert.equal(readFileSync(deleted, "utf8"), "original two\n");
+    for (const name of ["edited", "deleted"]) {
+      assert.equal(outputsOf(restored, name).uploaded, true);
+      assert.equal(outputsOf(restored, name).remoteSha256, outputsOf(restored, name).sha256);
+    }
+    const [again] = await stack.runOk(resources, ["up"]);
+    assert.deepEqual(again?.changes, { same: 3 });
+  });
+
+  test("(8) a wrong password fails up with a clear error; a rerun with the right one succeeds", async () => {
+    const stack = project.stack("password", { ...connection, password: "not-the-password" });
+    const resources = [sh("cmd", { create: "echo create-8a-marker" })];
+    const failures = host.log.counters.authenticationFailures;
+    const [failed] = await stack.run(resources, ["up"]);
+    assert.equal(failed?.ok, false);
+    assert.match(failed?.error ?? "", /refused negotiate authentication for "winrm-test"/);
+    assert.ok(!(failed?.error ?? "").includes("not-the-password"), "the error holds the password");
+    assert.ok(host.log.counters.authenticationFailures > failures);
+    assert.equal(started("create-8a-marker").length, 0);
+
+    const fixed = project.stack("password", connection);
+    const [up, exported] = await fixed.runOk(resources, ["up", "export"]);
+    assert.deepEqual(up?.changes, { create: 1, same: 1 });
+    assert.equal(started("create-8a-marker").length, 1);
+    assert.equal(outputsOf(exported, "cmd").stdout, "create-8a-marker\n");
+  });
+
+  test("(8) a command that exits 3 fails up with its exit code and stderr; a fixed rerun succeeds", async () => {
+    const stack = project.stack("exit3", connection);
+    const [failed, exported] = await stack.run(
+      [sh("cmd", { create: "echo create-8b-marker; echo the-reason >&2; exit 3" })],
+      ["up", "export"],
+    );
+    assert.equal(failed?.ok, false);
+    assert.match(failed?.error ?? "", /exit(ed)? (with )?(code )?3/i);
+    assert.match(failed?.error ?? "", /the-reason/);
+    assert.equal(exported, undefined);
+    const [state] = await stack.runOk([], ["export"]);
+    assert.equal(resourcesOf(state).size, 0, "a failed create leaves nothing recorded");
+
+    const [up] = await stack.runOk([sh("cmd", { create: "echo create-8c-marker" })], ["up"]);
+    assert.deepEqual(up?.changes, { create: 1, same: 1 });
+    assert.equal(started("create-8c-marker").length, 1);
+  });
+
+  test("(8) an unreachable host fails up saying so; a rerun with the right port succeeds", async () => {
+    const closedPort = await new Promise<number>((resolve) => {
+      const server = createServer().listen(0, "127.0.0.1", () => {
+        const { port } = server.address() as AddressInfo;
+        server.close(() => resolve(port));
+      });
+    });
+    const stack = project.stack("unreachable", {
+      ...connection,
+      port: closedPort,
+      readyTimeout: 2,
+    });
+    const resources = [sh("cmd", { create: "echo create-8d-marker" })];
+    const [failed] = await stack.run(resources, ["up"]);
+    assert.equal(failed?.ok, false);
+    assert.match(
+      failed?.error ?? "",
+      new RegExp(`cannot reach 127\\.0\\.0\\.1:${closedPort} \\(ECONNREFUSED\\) after trying for`),
+    );
+    const [up] = await project.stack("unreachable", connection).runOk(resources, ["up"]);
+    assert.deepEqual(up?.changes, { create: 1, same: 1 });
+    assert.equal(started("create-8d-marker").length, 1);
+  });
+
+  test("(8) a command that outlives its timeout fails up saying so; a fixed rerun succeeds", async () => {
+    const stack = project.stack("timeout", connection);
+    const signals = host.log.counters.signals;
+    const [failed] = await stack.run(
+      [sh("cmd", { create: "echo create-8e-marker; sleep 60", timeout: 2 })],
+      ["up"],
+    );
+    assert.equal(failed?.ok, false);
+    assert.match(
+      failed?.error ?? "",
+      /the create command did not finish within 2000 ms and was terminated/,
+    );
+    assert.ok((failed?.durationMs ?? Infinity) < 30_000, "the timeout must end the command");
+    assert.ok(host.log.counters.signals > signals, "the command is terminated on the host");
+    const [up] = await stack.runOk(
+      [sh("cmd", { create: "echo create-8f-marker", timeout: 2 })],
+      ["up"],
+    );
+    assert.deepEqual(up?.changes, { create: 1, same: 1 });
+    assert.equal(started("create-8f-marker").length, 1);
+  });
+
+  test("(9) a host that refuses connections for its first 20 s is waited for", async () => {
+    const booting = await startHost({ refuseConnectionsForMs: 20_000 });
+    try {
+      const stack = project.stack("booting", {
+        host: "127.0.0.1",
+        port: booting.port,
+        user: booting.user,
+        password: booting.password,
+        readyTimeout: 60,
+      });
+      const bootedAt = Date.now() + 20_000;
+      const [up] = await stack.runOk([sh("cmd", { create: "echo create-9-marker" })], ["up"]);
+      assert.deepEqual(up?.changes, { create: 2 });
+      const ran = booting.log
+        .entries(LogKind.COMMAND_STARTED)
+        .filter((entry) => entry.commandLine?.includes("create-9-marker"));
+      assert.equal(ran.length, 1);
+      assert.ok(ran[0]!.timestamp >= bootedAt - 1000, "the command ran once the host was up");
+    } finally {
+      await booting.close();
+    }
+  });
+
+  test("(10) 50 RemoteCommands against one host in one up", async () => {
+    const stack = project.stack("fifty", { ...connection, maxConcurrency: 5 });
+    const resources = Array.from({ length: 50 }, (_, index) =>
+      sh(`c${index}`, { create: `sleep 0.2; echo fifty-10-marker-${index}` }),
+    );
+    const before = host.log.counters;
+    const since = host.log.entries().length;
+    const [up] = await stack.runOk(resources, ["up"]);
+    assert.equal(up?.changes?.create, 51);
+    assert.equal(started("fifty-10-marker-").length, 50);
+    // In flight at once, from the host's own start and exit records.
+    let inFlight = 0;
+    let peak = 0;
+    for (const entry of host.log.entries().slice(since)) {
+      if (!entry.commandLine?.includes("fifty-10-marker-")) continue;
+      if (entry.kind === LogKind.COMMAND_STARTED) peak = Math.max(peak, ++inFlight);
+      if (entry.kind === LogKind.COMMAND_EXITED) inFlight--;
+    }
+    const { authentications, connections } = counted(before);
+    console.log(
+      `50 RemoteCommands: ${authentications} authentication(s) over ${connections} ` +
+        `connection(s), at most ${peak} commands in flight, up took ${up?.durationMs} ms`,
+    );
+    const shells = host.log.counters;
+    assert.equal(
+      shells.shellsDeleted - before.shellsDeleted,
+      shells.shellsCreated - before.shellsCreated,
+      "the provider must delete its shells before it exits (MaxShellsPerUser counts them)",
+    );
+    assert.ok(peak <= 5, `maxConcurrency 5, but ${peak} commands ran at once`);
+    assert.ok(peak > 1, "the commands should run concurrently");
+    // One handshake per connection, and the provider keeps two per host (the fewest that let a
+    // command's stdin and output travel at once): never one per resource.
+    assert.ok(authentications <= 2, `${authentications} authentications for 50 commands`);
+    assert.equal(authentications, connections);
+  });
+});

@@ -1,0 +1,169 @@
+/**
+ * The driver: copied into the temporary project (as driver.js) and run there with node, so that
+ * the project's single copy of @pulumi/pulumi loads pulumi-winrm from node_modules exactly as a
+ * user's program would, and the dynamic providers are serialized as `require("pulumi-winrm/...")`.
+ *
+ *   node driver.js SCENARIO.json RESULT.json
+ *
+ * It builds an inline program from the scenario's resources, runs the scenario's operations on
+ * one stack through the Automation API, and writes what happened to RESULT.json.
+ */
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import * as automation from "@pulumi/pulumi/automation";
+import type { RemoteCommandArgs, RemoteFileArgs } from "../../../sdk";
+import type {
+  AssetValue,
+  Diagnostic,
+  DriverResult,
+  OperationResult,
+  Scenario,
+  StepRecord,
+} from "./scenario";
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const winrm = require("pulumi-winrm") as typeof import("../../../sdk");
+
+function isAsset(value: unknown): value is AssetValue {
+  return value !== null && typeof value === "object" && "$asset" in value;
+}
+
+function decode(value: unknown): unknown {
+  if (!isAsset(value)) return value;
+  return value.$asset === "file"
+    ? new pulumi.asset.FileAsset(value.value)
+    : new pulumi.asset.StringAsset(value.value);
+}
+
+function program(scenario: Scenario): automation.PulumiFn {
+  return () => {
+    const outputs: Record<string, pulumi.Resource> = {};
+    for (const spec of scenario.resources) {
+      const connection: Record<string, unknown> = { ...scenario.connection, ...spec.connection };
+      if (scenario.secretPassword !== false && typeof connection.password === "string") {
+        connection.password = pulumi.secret(connection.password);
+      }
+      const args: Record<string, unknown> = { connection };
+      for (const [name, value] of Object.entries(spec.args)) {
+        args[name] = spec.secrets?.includes(name) ? pulumi.secret(decode(value)) : decode(value);
+      }
+      outputs[spec.name] =
+        spec.kind === "RemoteCommand"
+          ? new winrm.RemoteCommand(spec.name, args as unknown as RemoteCommandArgs)
+          : new winrm.RemoteFile(spec.name, args as unknown as RemoteFileArgs);
+    }
+    return Promise.resolve(outputs);
+  };
+}
+
+/**
+ * The deployment exactly as the file:// backend stored it, secrets as ciphertext. (The
+ * Automation API's exportStack passes --show-secrets, which would decrypt them.)
+ */
+function storedDeployment(scenario: Scenario): unknown {
+  const file = join(
+    scenario.backendDir,
+    ".pulumi",
+    "stacks",
+    scenario.project,
+    `${scenario.stack}.json`,
+  );
+  if (!existsSync(file)) return { resources: [] };
+  const stored = JSON.parse(readFileSync(file, "utf8")) as { checkpoint?: { latest?: unknown } };
+  return stored.checkpoint?.latest ?? { resources: [] };
+}
+
+async function run(scenario: Scenario): Promise<DriverResult> {
+  const stack = await automation.LocalWorkspace.createOrSelectStack(
+    { projectName: scenario.project, stackName: scenario.stack, program: program(scenario) },
+    {
+      workDir: scenario.workDir,
+      projectSettings: {
+        name: scenario.project,
+        runtime: "nodejs",
+        backend: { url: `file://${scenario.backendDir}` },
+      },
+      envVars: { PULUMI_CONFIG_PASSPHRASE: scenario.passphrase },
+    },
+  );
+  const results: OperationResult[] = [];
+  for (const operation of scenario.operations) {
+    const started = Date.now();
+    const steps: StepRecord[] = [];
+    const diagnostics: Diagnostic[] = [];
+    let output = "";
+    const onOutput = (text: string) => (output += text);
+    const onEvent = (event: automation.EngineEvent) => {
+      const step = event.resourcePreEvent?.metadata;
+      if (step && !step.type.startsWith("pulumi:pulumi:")) {
+        steps.push({
+          op: step.op,
+          urn: step.urn,
+          name: step.urn.slice(step.urn.lastIndexOf("::") + 2),
+          diffs: step.diffs,
+        });
+      }
+      const diagnostic = event.diagnosticEvent;
+      if (diagnostic)
+        diagnostics.push({ severity: diagnostic.severity, message: diagnostic.message });
+    };
+    const result: OperationResult = {
+      operation,
+      ok: true,
+      steps,
+      diagnostics,
+      output,
+      durationMs: 0,
+    };
+    try {
+      switch (operation) {
+        case "up": {
+          const up = await stack.up({ onOutput, onEvent });
+          result.changes = up.summary.resourceChanges;
+          result.outputs = up.outputs;
+          break;
+        }
+        case "preview": {
+          const preview = await stack.preview({ onOutput, onEvent });
+          result.changes = preview.changeSummary;
+          break;
+        }
+        case "refresh": {
+          const refresh = await stack.refresh({ onOutput, onEvent });
+          result.changes = refresh.summary.resourceChanges;
+          break;
+        }
+        case "destroy": {
+          const destroy = await stack.destroy({ onOutput, onEvent });
+          result.changes = destroy.summary.resourceChanges;
+          break;
+        }
+        case "export":
+          result.deployment = storedDeployment(scenario);
+          break;
+      }
+    } catch (error) {
+      result.ok = false;
+      result.error = error instanceof Error ? error.message : String(error);
+    }
+    result.output = output;
+    result.durationMs = Date.now() - started;
+    results.push(result);
+    if (!result.ok) break;
+  }
+  return { operations: results };
+}
+
+const [scenarioFile, resultFile] = process.argv.slice(2);
+if (scenarioFile === undefined || resultFile === undefined) {
+  console.error("usage: node driver.js SCENARIO.json RESULT.json");
+  process.exit(2);
+}
+run(JSON.parse(readFileSync(scenarioFile, "utf8")) as Scenario).then(
+  (result) => writeFileSync(resultFile, JSON.stringify(result)),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,80 @@
+/**
+ * The contract between the end-to-end tests and the driver script that runs inside the
+ * temporary project: a scenario (JSON, written to a file) in, a result (JSON) out.
+ */
+
+/** A stack operation, run in order; the first failure stops the rest. */
+export type Operation = "up" | "preview" | "refresh" | "destroy" | "export";
+
+/** A value that the driver turns into a Pulumi asset before handing it to a resource. */
+export interface AssetValue {
+  $asset: "string" | "file";
+  value: string;
+}
+
+export interface ResourceSpec {
+  kind: "RemoteCommand" | "RemoteFile";
+  /** The resource's logical name; also the name of the stack output that holds it. */
+  name: string;
+  /** The resource's arguments, except `connection` (the scenario's, unless overridden here). */
+  args: Record<string, unknown>;
+  /** Names of arguments to wrap in pulumi.secret(...). */
+  secrets?: string[];
+  /** Fields merged over the scenario's connection for this resource. */
+  connection?: Record<string, unknown>;
+}
+
+export interface Scenario {
+  /** The Pulumi project name. */
+  project: string;
+  stack: string;
+  /** A folder for the `file://` backend (shared across stacks is fine). */
+  backendDir: string;
+  /** The workspace folder of this stack (Pulumi.yaml, Pulumi.<stack>.yaml). */
+  workDir: string;
+  passphrase: string;
+  /** host, port, user, password, ... as ConnectionArgs takes them. */
+  connection: Record<string, unknown>;
+  /** Pass the connection's password as pulumi.secret(...). Default true. */
+  secretPassword?: boolean;
+  resources: ResourceSpec[];
+  operations: Operation[];
+}
+
+/** One engine step as the CLI reported it (resourcePreEvent), for resources of the program. */
+export interface StepRecord {
+  op: string;
+  urn: string;
+  /** The resource's logical name (the last URN component). */
+  name: string;
+  diffs?: string[];
+}
+
+export interface Diagnostic {
+  /** "debug", "info", "info#err", "warning" or "error". */
+  severity: string;
+  message: string;
+}
+
+export interface OperationResult {
+  operation: Operation;
+  ok: boolean;
+  /** The error's message when the operation failed (it includes the CLI's output). */
+  error?: string;
+  /** summary.resourceChanges for up, refresh and destroy; changeSummary for preview. */
+  changes?: Record<string, number>;
+  /** Stack outputs after up: name -> { value, secret }. */
+  outputs?: Record<string, { value: unknown; secret: boolean }>;
+  /** export: the deployment as the backend's state file holds it (secrets encrypted). */
+  deployment?: unknown;
+  steps: StepRecord[];
+  /** Diagnostics (provider and engine messages) in order, debug ones included. */
+  diagnostics: Diagnostic[];
+  /** Everything the CLI printed for this operation. */
+  output: string;
+  durationMs: number;
+}
+
+export interface DriverResult {
+  operations: OperationResult[];
+}
