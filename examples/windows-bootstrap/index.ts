@@ -1,0 +1,56 @@
+/**
+ * Bootstrap a fresh Windows Server over WinRM with its default configuration (HTTP 5985,
+ * Negotiate, message encryption; nothing enabled by hand first):
+ *
+ *   - install IIS, guarded by a test so later runs do nothing when it is installed;
+ *   - place the site's configuration file;
+ *   - restart the site whenever that file's content changes (triggers);
+ *   - report drift on `pulumi refresh` if someone changes the feature or the file by hand.
+ *
+ * Config: `pulumi config set host <address>`, `pulumi config set user Administrator`,
+ * `pulumi config set --secret password <password>`.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { RemoteCommand, RemoteFile } from "pulumi-winrm";
+
+const config = new pulumi.Config();
+const connection = {
+  host: config.require("host"),
+  user: config.require("user"),
+  password: config.requireSecret("password"),
+  // A host that was just created may still be booting: keep trying for ten minutes.
+  readyTimeout: 600,
+};
+
+const iis = new RemoteCommand("iis", {
+  connection,
+  test: "if ((Get-WindowsFeature Web-Server).Installed) { exit 0 } else { exit 1 }",
+  create: "Install-WindowsFeature Web-Server -IncludeManagementTools | Out-Null",
+  read: "(Get-WindowsFeature Web-Server).InstallState.ToString()",
+  delete: "Uninstall-WindowsFeature Web-Server | Out-Null",
+  timeout: 1800,
+});
+
+const siteConfig = new RemoteFile(
+  "site-config",
+  {
+    connection,
+    path: "C:\\inetpub\\wwwroot\\app.config.json",
+    content: JSON.stringify({ greeting: "hello from Pulumi", replicas: 3 }, null, 2),
+  },
+  { dependsOn: [iis] },
+);
+
+export const restart = new RemoteCommand(
+  "restart-site",
+  {
+    connection,
+    create: "Restart-WebAppPool -Name DefaultAppPool",
+    // A new configuration file replaces this resource, which runs the restart again.
+    triggers: [siteConfig.sha256],
+  },
+  { dependsOn: [siteConfig] },
+);
+
+export const iisState = iis.state;
+export const configSha256 = siteConfig.sha256;
