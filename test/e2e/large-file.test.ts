@@ -1,0 +1,121 @@
+/**
+ * A 200 MB RemoteFile `source` uploads through the engine with the provider's memory bounded:
+ * the dynamic provider process (node running @pulumi/pulumi's cmd/dynamic-provider) is found in
+ * /proc and its resident memory sampled while `pulumi up` runs.
+ */
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import {
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { type Host, startHost } from "../host";
+import { createProject, type E2EProject } from "./support/project";
+import type { ResourceSpec } from "./support/scenario";
+
+const MB = 1024 * 1024;
+const SIZE_MB = Number(process.env.E2E_LARGE_FILE_MB ?? 200);
+
+/** Largest RSS (bytes) of any process whose command line names the dynamic provider. */
+function providerRss(): number {
+  let largest = 0;
+  for (const pid of readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
+    try {
+      const command = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      if (!command.includes("dynamic-provider")) continue;
+      const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+      if (match) largest = Math.max(largest, Number(match[1]) * 1024);
+    } catch {
+      // The process ended while being read.
+    }
+  }
+  return largest;
+}
+
+describe(
+  "a large RemoteFile source",
+  { skip: process.platform !== "linux" && "reads /proc" },
+  () => {
+    let host: Host;
+    let project: E2EProject;
+    let work: string;
+    before(async () => {
+      project = await createProject();
+      host = await startHost();
+      work = mkdtempSync(join(tmpdir(), "pulumi-winrm-e2e-large-"));
+    });
+    after(async () => {
+      await host?.close();
+      project?.close();
+      if (work) rmSync(work, { recursive: true, force: true });
+    });
+
+    test("200 MB uploads with the provider's memory bounded, and a second up uploads nothing", async () => {
+      const source = join(work, "source.bin");
+      const fd = openSync(source, "w");
+      const hash = createHash("sha256");
+      const block = randomBytes(MB);
+      for (let n = 0; n < SIZE_MB; n++) {
+        block.writeUInt32LE(n, 0);
+        writeSync(fd, block);
+        hash.update(block);
+      }
+      closeSync(fd);
+      const target = join(work, "remote", "large.bin");
+      const stack = project.stack("large", {
+        host: "127.0.0.1",
+        port: host.port,
+        user: host.user,
+        password: host.password,
+      });
+      const resources = [
+        { kind: "RemoteFile" as const, name: "large", args: { path: target, source } },
+      ];
+      /** Runs `up` while sampling the provider's RSS; returns the peak. */
+      const upSampled = async (specs: ResourceSpec[], expected: Record<string, number>) => {
+        let peak = 0;
+        const sampler = setInterval(() => (peak = Math.max(peak, providerRss())), 100);
+        try {
+          const [up] = await stack.runOk(specs, ["up"]);
+          assert.deepEqual(up?.changes, expected);
+        } finally {
+          clearInterval(sampler);
+        }
+        return peak;
+      };
+      // The provider's own footprint (node, @pulumi/pulumi, gRPC) with a one-byte file...
+      const small = [
+        { kind: "RemoteFile" as const, name: "large", args: { path: target, content: "x" } },
+      ];
+      const baseline = await upSampled(small, { create: 2 });
+      // ...then the same resource with the large source.
+      const peak = await upSampled(resources, { same: 1, update: 1 });
+      const growth = peak - baseline;
+      console.log(
+        `${SIZE_MB} MB RemoteFile: dynamic provider RSS ${(baseline / MB).toFixed(0)} MB with a 1-byte file, ` +
+          `${(peak / MB).toFixed(0)} MB peak during the upload (growth ${(growth / MB).toFixed(0)} MB)`,
+      );
+      assert.ok(baseline > 0 && peak > 0, "the provider process was sampled");
+      assert.ok(growth < 64 * MB, `the provider grew by ${growth} bytes while uploading`);
+      assert.equal(statSync(target).size, SIZE_MB * MB);
+      assert.equal(
+        createHash("sha256").update(readFileSync(target)).digest("hex"),
+        hash.digest("hex"),
+      );
+
+      const uploads = host.log.counters.commandsRun;
+      const [second] = await stack.runOk(resources, ["up"]);
+      assert.deepEqual(second?.changes, { same: 2 });
+      assert.equal(host.log.counters.commandsRun, uploads, "nothing ran: the hashes matched");
+    });
+  },
+);
