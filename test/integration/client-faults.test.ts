@@ -7,20 +7,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { ConnectionLostError, HostUnreachableError } from "../../provider/errors";
-import { WinRMClient } from "../../provider/winrm/client";
-import type { ClientOptions } from "../../provider/winrm/options";
+import { clientFor } from "./support";
 import { type Host, LogKind, startHost } from "../host";
-
-function clientFor(host: Host, options: Partial<ClientOptions> = {}): WinRMClient {
-  return new WinRMClient({
-    host: "127.0.0.1",
-    port: host.port,
-    user: host.user,
-    password: host.password,
-    readyTimeout: 2000,
-    ...options,
-  });
-}
 
 function startedCommands(host: Host, marker: string): number {
   return host.log

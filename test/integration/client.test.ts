@@ -9,19 +9,8 @@ import { createHash, X509Certificate } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { AuthenticationError, PlaintextRefusedError, TlsError } from "../../provider/errors";
 import { WinRMClient } from "../../provider/winrm/client";
-import type { ClientOptions } from "../../provider/winrm/options";
+import { clientFor } from "./support";
 import { type Host, startHost } from "../host";
-
-function clientFor(host: Host, options: Partial<ClientOptions> = {}): WinRMClient {
-  return new WinRMClient({
-    host: "127.0.0.1",
-    port: host.port,
-    user: host.user,
-    password: host.password,
-    readyTimeout: 2000,
-    ...options,
-  });
-}
 
 async function expectEcho(client: WinRMClient): Promise<void> {
   try {
