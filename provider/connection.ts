@@ -179,8 +179,9 @@ export function toClientOptions(connection: ConnectionArgs): ClientOptions {
     operationTimeout: connection.operationTimeout,
     readyTimeout: (connection.readyTimeout ?? CONNECTION_DEFAULTS.readyTimeoutSeconds) * 1000,
     maxShells: connection.maxConcurrency ?? CONNECTION_DEFAULTS.maxConcurrency,
-    // Every resource of a stack shares these: two authenticated connections, the fewest that
-    // let a command's input and output travel at once; operations take turns on them.
+    // Every resource of a stack shares these. The transport keeps one authenticated connection
+    // and opens the second only while stdin is sent (so input and output can travel at once)
+    // or when a request has waited too long for the first.
     maxConnections: CONNECTION_DEFAULTS.connections,
   };
 }

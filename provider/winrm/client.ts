@@ -5,7 +5,7 @@
 import { ProtocolError, WSManFault } from "../errors";
 import { type CommandOptions, type CommandResult, runInShell } from "./command";
 import { type ClientOptions, resolveClientOptions, type ResolvedClientOptions } from "./options";
-import { type ShellOptions, type ShellSettings, WinRSShell } from "./shell";
+import { type Requester, type ShellOptions, type ShellSettings, WinRSShell } from "./shell";
 import { Transport } from "./transport";
 import { buildIdentify, child, parseEnvelope, parseFault, text } from "./wsman";
 import { RemoteFiles } from "./files";
@@ -49,10 +49,27 @@ export class WinRMClient {
   private family: Promise<ScriptFamily> | undefined;
   /** Shells the host allows this client, learnt from QuotaLimit faults. */
   private shellLimit = Number.POSITIVE_INFINITY;
+  /** Commands between their start and their result. */
+  private running = 0;
+  /**
+   * What shells send through: the transport, reporting contention also while several commands
+   * run, so that their Receives take turns on one connection instead of each holding it.
+   */
+  private readonly requester: Requester;
 
   constructor(options: ClientOptions) {
     this.options = resolveClientOptions(options);
-    this.transport = new Transport(this.options.transport);
+    const transport = new Transport(this.options.transport);
+    this.transport = transport;
+    this.requester = {
+      request: (soap, requestOptions) => transport.request(soap, requestOptions),
+      contended: () => transport.contended() || this.running > 1,
+    };
+  }
+
+  /** Authenticated connections open now (each cost one handshake). */
+  get connectionCount(): number {
+    return this.transport.connectionCount;
   }
 
   get endpoint(): string {
@@ -152,6 +169,19 @@ export class WinRMClient {
     args: readonly string[] = [],
     options: RunOptions = {},
   ): Promise<CommandResult> {
+    this.running++;
+    try {
+      return await this.runCounted(command, args, options);
+    } finally {
+      this.running--;
+    }
+  }
+
+  private async runCounted(
+    command: string,
+    args: readonly string[],
+    options: RunOptions,
+  ): Promise<CommandResult> {
     const custom = options.environment !== undefined || options.workingDirectory !== undefined;
     if (custom) {
       return this.withDedicatedShell(
@@ -204,7 +234,7 @@ export class WinRMClient {
       if (this.shellCount < Math.min(this.options.maxShells, this.shellLimit)) {
         this.shellCount++;
         try {
-          return await WinRSShell.create(this.transport, this.settings, {});
+          return await WinRSShell.create(this.requester, this.settings, {});
         } catch (error) {
           this.shellCount--;
           if (!isQuotaFault(error) || Date.now() > deadline) throw error;
@@ -255,7 +285,7 @@ export class WinRMClient {
     const deadline = Date.now() + Math.max(this.options.transport.readyTimeoutMs, QUOTA_WAIT_MS);
     for (;;) {
       try {
-        return await WinRSShell.create(this.transport, this.settings, options);
+        return await WinRSShell.create(this.requester, this.settings, options);
       } catch (error) {
         if (!isQuotaFault(error) || Date.now() > deadline) throw error;
         const idle = this.idle.pop();

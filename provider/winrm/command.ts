@@ -5,7 +5,7 @@
  */
 import { StringDecoder } from "node:string_decoder";
 import { TimeoutError } from "../errors";
-import type { WinRSShell } from "./shell";
+import { CONTENDED_RECEIVE_SECONDS, type WinRSShell } from "./shell";
 
 /** Bytes of a command's stdin or output: a buffer, or a stream of chunks of any size. */
 export type ByteSource = Uint8Array | AsyncIterable<Uint8Array>;
@@ -40,6 +40,8 @@ export interface CommandResult {
 }
 
 export const DEFAULT_MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
+/** OperationTimeout of the first Receive of a command while the connection is contended. */
+const FIRST_BRIEF_RECEIVE_SECONDS = 0.1;
 /** How long a timed-out command with stdin may take to end after its stdin is closed. */
 const STDIN_CLOSE_GRACE_MS = 3000;
 
@@ -141,8 +143,13 @@ export async function runInShell(
     : Promise.resolve();
 
   const receiveLoop = async (): Promise<number> => {
+    // Under contention a Receive waits FIRST_BRIEF_RECEIVE_SECONDS, twice that after each one
+    // that brought nothing, and again the first after output arrives (see WinRSShell.receive).
+    let brief = FIRST_BRIEF_RECEIVE_SECONDS;
     for (;;) {
-      const result = await shell.receive(commandId);
+      const result = await shell.receive(commandId, brief);
+      const quiet = result.stdout.length === 0 && result.stderr.length === 0;
+      brief = quiet ? Math.min(brief * 2, CONTENDED_RECEIVE_SECONDS) : FIRST_BRIEF_RECEIVE_SECONDS;
       for (const chunk of result.stdout) {
         stdout.push(chunk);
         deliverStdout.write(chunk);

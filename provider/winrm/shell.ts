@@ -26,7 +26,7 @@ import {
 /** What sends an envelope and returns the reply: the Transport, or anything shaped like it. */
 export interface Requester {
   request(soap: Buffer, options: RequestOptions): Promise<{ statusCode: number; soap: Buffer }>;
-  /** Whether requests are queued for a connection (then Receives wait only briefly). */
+  /** Whether other requests want a connection (then Receives wait only briefly). */
   contended?(): boolean;
 }
 
@@ -71,8 +71,12 @@ export interface ReceiveResult {
  */
 const RECEIVE_ENVELOPE_SIZE = 120 * 1024;
 
-/** OperationTimeout of a Receive while other requests wait for a connection. */
-const CONTENDED_RECEIVE_SECONDS = 1;
+/**
+ * Longest OperationTimeout of a Receive while other requests want the connection: a Receive
+ * holds its connection until output arrives or the timeout passes, so under contention it
+ * waits only briefly (the caller asks for less still, see `receive`).
+ */
+export const CONTENDED_RECEIVE_SECONDS = 1;
 
 /** Seconds the HTTP read timeout stays above a request's OperationTimeout. */
 const READ_TIMEOUT_MARGIN_SECONDS = 30;
@@ -167,14 +171,22 @@ export class WinRSShell {
     await invoke(this.requester, this.settings, Action.SEND, body, {
       selectors: { ShellId: this.id },
       idempotent: false,
+      mayBlockOnHost: true,
     });
   }
 
   /**
    * Receives whatever output is ready (MS-WSMV 3.1.4.14). An OperationTimeout fault means no
    * output arrived within OperationTimeout: not an error, the caller receives again.
+   *
+   * `briefSeconds` is the OperationTimeout to use when the connection is contended (at most
+   * CONTENDED_RECEIVE_SECONDS): a caller polling a quiet command asks for a little more each
+   * time, so that a finished command is seen soon and a quiet one does not hold the connection.
    */
-  async receive(commandId: string): Promise<ReceiveResult> {
+  async receive(
+    commandId: string,
+    briefSeconds: number = CONTENDED_RECEIVE_SECONDS,
+  ): Promise<ReceiveResult> {
     const body = `<rsp:Receive><rsp:DesiredStream CommandId="${escapeXml(commandId)}">stdout stderr</rsp:DesiredStream></rsp:Receive>`;
     // A Receive consumes output: repeating one whose response was lost would lose that output.
     // It is repeated only where the host caches responses by OperationID (MS-WSMV 3.1.4.1.39).
@@ -183,7 +195,10 @@ export class WinRSShell {
     for (let attempt = 0; ; attempt++) {
       try {
         const settings = this.requester.contended?.()
-          ? { ...this.receiveSettings, operationTimeoutSeconds: CONTENDED_RECEIVE_SECONDS }
+          ? {
+              ...this.receiveSettings,
+              operationTimeoutSeconds: Math.min(briefSeconds, CONTENDED_RECEIVE_SECONDS),
+            }
           : this.receiveSettings;
         reply = await invokeWithHeader(this.requester, settings, Action.RECEIVE, body, {
           selectors: { ShellId: this.id },
@@ -262,6 +277,7 @@ interface InvokeOptions {
   selectors?: Record<string, string>;
   options?: Record<string, string>;
   idempotent: boolean;
+  mayBlockOnHost?: boolean;
   extraHeaders?: string;
 }
 
@@ -300,6 +316,7 @@ async function invokeWithHeader(
   });
   const reply = await requester.request(Buffer.from(envelope.xml, "utf8"), {
     idempotent: options.idempotent,
+    mayBlockOnHost: options.mayBlockOnHost,
     timeoutMs: (settings.operationTimeoutSeconds + READ_TIMEOUT_MARGIN_SECONDS) * 1000,
   });
   const parsed = parseEnvelope(reply.soap.toString("utf8"));

@@ -5,7 +5,13 @@
  * An NTLM security context belongs to one TCP connection (MS-WSMV 3.1.1.1.2): the handshake
  * runs on it with empty-bodied POSTs, and every later request on the same socket is sealed
  * with its keys and carries no Authorization header. Requests on a connection are therefore
- * serialised, one in flight; parallel callers take other connections from the pool.
+ * serialised, one in flight.
+ *
+ * Every handshake costs round trips and shows in the host's security log, so the pool keeps one
+ * connection and opens another only when waiting for the first could stall: when a Send is in
+ * flight (the host may hold it until the command reads its input, and what lets the command go
+ * on may be the very Receive that is waiting), or when a caller has waited longer than
+ * OPEN_ANOTHER_AFTER_MS.
  */
 import { createHash, X509Certificate } from "node:crypto";
 import type { TLSSocket } from "node:tls";
@@ -67,7 +73,15 @@ export interface RequestOptions {
   idempotent: boolean;
   /** HTTP read timeout: above the request's WS-Man OperationTimeout. */
   timeoutMs: number;
+  /**
+   * The host may hold this request until the command consumes it: a Send of stdin is answered
+   * only once the command's input pipe has room (MS-WSMV 3.1.4.12).
+   */
+  mayBlockOnHost?: boolean;
 }
+
+/** How long a caller waits for the busy connection(s) before the pool opens another. */
+const OPEN_ANOTHER_AFTER_MS = 2000;
 
 /** Statuses and socket errors that mean "nobody is answering yet" while a host boots. */
 const RETRYABLE_CONNECT_CODES = new Set([
@@ -198,6 +212,9 @@ class Connection {
   get busy(): boolean {
     return this.pending > 0;
   }
+
+  /** Whether the request in flight is one the host may hold (see RequestOptions). */
+  blockedOnHost = false;
 
   /** Runs `work` after every earlier request on this connection has finished. */
   exclusive<T>(work: () => Promise<T>): Promise<T> {
@@ -455,9 +472,15 @@ export class Transport {
     options: RequestOptions,
   ): Promise<{ statusCode: number; soap: Buffer }> {
     const connection = await this.acquire();
+    if (options.mayBlockOnHost) {
+      connection.blockedOnHost = true;
+      // Callers already waiting may now open another connection instead.
+      for (const wake of this.waiters.splice(0)) wake();
+    }
     try {
       return await connection.exclusive(() => this.sendWithRecovery(connection, soap, options));
     } finally {
+      connection.blockedOnHost = false;
       this.release();
     }
   }
@@ -523,17 +546,52 @@ export class Transport {
   }
 
   private async acquire(): Promise<Connection> {
+    const waitingSince = Date.now();
     for (;;) {
       if (this.closed) throw new ConnectionLostError("the WinRM client was closed");
       const idle = this.connections.find((connection) => !connection.busy);
       if (idle) return idle;
-      if (this.connections.length < this.options.maxConnections) {
+      const waited = Date.now() - waitingSince;
+      if (
+        this.connections.length < this.options.maxConnections &&
+        (this.connections.length === 0 ||
+          this.connections.some((connection) => connection.blockedOnHost) ||
+          waited >= OPEN_ANOTHER_AFTER_MS)
+      ) {
         const connection = new Connection(this.options);
         this.connections.push(connection);
         return connection;
       }
-      await new Promise<void>((resolve) => this.waiters.push(resolve));
+      await this.waitForRelease(
+        this.connections.length < this.options.maxConnections
+          ? OPEN_ANOTHER_AFTER_MS - waited
+          : undefined,
+      );
     }
+  }
+
+  /** Resolves when a connection is released, or after `timeoutMs` when given. */
+  private waitForRelease(timeoutMs: number | undefined): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const wake = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.waiters.push(wake);
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          const index = this.waiters.indexOf(wake);
+          if (index >= 0) this.waiters.splice(index, 1);
+          resolve();
+        }, timeoutMs);
+      }
+    });
+  }
+
+  /** How many authenticated connections the pool holds (for tests and diagnostics). */
+  get connectionCount(): number {
+    return this.connections.length;
   }
 
   private release(): void {

@@ -81,6 +81,11 @@ export interface Envelope {
 }
 
 /** Builds a request envelope with the headers Windows requires (DSP0226 6, MS-WSMV 2.2.4). */
+/** Seconds as an xs:duration (PT20S, PT0.100S), the form OperationTimeout takes (DSP0226 6.1). */
+export function formatDuration(seconds: number): string {
+  return Number.isInteger(seconds) ? `PT${seconds}S` : `PT${seconds.toFixed(3)}S`;
+}
+
 export function buildEnvelope(options: EnvelopeOptions): Envelope {
   const messageId = options.messageId ?? `uuid:${randomUUID().toUpperCase()}`;
   const locale = escapeXml(options.locale ?? "en-US");
@@ -110,7 +115,7 @@ export function buildEnvelope(options: EnvelopeOptions): Envelope {
     `<a:MessageID>${messageId}</a:MessageID>` +
     `<w:Locale xml:lang="${locale}" s:mustUnderstand="false"/>` +
     `<p:DataLocale xml:lang="${locale}" s:mustUnderstand="false"/>` +
-    `<w:OperationTimeout>PT${options.operationTimeoutSeconds}S</w:OperationTimeout>` +
+    `<w:OperationTimeout>${formatDuration(options.operationTimeoutSeconds)}</w:OperationTimeout>` +
     `<w:ResourceURI s:mustUnderstand="true">${escapeXml(options.resourceUri ?? SHELL_RESOURCE_URI)}</w:ResourceURI>` +
     selectors +
     optionSet +

@@ -11,6 +11,7 @@ import { AuthenticationError, PlaintextRefusedError, TlsError } from "../../prov
 import { WinRMClient } from "../../provider/winrm/client";
 import { clientFor } from "./support";
 import { type Host, startHost } from "../host";
+import { LogKind } from "../host/log";
 
 async function expectEcho(client: WinRMClient): Promise<void> {
   try {
@@ -72,6 +73,34 @@ describe("client over HTTP with message encryption (a default Windows listener)"
       assert.equal(host.log.counters.shellsDeleted, deletedBefore + 1);
       // The client goes on working after its shell expired.
       assert.equal((await client.run("echo again")).stdout.toString(), "again\n");
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("parallel commands without stdin take turns on one connection: one handshake", async () => {
+    const client = clientFor(host, { maxConnections: 4, maxShells: 5 });
+    try {
+      const before = host.log.counters;
+      const since = host.log.entries().length;
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, n) => client.run(`sleep 0.2; echo one-connection-${n}`)),
+      );
+      results.forEach((result, n) =>
+        assert.equal(result.stdout.toString(), `one-connection-${n}\n`),
+      );
+      assert.equal(host.log.counters.authentications - before.authentications, 1);
+      assert.equal(host.log.counters.connections - before.connections, 1);
+      assert.equal(client.connectionCount, 1);
+      // The commands still overlapped on the host: Receives waited briefly and took turns.
+      let inFlight = 0;
+      let peak = 0;
+      for (const entry of host.log.entries().slice(since)) {
+        if (!entry.commandLine?.includes("one-connection-")) continue;
+        if (entry.kind === LogKind.COMMAND_STARTED) peak = Math.max(peak, ++inFlight);
+        if (entry.kind === LogKind.COMMAND_EXITED) inFlight--;
+      }
+      assert.ok(peak >= 3, `only ${peak} commands ran at once over one connection`);
     } finally {
       await client.close();
     }

@@ -9,6 +9,7 @@ import {
   Action,
   buildEnvelope,
   checkRelatesTo,
+  formatDuration,
   parseEnvelope,
   parseFault,
   WSManFaultCode,
@@ -59,6 +60,12 @@ describe("WS-Management envelopes (DSP0226, MS-WSMV 2.2.4)", () => {
       envelope.xml,
       /<w:MaxEnvelopeSize s:mustUnderstand="true">512000<\/w:MaxEnvelopeSize>/,
     );
+  });
+
+  test("OperationTimeout is an xs:duration, in milliseconds when fractional", () => {
+    assert.equal(formatDuration(20), "PT20S");
+    assert.equal(formatDuration(0.1), "PT0.100S");
+    assert.equal(formatDuration(0.4), "PT0.400S");
   });
 
   test("text and attribute values are escaped", () => {
