@@ -42,7 +42,6 @@ export interface CheckFailure {
 export const CONNECTION_DEFAULTS = Object.freeze({
   readyTimeoutSeconds: 300,
   maxConcurrency: 10,
-  connections: 2,
 });
 
 /** The engine's placeholder for a value not known during preview. */
@@ -179,10 +178,10 @@ export function toClientOptions(connection: ConnectionArgs): ClientOptions {
     operationTimeout: connection.operationTimeout,
     readyTimeout: (connection.readyTimeout ?? CONNECTION_DEFAULTS.readyTimeoutSeconds) * 1000,
     maxShells: connection.maxConcurrency ?? CONNECTION_DEFAULTS.maxConcurrency,
-    // Every resource of a stack shares these. The transport keeps one authenticated connection
-    // and opens the second only while stdin is sent (so input and output can travel at once)
-    // or when a request has waited too long for the first.
-    maxConnections: CONNECTION_DEFAULTS.connections,
+    // Every resource of a stack shares one client. Its transport keeps one authenticated
+    // connection and opens another only while stdin is sent (so input and output can travel at
+    // once) or when a request has waited too long; the client's default cap, one more than its
+    // shells, leaves a connection for Receives even when every command's Send is held.
   };
 }
 

@@ -126,6 +126,21 @@ describe("client over HTTP with message encryption (a default Windows listener)"
     }
   });
 
+  test("three commands echoing megabytes of stdin at once all finish (each Send may be held)", async () => {
+    const client = clientFor(host, { maxShells: 3 });
+    try {
+      const inputs = ["a", "b", "c"].map((letter) => Buffer.alloc(3 * 1024 * 1024, letter));
+      const results = await Promise.all(
+        inputs.map((input) => client.run("cat", [], { stdin: input })),
+      );
+      results.forEach((result, n) => assert.ok(result.stdout.equals(inputs[n]!)));
+      // A held Send makes the pool open another connection, up to one more than the shells.
+      assert.ok(client.connectionCount >= 2 && client.connectionCount <= 4);
+    } finally {
+      await client.close();
+    }
+  });
+
   test("identify reports an honest non-Windows host", async () => {
     const client = clientFor(host);
     try {
