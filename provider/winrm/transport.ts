@@ -10,8 +10,8 @@
  * Every handshake costs round trips and shows in the host's security log, so the pool keeps one
  * connection and opens another only when waiting for the first could stall: when a Send is in
  * flight (the host may hold it until the command reads its input, and what lets the command go
- * on may be the very Receive that is waiting), or when a caller has waited longer than
- * OPEN_ANOTHER_AFTER_MS.
+ * on may be the very Receive that is waiting), when a Send would wait (the Receive in flight
+ * may be waiting for its input), or when a caller has waited longer than OPEN_ANOTHER_AFTER_MS.
  */
 import { createHash, X509Certificate } from "node:crypto";
 import type { TLSSocket } from "node:tls";
@@ -471,7 +471,7 @@ export class Transport {
     soap: Buffer,
     options: RequestOptions,
   ): Promise<{ statusCode: number; soap: Buffer }> {
-    const connection = await this.acquire();
+    const connection = await this.acquire(options.mayBlockOnHost === true);
     if (options.mayBlockOnHost) {
       connection.blockedOnHost = true;
       // Callers already waiting may now open another connection instead.
@@ -545,7 +545,12 @@ export class Transport {
     );
   }
 
-  private async acquire(): Promise<Connection> {
+  /**
+   * An idle connection, a new one, or the next one released. `sending` (a Send of stdin) never
+   * waits for a busy connection while another may be opened: the request holding it may be a
+   * Receive of the same command, waiting for output that only this input lets it produce.
+   */
+  private async acquire(sending: boolean): Promise<Connection> {
     const waitingSince = Date.now();
     for (;;) {
       if (this.closed) throw new ConnectionLostError("the WinRM client was closed");
@@ -555,6 +560,7 @@ export class Transport {
       if (
         this.connections.length < this.options.maxConnections &&
         (this.connections.length === 0 ||
+          sending ||
           this.connections.some((connection) => connection.blockedOnHost) ||
           waited >= OPEN_ANOTHER_AFTER_MS)
       ) {
