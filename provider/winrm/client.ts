@@ -10,7 +10,7 @@ import { Transport } from "./transport";
 import { buildIdentify, child, parseEnvelope, parseFault, text } from "./wsman";
 import { RemoteFiles } from "./files";
 import { type RemoteScripts, type ScriptFamily, scriptsFor } from "./scripts";
-import { decodeClixml } from "./scripts/powershell";
+import { decodeClixml, framePowerShellInput } from "./scripts/powershell";
 
 export interface IdentifyResult {
   protocolVersion: string;
@@ -132,7 +132,9 @@ export class WinRMClient {
 
   /**
    * Runs a PowerShell script of any length: a short -EncodedCommand bootstrap reads it from
-   * stdin. Uncaught errors give a non-zero exit code; `errorText` is stderr with CLIXML decoded.
+   * stdin, followed by `options.stdin`, which the script reads as pipeline input ($input, one
+   * string per line). Uncaught errors give a non-zero exit code; `errorText` is stderr with
+   * CLIXML decoded.
    */
   async runPowerShell(
     script: string,
@@ -142,7 +144,7 @@ export class WinRMClient {
     const result = await this.run(invocation.command, invocation.args, {
       ...options,
       skipCmdShell: invocation.skipCmdShell,
-      stdin: Buffer.from(script, "utf8"),
+      stdin: framePowerShellInput(script, options.stdin),
     });
     return { ...result, errorText: decodeClixml(result.stderr.toString("utf8")) };
   }
@@ -151,12 +153,13 @@ export class WinRMClient {
    * Runs a script in the host's own family (PowerShell or POSIX sh), passing it over stdin so
    * its length is unlimited.
    */
-  async runScript(script: string, options: RunOptions = {}): Promise<CommandResult> {
-    const invocation = (await this.scripts()).runScript();
+  async runScript(script: string, options: Omit<RunOptions, "stdin"> = {}): Promise<CommandResult> {
+    const family = await this.scriptFamily();
+    const invocation = scriptsFor(family).runScript();
     return this.run(invocation.command, invocation.args, {
       ...options,
       skipCmdShell: invocation.skipCmdShell,
-      stdin: Buffer.from(script, "utf8"),
+      stdin: family === "powershell" ? framePowerShellInput(script) : Buffer.from(script, "utf8"),
     });
   }
 

@@ -247,9 +247,12 @@ const UPLOAD_BODY = operation(
  *    change the exit code, as in any PowerShell script; they reach stderr as CLIXML
  *    (decodeClixml). Set $ErrorActionPreference = 'Stop' in the script to make them fatal.
  *
- * The script is read from the raw stdin stream ([Console]::OpenStandardInput), not from
- * $input, which splits into lines and depends on the console input code page. The reader
- * decodes UTF-8 and, with detectEncodingFromByteOrderMarks, drops a leading BOM. The parse
+ * Stdin is read whole from the raw stream ([Console]::OpenStandardInput), not from $input,
+ * which splits into lines and depends on the console input code page. It is framed by
+ * framePowerShellInput: a first line with the script's length in UTF-8 bytes, the script, then
+ * the caller's own stdin, if any, which reaches the script as pipeline input ($input, one
+ * string per line, without a final empty line). Text is decoded as UTF-8; a leading BOM of
+ * the script is dropped. The parse
  * uses the language Parser so parse errors come back as text, then the AST's script block
  * runs with `&` (a child scope). Errors of rules 2 and 3 are written as plain UTF-8 text.
  * [Console]::OutputEncoding is set to UTF-8 (no BOM) where a console allows it, so
@@ -265,9 +268,15 @@ function Fail([string]$m) {
   $e.Flush()
   exit 1
 }
-$r = New-Object IO.StreamReader([Console]::OpenStandardInput(), (New-Object Text.UTF8Encoding($false)), $true)
-$c = $r.ReadToEnd()
-$r.Dispose()
+$m = New-Object IO.MemoryStream
+[Console]::OpenStandardInput().CopyTo($m)
+$b = $m.ToArray()
+$u = New-Object Text.UTF8Encoding($false)
+$n = [Array]::IndexOf($b, [byte]10)
+if ($n -lt 1) { Fail 'pulumi-winrm: no script arrived on stdin' }
+$z = [int]$u.GetString($b, 0, $n)
+$c = $u.GetString($b, $n + 1, $z).TrimStart([char]0xFEFF)
+$d = $b.Length - $n - 1 - $z
 $k = $null
 $x = $null
 $a = [Management.Automation.Language.Parser]::ParseInput($c, [ref]$k, [ref]$x)
@@ -277,13 +286,35 @@ if ($x.Count -gt 0) {
 $global:LASTEXITCODE = $null
 $s = $a.GetScriptBlock()
 try {
-  & $s
+  if ($d -gt 0) {
+    ($u.GetString($b, $n + 1 + $z, $d) -replace '\\r?\\n\\z', '') -split '\\r?\\n' | & $s
+  } else {
+    & $s
+  }
 } catch {
   Fail ($_.ToString() + [Environment]::NewLine + $_.InvocationInfo.PositionMessage)
 }
 if ($global:LASTEXITCODE -is [int]) { exit $global:LASTEXITCODE }
 exit 0
 `);
+
+/**
+ * Stdin for the runScript bootstrap: the script's length in UTF-8 bytes on a line of its own,
+ * the script, then `stdin` (the script's own input) when given.
+ */
+export async function* framePowerShellInput(
+  script: string,
+  stdin?: Uint8Array | AsyncIterable<Uint8Array>,
+): AsyncGenerator<Uint8Array> {
+  const bytes = Buffer.from(script, "utf8");
+  yield Buffer.concat([Buffer.from(`${bytes.length}\n`, "ascii"), bytes]);
+  if (stdin === undefined) return;
+  if (stdin instanceof Uint8Array) {
+    yield stdin;
+    return;
+  }
+  yield* stdin;
+}
 
 /**
  * The invocation for `script`. WinRS normally starts the command through cmd.exe, whose

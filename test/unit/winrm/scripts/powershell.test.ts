@@ -12,7 +12,10 @@ import {
   scriptsFor,
   type RemoteInvocation,
 } from "../../../../provider/winrm/scripts";
-import { powerShellSources } from "../../../../provider/winrm/scripts/powershell";
+import {
+  framePowerShellInput,
+  powerShellSources,
+} from "../../../../provider/winrm/scripts/powershell";
 
 /** Paths with every character that matters to PowerShell's tokenizer or to Windows. */
 const NASTY_PATHS = [
@@ -125,7 +128,7 @@ describe("PowerShell grammar check (tree-sitter-powershell)", () => {
 
 describe("PowerShell command lines", () => {
   test("stay under cmd.exe's 8191 characters for ordinary and nasty paths", () => {
-    assert.ok(scripts.runScript().command.length < 3000, "the bootstrap is small");
+    assert.ok(scripts.runScript().command.length < 4000, "the bootstrap is small");
     for (const path of NASTY_PATHS) {
       for (const [name, invocation] of invocationsFor(path)) {
         assert.ok(invocation.command.length <= CMD_MAX_COMMAND_LINE, `${name} ${path}`);
@@ -164,5 +167,35 @@ describe("PowerShell command lines", () => {
   test("another executable name can be chosen (pwsh)", () => {
     const pwsh = scriptsFor("powershell", { executable: "pwsh" });
     assert.match(pwsh.runScript().command, /^pwsh -NoLogo /);
+  });
+});
+
+describe("PowerShell bootstrap input", () => {
+  async function framed(script: string, stdin?: Uint8Array | AsyncIterable<Uint8Array>) {
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of framePowerShellInput(script, stdin)) chunks.push(chunk);
+    return Buffer.concat(chunks);
+  }
+
+  test("the first line counts the script's UTF-8 bytes, not its characters", async () => {
+    const script = "Write-Output 'héllo ✓'";
+    const bytes = await framed(script);
+    const newline = bytes.indexOf(10);
+    const length = Number(bytes.subarray(0, newline).toString("ascii"));
+    assert.equal(length, Buffer.byteLength(script, "utf8"));
+    assert.notEqual(length, script.length);
+    assert.equal(bytes.subarray(newline + 1).toString("utf8"), script);
+  });
+
+  test("the caller's stdin follows the script, from a buffer or a stream", async () => {
+    const script = "$input | ForEach-Object { $_ }";
+    const header = `${Buffer.byteLength(script)}\n${script}`;
+    assert.equal((await framed(script, Buffer.from("a\nb\n"))).toString(), `${header}a\nb\n`);
+    async function* pieces() {
+      await Promise.resolve();
+      yield Buffer.from("line 1\n");
+      yield Buffer.from("line 2");
+    }
+    assert.equal((await framed(script, pieces())).toString(), `${header}line 1\nline 2`);
   });
 });
