@@ -1,0 +1,140 @@
+/**
+ * Upgrading pulumi-winrm under an existing stack must neither replace nor re-run anything. Two
+ * things make it so: the diff compares the user's inputs only (never the serialized provider
+ * stored as __provider), and the stored provider loads the implementation by package name, so
+ * the installed version's code runs for resources created by an older one.
+ *
+ * The project installs the packed repository, runs `up`, then installs a second tarball made
+ * from the first with a higher version, changed implementation modules and a changed
+ * serialized provider text, as a user's `npm update` would, and runs `preview`, `up` and
+ * `refresh` again.
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import {
+  appendFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { type Host, LogKind, startHost } from "../host";
+import { createProject, type E2EProject, exec } from "./support/project";
+import type { ResourceSpec } from "./support/scenario";
+
+const UPGRADED_VERSION = "99.0.0-upgrade-test";
+
+/**
+ * A copy of the installed package with a higher version, an extra statement in each
+ * implementation module and a respaced provider method (so the serialized provider's text
+ * differs too). Returns the new tarball's path.
+ */
+function upgradedTarball(projectDir: string, workDir: string): string {
+  const installed = join(projectDir, "node_modules", "pulumi-winrm");
+  const staging = join(workDir, "package");
+  execFileSync("cp", ["-R", installed, staging]);
+  const manifestPath = join(staging, "package.json");
+  const manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as { version: string };
+  manifest.version = UPGRADED_VERSION;
+  writeFileSync(manifestPath, JSON.stringify(manifest, null, 2));
+  for (const module of ["remote-command.js", "remote-file.js", "connection.js"]) {
+    appendFileSync(join(staging, "dist", "provider", module), "\nvoid 'upgraded';\n");
+  }
+  const indexPath = join(staging, "dist", "provider", "index.js");
+  const index = readFileSync(indexPath, "utf8");
+  assert.ok(index.includes(".create(inputs)"));
+  writeFileSync(indexPath, index.replace(".create(inputs)", ".create( inputs)"));
+  const tarball = join(workDir, `pulumi-winrm-${UPGRADED_VERSION}.tgz`);
+  execFileSync("tar", ["-czf", tarball, "-C", workDir, "package"]);
+  return tarball;
+}
+
+describe("upgrading pulumi-winrm under an existing stack", () => {
+  let host: Host;
+  let project: E2EProject;
+  let work: string;
+  before(async () => {
+    project = await createProject();
+    host = await startHost();
+    work = mkdtempSync(join(tmpdir(), "pulumi-winrm-e2e-upgrade-"));
+  });
+  after(async () => {
+    await host?.close();
+    project?.close();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  test("neither replaces nor re-runs anything: preview, up and refresh show no changes", async () => {
+    const connection = {
+      host: "127.0.0.1",
+      port: host.port,
+      user: host.user,
+      password: host.password,
+    };
+    const stack = project.stack("upgrade", connection);
+    const filePath = join(work, "remote", "config.txt");
+    const resources: ResourceSpec[] = [
+      {
+        kind: "RemoteCommand",
+        name: "setup",
+        args: {
+          shell: "cmd",
+          logging: "none",
+          create: "echo upgrade-marker",
+          read: "echo state-upgrade",
+        },
+      },
+      { kind: "RemoteFile", name: "config", args: { path: filePath, content: "v1\n" } },
+    ];
+    await stack.runOk(resources, ["up"]);
+    const inode = statSync(filePath).ino;
+
+    const tarballDir = join(work, "tarball");
+    mkdirSync(tarballDir);
+    const tarball = upgradedTarball(project.dir, tarballDir);
+    const installed = await exec(
+      "npm",
+      ["install", "--prefer-offline", "--no-audit", "--no-fund", tarball],
+      { cwd: project.dir, timeoutMs: 300_000 },
+    );
+    assert.equal(installed.code, 0, installed.stderr);
+    const now = JSON.parse(
+      readFileSync(join(project.dir, "node_modules", "pulumi-winrm", "package.json"), "utf8"),
+    ) as { version: string };
+    assert.equal(now.version, UPGRADED_VERSION, "the upgraded package is the one installed");
+
+    const before = host.log.counters;
+    const [preview, up, refresh] = await stack.runOk(resources, ["preview", "up", "refresh"]);
+    for (const [name, result] of [
+      ["preview", preview],
+      ["up", up],
+      ["refresh", refresh],
+    ] as const) {
+      const changed = Object.entries(result?.changes ?? {}).filter(([op]) => op !== "same");
+      assert.deepEqual(
+        changed,
+        [],
+        `${name} after the upgrade: ${JSON.stringify(result?.changes)}`,
+      );
+    }
+    // refresh runs `read` and hashes the file: reads only. The create command did not run
+    // again, and the file was not rewritten (an upload replaces it, with a new inode).
+    const ran = host.log
+      .entries(LogKind.COMMAND_STARTED)
+      .slice(-(host.log.counters.commandsRun - before.commandsRun) || Infinity)
+      .map((entry) => entry.commandLine ?? "");
+    assert.ok(ran.length > 0, "refresh should have run the read command");
+    assert.ok(!ran.some((line) => line.includes("upgrade-marker")), ran.join(" | "));
+    assert.ok(
+      ran.some((line) => line.includes("state-upgrade")),
+      "refresh ran read",
+    );
+    assert.equal(statSync(filePath).ino, inode, "the file was uploaded again");
+    assert.equal(readFileSync(filePath, "utf8"), "v1\n");
+  });
+});
