@@ -145,6 +145,8 @@ export class WinRMClient {
       ...options,
       skipCmdShell: invocation.skipCmdShell,
       stdin: framePowerShellInput(script, options.stdin),
+      // The bootstrap reads all of its stdin (script and input) before the script runs.
+      inputBeforeOutput: true,
     });
     return { ...result, errorText: decodeClixml(result.stderr.toString("utf8")) };
   }
@@ -160,6 +162,8 @@ export class WinRMClient {
       ...options,
       skipCmdShell: invocation.skipCmdShell,
       stdin: family === "powershell" ? framePowerShellInput(script) : Buffer.from(script, "utf8"),
+      // `sh -s` runs the script as it reads it; the PowerShell bootstrap reads it all first.
+      inputBeforeOutput: family === "powershell",
     });
   }
 

@@ -27,6 +27,12 @@ export interface CommandOptions {
   maxOutputBytes?: number;
   /** Run the command line directly rather than through cmd.exe (WINRS_SKIP_CMD_SHELL). */
   skipCmdShell?: boolean;
+  /**
+   * The command reads all of its stdin before it writes anything (the PowerShell runScript
+   * bootstrap, an upload script): stdin is sent first and output received after, so its Sends
+   * never wait for a Receive and the command needs no connection of its own.
+   */
+  inputBeforeOutput?: boolean;
 }
 
 export interface CommandResult {
@@ -138,8 +144,9 @@ export async function runInShell(
   const deliverStderr = deliver(options.onStderr, options.onStderrText);
 
   let finished = false;
+  const inputFirst = options.inputBeforeOutput === true && options.stdin !== undefined;
   const pump = options.stdin
-    ? pumpStdin(shell, commandId, options.stdin, stdinChunkBytes, () => finished)
+    ? pumpStdin(shell, commandId, options.stdin, stdinChunkBytes, () => finished, !inputFirst)
     : Promise.resolve();
 
   const receiveLoop = async (): Promise<number> => {
@@ -182,14 +189,16 @@ export async function runInShell(
         });
   // A stdin failure while the command still runs fails the command (it would wait for input
   // forever); after the command ended it only means the command stopped reading.
-  const pumpFailure = pump.then(
-    () => new Promise<never>(() => undefined),
-    (error: unknown) => {
-      if (finished) return new Promise<never>(() => undefined);
-      throw error;
-    },
-  );
-  const receiving = receiveLoop();
+  const pumpFailure = inputFirst
+    ? new Promise<never>(() => undefined)
+    : pump.then(
+        () => new Promise<never>(() => undefined),
+        (error: unknown) => {
+          if (finished) return new Promise<never>(() => undefined);
+          throw error;
+        },
+      );
+  const receiving = inputFirst ? receiveAfterInput(pump, receiveLoop) : receiveLoop();
   receiving.catch(() => undefined); // observed below, or abandoned after a timeout
   try {
     const exitCode = await Promise.race([receiving, timeout, pumpFailure]);
@@ -219,20 +228,53 @@ export async function runInShell(
   }
 }
 
+/**
+ * Receives once all input is sent, for a command that reads its input before it writes. When
+ * sending failed the command may have ended early (an upload that cannot write stops reading):
+ * its output and exit code tell why if it ends within the grace period; if not, the send
+ * error stands.
+ */
+async function receiveAfterInput(
+  pump: Promise<void>,
+  receiveLoop: () => Promise<number>,
+): Promise<number> {
+  try {
+    await pump;
+  } catch (error) {
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(error as Error), STDIN_CLOSE_GRACE_MS);
+    });
+    const receiving = receiveLoop();
+    receiving.catch(() => undefined); // abandoned when the grace period ends first
+    try {
+      return await Promise.race([receiving, grace]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  return receiveLoop();
+}
+
+/**
+ * Sends `source` as the command's stdin. `mayBlock`: the host may hold a Send until the command
+ * reads, which may wait for a Receive of its output (see RequestOptions.mayBlockOnHost).
+ */
 async function pumpStdin(
   shell: WinRSShell,
   commandId: string,
   source: ByteSource,
   chunkBytes: number,
   stopped: () => boolean,
+  mayBlock: boolean,
 ): Promise<void> {
   let previous: Buffer | undefined;
   for await (const chunk of rechunk(source, chunkBytes)) {
     if (stopped()) return;
-    if (previous) await shell.send(commandId, previous, false);
+    if (previous) await shell.send(commandId, previous, false, mayBlock);
     previous = chunk;
   }
   if (stopped()) return;
   // The last chunk carries End="true", or an empty Send does when there was no input at all.
-  await shell.send(commandId, previous ?? Buffer.alloc(0), true);
+  await shell.send(commandId, previous ?? Buffer.alloc(0), true, mayBlock);
 }

@@ -131,6 +131,8 @@ export class RemoteFiles {
     const result = await this.runner.run(invocation.command, invocation.args, {
       skipCmdShell: invocation.skipCmdShell,
       stdin,
+      // Both upload scripts write nothing until their input has ended, unless they fail.
+      inputBeforeOutput: true,
       maxOutputBytes: SMALL_OUTPUT,
       timeoutMs: options.timeoutMs,
     });

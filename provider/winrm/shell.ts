@@ -162,8 +162,11 @@ export class WinRSShell {
     return id;
   }
 
-  /** Sends stdin (MS-WSMV 3.1.4.12); `end` closes the command's stdin. */
-  async send(commandId: string, data: Uint8Array, end: boolean): Promise<void> {
+  /**
+   * Sends stdin (MS-WSMV 3.1.4.12); `end` closes the command's stdin. `mayBlock`: the command
+   * may stop reading until its output is received, so the host may hold this request.
+   */
+  async send(commandId: string, data: Uint8Array, end: boolean, mayBlock = true): Promise<void> {
     const body =
       `<rsp:Send><rsp:Stream Name="stdin" CommandId="${escapeXml(commandId)}"${end ? ' End="true"' : ""}>` +
       Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("base64") +
@@ -171,7 +174,7 @@ export class WinRSShell {
     await invoke(this.requester, this.settings, Action.SEND, body, {
       selectors: { ShellId: this.id },
       idempotent: false,
-      mayBlockOnHost: true,
+      mayBlockOnHost: mayBlock,
     });
   }
 

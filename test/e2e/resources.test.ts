@@ -115,6 +115,8 @@ describe("RemoteCommand and RemoteFile on the Pulumi engine", () => {
     assert.equal(readFileSync(path, "utf8"), "hello file\n");
     const { shellsCreated, shellsDeleted } = host.log.counters;
     assert.equal(shellsDeleted - before.shellsDeleted, shellsCreated - before.shellsCreated);
+    // The command and the upload shared one authenticated connection.
+    assert.equal(counted(before).authentications, 1);
 
     const hello = outputsOf(exported, "hello");
     assert.equal(hello.stdout, "create-1-marker\n");

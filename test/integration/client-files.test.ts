@@ -121,4 +121,46 @@ describe("client file operations against the loopback host", () => {
       return true;
     });
   });
+
+  test("an upload and parallel commands share one connection: one handshake", async () => {
+    const shared = new WinRMClient({
+      host: "127.0.0.1",
+      port: host.port,
+      user: host.user,
+      password: host.password,
+    });
+    try {
+      const before = host.log.counters.authentications;
+      const data = randomBytes(8 * 1024 * 1024);
+      const destination = join(dir, "shared", "upload.bin");
+      const files = await shared.files();
+      const [uploaded, ...echoed] = await Promise.all([
+        files.upload(data, destination),
+        ...Array.from({ length: 4 }, (_, n) => shared.run(`sleep 0.1; echo beside-${n}`)),
+      ]);
+      assert.equal(uploaded.sha256, sha256(data));
+      assert.ok(readFileSync(destination).equals(data));
+      echoed.forEach((result, n) => assert.equal(result.stdout.toString(), `beside-${n}\n`));
+      // The upload script reads all its input before it writes, so its Sends never wait for a
+      // Receive, and the pool has no reason to open a second connection.
+      assert.equal(host.log.counters.authentications - before, 1);
+      assert.equal(shared.connectionCount, 1);
+    } finally {
+      await shared.close();
+    }
+  });
+
+  test("an upload whose script fails while input is still being sent reports the script's error", async () => {
+    const files = await client.files();
+    // /proc takes no new files: mktemp fails at once, long before 20 MB have been sent.
+    await assert.rejects(
+      files.upload(Buffer.alloc(20 * 1024 * 1024, 1), "/proc/pulumi-winrm-upload-test.bin"),
+      (error: unknown) => {
+        assert.ok(error instanceof CommandFailedError, String(error));
+        assert.notEqual(error.exitCode, 0);
+        assert.match(error.stderrTail, /mktemp/);
+        return true;
+      },
+    );
+  });
 });
