@@ -56,8 +56,15 @@ export class RemoteCommand extends pulumi.dynamic.Resource {
       .filter((value) => value !== undefined)
       .map((value) => pulumi.output(value));
     // An input named like an output makes the engine mark that output secret when the input
-    // is; these placeholders are secret exactly when one of the sensitive inputs is.
-    const marker = pulumi.all(sensitive).apply(() => "");
+    // is; these placeholders are secret exactly when one of the sensitive inputs is. During a
+    // preview the engine shows a resource's inputs as its outputs, so there the placeholder is
+    // unknown: a resource built from this one's stdout (a connection's host, say) must see
+    // "not known yet", not an empty string.
+    const marker = pulumi
+      .all(sensitive)
+      .apply(() =>
+        pulumi.runtime.isDryRun() ? pulumi.output(pulumi.unknown as unknown as string) : "",
+      );
     const secretOutputs = pulumi.output(
       Promise.all(sensitive.map((value) => pulumi.isSecret(value))).then((flags) =>
         flags.some(Boolean),

@@ -18,6 +18,7 @@ import type {
   Diagnostic,
   DriverResult,
   OperationResult,
+  OutputRef,
   Scenario,
   StepRecord,
 } from "./scenario";
@@ -29,24 +30,47 @@ function isAsset(value: unknown): value is AssetValue {
   return value !== null && typeof value === "object" && "$asset" in value;
 }
 
-function decode(value: unknown): unknown {
-  if (!isAsset(value)) return value;
-  return value.$asset === "file"
-    ? new pulumi.asset.FileAsset(value.value)
-    : new pulumi.asset.StringAsset(value.value);
+function isOutputRef(value: unknown): value is OutputRef {
+  return value !== null && typeof value === "object" && "$output" in value;
+}
+
+/** Turns asset and output-reference markers, at any depth of plain objects, into values. */
+function decode(value: unknown, resources: Record<string, pulumi.Resource>): unknown {
+  if (isAsset(value)) {
+    return value.$asset === "file"
+      ? new pulumi.asset.FileAsset(value.value)
+      : new pulumi.asset.StringAsset(value.value);
+  }
+  if (isOutputRef(value)) {
+    const source = resources[value.$output] as unknown as Record<string, pulumi.Output<unknown>>;
+    const output = source?.[value.property];
+    if (!output) throw new Error(`no output ${value.property} of resource ${value.$output}`);
+    const template = value.template ?? "{}";
+    return output.apply((resolved) => template.replace("{}", String(resolved)));
+  }
+  if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+    return Object.fromEntries(
+      Object.entries(value).map(([key, inner]) => [key, decode(inner, resources)]),
+    );
+  }
+  return value;
 }
 
 function program(scenario: Scenario): automation.PulumiFn {
   return () => {
     const outputs: Record<string, pulumi.Resource> = {};
     for (const spec of scenario.resources) {
-      const connection: Record<string, unknown> = { ...scenario.connection, ...spec.connection };
+      const connection = decode({ ...scenario.connection, ...spec.connection }, outputs) as Record<
+        string,
+        unknown
+      >;
       if (scenario.secretPassword !== false && typeof connection.password === "string") {
         connection.password = pulumi.secret(connection.password);
       }
       const args: Record<string, unknown> = { connection };
       for (const [name, value] of Object.entries(spec.args)) {
-        args[name] = spec.secrets?.includes(name) ? pulumi.secret(decode(value)) : decode(value);
+        const decoded = decode(value, outputs);
+        args[name] = spec.secrets?.includes(name) ? pulumi.secret(decoded) : decoded;
       }
       outputs[spec.name] =
         spec.kind === "RemoteCommand"

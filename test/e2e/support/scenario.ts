@@ -12,6 +12,16 @@ export interface AssetValue {
   value: string;
 }
 
+/**
+ * A value taken from an earlier resource's output: unknown during a preview that creates or
+ * changes that resource. `template` ("echo {}") wraps it; "{}" stands for the value.
+ */
+export interface OutputRef {
+  $output: string;
+  property: string;
+  template?: string;
+}
+
 export interface ResourceSpec {
   kind: "RemoteCommand" | "RemoteFile";
   /** The resource's logical name; also the name of the stack output that holds it. */
@@ -20,7 +30,7 @@ export interface ResourceSpec {
   args: Record<string, unknown>;
   /** Names of arguments to wrap in pulumi.secret(...). */
   secrets?: string[];
-  /** Fields merged over the scenario's connection for this resource. */
+  /** Fields merged over the scenario's connection for this resource (OutputRefs allowed). */
   connection?: Record<string, unknown>;
 }
 
