@@ -24,22 +24,18 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { createReadStream, existsSync, mkdirSync } from "node:fs";
-import { mkdtemp, open, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { createConnection, createServer } from "node:net";
+import { createReadStream, existsSync } from "node:fs";
+import { mkdtemp, open, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { WinRMClient } from "../provider/winrm/client";
 import type { ClientOptions } from "../provider/winrm/options";
+import { type Host, startLoopbackHost } from "./support/loopback-host";
+import { Cleanup, LOOPBACK, log, REPO, run, stopProcess } from "./support/process";
+import { startSshd } from "./support/sshd";
 
-const REPO = path.resolve(__dirname, "..", "..");
-const HOST_CLI = path.join(REPO, "dist", "test", "host", "cli.js");
 const PYWINRM_DRIVER = path.join(REPO, "bench", "pywinrm_bench.py");
 const VENV_PYTHON = path.join(REPO, ".venv", "bin", "python");
-const SSHD = "/usr/sbin/sshd";
-const SFTP_SERVER = "/usr/lib/openssh/sftp-server";
-const POLICY_RC_D = "/usr/sbin/policy-rc.d";
-const LOOPBACK = "127.0.0.1";
 
 function knob(name: string, fallback: number, min: number): number {
   const raw = process.env[name];
@@ -96,129 +92,12 @@ function samples(values: readonly number[]): string {
   return values.map(formatTime).join(", ");
 }
 
-function log(line: string): void {
-  process.stderr.write(`${line}\n`);
-}
-
-/** Runs a command to completion, resolving with its stdout; rejects with its stderr on failure. */
-function run(
-  command: string,
-  args: readonly string[],
-  options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
-): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
-      cwd: options.cwd ?? REPO,
-      env: options.env ?? process.env,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    const stdout: Buffer[] = [];
-    const stderr: Buffer[] = [];
-    child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
-    child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      if (code === 0) return resolve(Buffer.concat(stdout).toString("utf8"));
-      const why = signal ? `signal ${signal}` : `exit code ${code}`;
-      const detail = Buffer.concat(stderr).toString("utf8").trim().split("\n").slice(-5);
-      reject(new Error(`${command} ${args.join(" ")} failed (${why}): ${detail.join(" | ")}`));
-    });
-  });
-}
-
-/** Asks the kernel for a free TCP port on 127.0.0.1. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on("error", reject);
-    server.listen(0, LOOPBACK, () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** Sends SIGTERM, then SIGKILL if the process has not exited within `graceMs`. */
-async function stopProcess(child: ChildProcess, graceMs = 5000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
-  await exited;
-  clearTimeout(timer);
-}
-
 async function sha256File(file: string): Promise<string> {
   const hash = createHash("sha256");
   for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
     hash.update(chunk as Buffer);
   }
   return hash.digest("hex");
-}
-
-/** Undo actions run in reverse order at the end, on failure and on SIGINT/SIGTERM too. */
-class Cleanup {
-  private readonly actions: Array<{ what: string; action: () => Promise<void> }> = [];
-
-  add(what: string, action: () => Promise<void>): void {
-    this.actions.push({ what, action });
-  }
-
-  async runAll(): Promise<void> {
-    for (let next = this.actions.pop(); next; next = this.actions.pop()) {
-      try {
-        await next.action();
-      } catch (error) {
-        log(
-          `cleanup: ${next.what} failed: ${error instanceof Error ? error.message : String(error)}`,
-        );
-      }
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The loopback host, in a process of its own
-
-interface Host {
-  url: string;
-  port: number;
-  user: string;
-  password: string;
-  pid: number | undefined;
-}
-
-async function startLoopbackHost(cleanup: Cleanup): Promise<Host> {
-  if (!existsSync(HOST_CLI)) throw new Error(`${HOST_CLI} is missing: run npm run build first`);
-  const user = "bench";
-  const password = `Bench-${randomBytes(9).toString("base64url")}`;
-  const child = spawn(
-    process.execPath,
-    [HOST_CLI, "--port", "0", "--user", user, "--password", password],
-    { cwd: REPO, stdio: ["ignore", "pipe", "inherit"] },
-  );
-  cleanup.add("stopping the loopback host", () => stopProcess(child));
-  const line = await new Promise<string>((resolve, reject) => {
-    let buffered = "";
-    const timer = setTimeout(() => reject(new Error("the loopback host did not start")), 30_000);
-    child.stdout.on("data", (chunk: Buffer) => {
-      buffered += chunk.toString("utf8");
-      const end = buffered.indexOf("\n");
-      if (end >= 0) {
-        clearTimeout(timer);
-        resolve(buffered.slice(0, end));
-      }
-    });
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the loopback host exited (code ${code}) before it was ready`));
-    });
-  });
-  const info = JSON.parse(line) as { url: string };
-  const url = new URL(info.url);
-  if (url.hostname !== LOOPBACK) throw new Error(`the host listens on ${url.hostname}`);
-  return { url: info.url, port: Number(url.port), user, password, pid: child.pid };
 }
 
 function clientOptions(host: Host): ClientOptions {
@@ -382,146 +261,6 @@ async function cold(host: Host, peer: Pywinrm): Promise<Row> {
     peer: `${formatTime(b)} (pywinrm)`,
     ratio: a / b,
     goal: 1,
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
-// A throwaway OpenSSH server for the scp peer
-
-/** Installs openssh-server with apt-get when sshd is missing, without starting its service. */
-async function ensureSshd(): Promise<void> {
-  if (existsSync(SSHD) && existsSync(SFTP_SERVER)) return;
-  if (process.getuid?.() !== 0) {
-    throw new Error(`${SSHD} is missing; install it with: sudo apt-get install openssh-server`);
-  }
-  // Debian's maintainer scripts start the system service unless policy-rc.d forbids it; this
-  // bench must not leave an sshd on port 22, so forbid it for the install when nothing does.
-  const addedPolicy = !existsSync(POLICY_RC_D);
-  if (addedPolicy) await writeFile(POLICY_RC_D, "#!/bin/sh\nexit 101\n", { mode: 0o755 });
-  try {
-    const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-    const install = ["install", "-y", "-q", "openssh-server"];
-    log("scp peer: installing openssh-server with apt-get");
-    try {
-      await run("apt-get", install, { env });
-    } catch {
-      log("scp peer: apt-get install failed; running apt-get update and trying again");
-      await run("apt-get", ["update", "-q"], { env });
-      await run("apt-get", install, { env });
-    }
-  } finally {
-    if (addedPolicy) await rm(POLICY_RC_D, { force: true });
-  }
-  if (!existsSync(SSHD)) throw new Error(`openssh-server installed but ${SSHD} is missing`);
-}
-
-interface Ssh {
-  /** Arguments for scp that reach this server as root with the throwaway key. */
-  scpArgs: string[];
-  target: string;
-}
-
-async function waitForBanner(port: number, sshd: ChildProcess, stderr: () => string) {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    if (sshd.exitCode !== null) throw new Error(`sshd exited: ${stderr().trim()}`);
-    const ready = await new Promise<boolean>((resolve) => {
-      const socket = createConnection({ host: LOOPBACK, port });
-      socket.setTimeout(1000, () => socket.destroy());
-      socket.once("data", (data: Buffer) => {
-        socket.destroy();
-        resolve(data.toString("latin1").startsWith("SSH-"));
-      });
-      socket.once("error", () => resolve(false));
-      socket.once("close", () => resolve(false));
-    });
-    if (ready) return;
-    if (Date.now() > deadline) throw new Error(`sshd did not answer on port ${port}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-async function startSshd(folder: string, cleanup: Cleanup): Promise<Ssh> {
-  await ensureSshd();
-  // sshd started as root insists on its privilege separation directory (Debian's service
-  // creates it at boot; in a container nothing may have).
-  if (!existsSync("/run/sshd")) mkdirSync("/run/sshd", { mode: 0o755 });
-  const file = (name: string) => path.join(folder, name);
-  await run("ssh-keygen", [
-    "-q",
-    "-t",
-    "ed25519",
-    "-N",
-    "",
-    "-C",
-    "bench-host",
-    "-f",
-    file("host_key"),
-  ]);
-  await run("ssh-keygen", [
-    "-q",
-    "-t",
-    "ed25519",
-    "-N",
-    "",
-    "-C",
-    "bench-user",
-    "-f",
-    file("user_key"),
-  ]);
-  await writeFile(file("authorized_keys"), await readFile(file("user_key.pub")), { mode: 0o600 });
-  const port = await freePort();
-  const hostKey = (await readFile(file("host_key.pub"), "utf8")).split(" ").slice(0, 2).join(" ");
-  await writeFile(file("known_hosts"), `[${LOOPBACK}]:${port} ${hostKey}\n`);
-  await writeFile(
-    file("sshd_config"),
-    [
-      `Port ${port}`,
-      `ListenAddress ${LOOPBACK}`,
-      `HostKey ${file("host_key")}`,
-      `PidFile ${file("sshd.pid")}`,
-      `AuthorizedKeysFile ${file("authorized_keys")}`,
-      "PubkeyAuthentication yes",
-      "PasswordAuthentication no",
-      "KbdInteractiveAuthentication no",
-      "PermitRootLogin prohibit-password",
-      "UsePAM no",
-      // The temporary folder belongs to us, but its parent is world-writable /tmp.
-      "StrictModes no",
-      `Subsystem sftp ${SFTP_SERVER}`,
-      "",
-    ].join("\n"),
-  );
-  // -D: stay in the foreground as our child; -e: log to stderr.
-  const sshd = spawn(SSHD, ["-D", "-e", "-f", file("sshd_config")], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  cleanup.add("stopping sshd", () => stopProcess(sshd));
-  let errors = "";
-  sshd.stderr.on("data", (chunk: Buffer) => (errors = (errors + chunk.toString()).slice(-4000)));
-  await waitForBanner(port, sshd, () => errors);
-  const user = process.env.USER ?? "root";
-  return {
-    scpArgs: [
-      "-q",
-      "-F",
-      "/dev/null",
-      "-P",
-      String(port),
-      "-i",
-      file("user_key"),
-      "-o",
-      "IdentitiesOnly=yes",
-      "-o",
-      "BatchMode=yes",
-      "-o",
-      `UserKnownHostsFile=${file("known_hosts")}`,
-      "-o",
-      "GlobalKnownHostsFile=/dev/null",
-      "-o",
-      "StrictHostKeyChecking=yes",
-    ],
-    target: `${user}@${LOOPBACK}`,
   };
 }
 
