@@ -19,6 +19,7 @@ import type {
   DriverResult,
   OperationResult,
   OutputRef,
+  ResourceSpec,
   Scenario,
   StepRecord,
 } from "./scenario";
@@ -56,6 +57,42 @@ function decode(value: unknown, resources: Record<string, pulumi.Resource>): unk
   return value;
 }
 
+/** A dynamic provider that does nothing: what the engine costs per resource by itself. */
+const noopProvider: pulumi.dynamic.ResourceProvider = {
+  create: (inputs: Record<string, unknown>) => Promise.resolve({ id: "noop", outs: inputs }),
+};
+
+class Noop extends pulumi.dynamic.Resource {
+  constructor(name: string, props: Record<string, unknown>) {
+    super(noopProvider, name, props);
+  }
+}
+
+function construct(
+  kind: ResourceSpec["kind"],
+  name: string,
+  args: Record<string, unknown>,
+): pulumi.Resource {
+  switch (kind) {
+    case "RemoteCommand":
+      return new winrm.RemoteCommand(name, args as unknown as RemoteCommandArgs);
+    case "RemoteFile":
+      return new winrm.RemoteFile(name, args as unknown as RemoteFileArgs);
+    case "Noop":
+      return new Noop(name, { ...args, connection: undefined });
+    case "SshCommand": {
+      // Loaded only here: the package is installed only where its plugin could be had.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const command = require("@pulumi/command") as {
+        remote: {
+          Command: new (name: string, args: Record<string, unknown>) => pulumi.CustomResource;
+        };
+      };
+      return new command.remote.Command(name, args);
+    }
+  }
+}
+
 function program(scenario: Scenario): automation.PulumiFn {
   return () => {
     const outputs: Record<string, pulumi.Resource> = {};
@@ -72,10 +109,7 @@ function program(scenario: Scenario): automation.PulumiFn {
         const decoded = decode(value, outputs);
         args[name] = spec.secrets?.includes(name) ? pulumi.secret(decoded) : decoded;
       }
-      outputs[spec.name] =
-        spec.kind === "RemoteCommand"
-          ? new winrm.RemoteCommand(spec.name, args as unknown as RemoteCommandArgs)
-          : new winrm.RemoteFile(spec.name, args as unknown as RemoteFileArgs);
+      outputs[spec.name] = construct(spec.kind, spec.name, args);
     }
     return Promise.resolve(outputs);
   };

@@ -23,7 +23,11 @@ export interface OutputRef {
 }
 
 export interface ResourceSpec {
-  kind: "RemoteCommand" | "RemoteFile";
+  /**
+   * "Noop" is a dynamic resource that does nothing (the engine's own cost, for benchmarks);
+   * "SshCommand" is pulumi-command's remote.Command (needs @pulumi/command and its plugin).
+   */
+  kind: "RemoteCommand" | "RemoteFile" | "Noop" | "SshCommand";
   /** The resource's logical name; also the name of the stack output that holds it. */
   name: string;
   /** The resource's arguments, except `connection` (the scenario's, unless overridden here). */
