@@ -297,7 +297,19 @@ export async function read(id: string, props: Record<string, unknown>) {
     if (inputs.test !== undefined) {
       next.inSync = (await execute(client, inputs, inputs.test, false)).exitCode === 0;
     }
-    if (inputs.read !== undefined) next.state = await readState(client, inputs);
+    if (inputs.read !== undefined) {
+      // A read that fails is drift, not a failed refresh: what it reads is usually what went
+      // missing (`cat` of a deleted file). The state says why, so the refresh diff shows it,
+      // and the next up re-applies.
+      const result = await execute(client, inputs, inputs.read, false);
+      if (result.exitCode === 0) {
+        next.state = result.stdout.toString("utf8");
+      } else {
+        const stderr = result.stderr.toString("utf8").trim().slice(-STDERR_TAIL);
+        next.state = `(the read command exited with code ${result.exitCode}: ${stderr})`;
+        next.inSync = false;
+      }
+    }
     return { id, props: next, inputs: inputs as unknown as Record<string, unknown> };
   });
 }
