@@ -76,28 +76,11 @@ export async function startSshd(folder: string, cleanup: Cleanup): Promise<Ssh> 
   // creates it at boot; in a container nothing may have).
   if (!existsSync("/run/sshd")) mkdirSync("/run/sshd", { mode: 0o755 });
   const file = (name: string) => path.join(folder, name);
-  await run("ssh-keygen", [
-    "-q",
-    "-t",
-    "ed25519",
-    "-N",
-    "",
-    "-C",
-    "bench-host",
-    "-f",
-    file("host_key"),
-  ]);
-  await run("ssh-keygen", [
-    "-q",
-    "-t",
-    "ed25519",
-    "-N",
-    "",
-    "-C",
-    "bench-user",
-    "-f",
-    file("user_key"),
-  ]);
+  // A passphrase-less ed25519 key pair, for the host and for the user.
+  const keygen = (name: string) =>
+    run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `bench-${name}`, "-f", file(name)]);
+  await keygen("host_key");
+  await keygen("user_key");
   await writeFile(file("authorized_keys"), await readFile(file("user_key.pub")), { mode: 0o600 });
   const port = await freePort();
   const hostKey = (await readFile(file("host_key.pub"), "utf8")).split(" ").slice(0, 2).join(" ");

@@ -5,22 +5,11 @@
  */
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import {
-  closeSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
+import { closeSync, openSync, readdirSync, readFileSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
-import { type Host, startHost } from "../host";
-import { createProject, type E2EProject } from "./support/project";
+import { describe, test } from "node:test";
 import type { ResourceSpec } from "./support/scenario";
+import { e2eFixture } from "./support/fixture";
 
 const MB = 1024 * 1024;
 const SIZE_MB = Number(process.env.E2E_LARGE_FILE_MB ?? 200);
@@ -45,22 +34,10 @@ describe(
   "a large RemoteFile source",
   { skip: process.platform !== "linux" && "reads /proc" },
   () => {
-    let host: Host;
-    let project: E2EProject;
-    let work: string;
-    before(async () => {
-      project = await createProject();
-      host = await startHost();
-      work = mkdtempSync(join(tmpdir(), "pulumi-winrm-e2e-large-"));
-    });
-    after(async () => {
-      await host?.close();
-      project?.close();
-      if (work) rmSync(work, { recursive: true, force: true });
-    });
+    const fixture = e2eFixture("large");
 
     test("200 MB uploads with the provider's memory bounded, and a second up uploads nothing", async () => {
-      const source = join(work, "source.bin");
+      const source = join(fixture.work, "source.bin");
       const fd = openSync(source, "w");
       const hash = createHash("sha256");
       const block = randomBytes(MB);
@@ -70,13 +47,8 @@ describe(
         hash.update(block);
       }
       closeSync(fd);
-      const target = join(work, "remote", "large.bin");
-      const stack = project.stack("large", {
-        host: "127.0.0.1",
-        port: host.port,
-        user: host.user,
-        password: host.password,
-      });
+      const target = join(fixture.work, "remote", "large.bin");
+      const stack = fixture.project.stack("large", fixture.connection);
       const resources = [
         { kind: "RemoteFile" as const, name: "large", args: { path: target, source } },
       ];
@@ -112,10 +84,14 @@ describe(
         hash.digest("hex"),
       );
 
-      const uploads = host.log.counters.commandsRun;
+      const uploads = fixture.host.log.counters.commandsRun;
       const [second] = await stack.runOk(resources, ["up"]);
       assert.deepEqual(second?.changes, { same: 2 });
-      assert.equal(host.log.counters.commandsRun, uploads, "nothing ran: the hashes matched");
+      assert.equal(
+        fixture.host.log.counters.commandsRun,
+        uploads,
+        "nothing ran: the hashes matched",
+      );
     });
   },
 );

@@ -5,34 +5,21 @@
  * accept them, report the right plan and run nothing on the host.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
-import { type Host, type LogCounters, LogKind, startHost } from "../host";
-import { createProject, type E2EProject } from "./support/project";
+import { describe, test } from "node:test";
+import { type LogCounters, LogKind } from "../host";
 import type { OperationResult, ResourceSpec } from "./support/scenario";
+import { e2eFixture } from "./support/fixture";
 
 const opsFor = (result: OperationResult | undefined, name: string) =>
   (result?.steps ?? []).filter((step) => step.name === name).map((step) => step.op);
 
 describe("preview with unknown inputs", () => {
-  let host: Host;
-  let project: E2EProject;
-  let work: string;
-  before(async () => {
-    project = await createProject();
-    host = await startHost();
-    work = mkdtempSync(join(tmpdir(), "pulumi-winrm-e2e-preview-"));
-  });
-  after(async () => {
-    await host?.close();
-    project?.close();
-    if (work) rmSync(work, { recursive: true, force: true });
-  });
+  const fixture = e2eFixture("preview");
 
   const quiet = (since: LogCounters) => {
-    const now = host.log.counters;
+    const now = fixture.host.log.counters;
     assert.deepEqual(
       {
         commands: now.commandsRun - since.commandsRun,
@@ -50,7 +37,11 @@ describe("preview with unknown inputs", () => {
       kind: "RemoteCommand",
       name: "source",
       // Prints the path the file goes to: a value no preview can know.
-      args: { shell: "cmd", logging: "none", create: `printf %s ${join(work, `${marker}.txt`)}` },
+      args: {
+        shell: "cmd",
+        logging: "none",
+        create: `printf %s ${join(fixture.work, `${marker}.txt`)}`,
+      },
     },
     {
       kind: "RemoteCommand",
@@ -74,14 +65,9 @@ describe("preview with unknown inputs", () => {
   ];
 
   test("create and update plans with unknown command, environment and content run nothing", async () => {
-    const stack = project.stack("unknowns", {
-      host: "127.0.0.1",
-      port: host.port,
-      user: host.user,
-      password: host.password,
-    });
+    const stack = fixture.project.stack("unknowns", fixture.connection);
     // A fresh stack: everything downstream of `source` is unknown until it runs.
-    let before = host.log.counters;
+    let before = fixture.host.log.counters;
     const [firstPreview] = await stack.runOk(resourcesFor("first-marker"), ["preview"]);
     quiet(before);
     for (const name of ["source", "consumer", "derived"]) {
@@ -90,15 +76,15 @@ describe("preview with unknown inputs", () => {
 
     const [up] = await stack.runOk(resourcesFor("first-marker"), ["up"]);
     const consumer = up?.outputs?.consumer?.value as { stdout: string };
-    const first = join(work, "first-marker.txt");
+    const first = join(fixture.work, "first-marker.txt");
     assert.equal(consumer.stdout, `consumed ${first} env-${first}\n`);
     assert.equal(
-      readFileSync(join(work, "first-marker.txt"), "utf8"),
-      `${join(work, "first-marker.txt")}\n`,
+      readFileSync(join(fixture.work, "first-marker.txt"), "utf8"),
+      `${join(fixture.work, "first-marker.txt")}\n`,
     );
 
     // `source` changes: its stdout, and so everything built from it, is unknown again.
-    before = host.log.counters;
+    before = fixture.host.log.counters;
     const [secondPreview] = await stack.runOk(resourcesFor("second-marker"), ["preview"]);
     quiet(before);
     assert.deepEqual(opsFor(secondPreview, "source"), ["update"]);
@@ -106,27 +92,22 @@ describe("preview with unknown inputs", () => {
     // A path not known yet may be a new path: replace (delete before create).
     assert.ok(opsFor(secondPreview, "derived").includes("replace"), "derived is replaced");
 
-    const countBefore = host.log.entries(LogKind.COMMAND_STARTED).length;
+    const countBefore = fixture.host.log.entries(LogKind.COMMAND_STARTED).length;
     const [secondUp] = await stack.runOk(resourcesFor("second-marker"), ["up"]);
     const updated = secondUp?.outputs?.consumer?.value as { stdout: string };
-    const second = join(work, "second-marker.txt");
+    const second = join(fixture.work, "second-marker.txt");
     assert.equal(updated.stdout, `consumed ${second} env-${second}\n`);
     assert.equal(
-      readFileSync(join(work, "second-marker.txt"), "utf8"),
-      `${join(work, "second-marker.txt")}\n`,
+      readFileSync(join(fixture.work, "second-marker.txt"), "utf8"),
+      `${join(fixture.work, "second-marker.txt")}\n`,
     );
-    assert.ok(!existsSync(join(work, "first-marker.txt")), "the old path was removed");
-    assert.ok(host.log.entries(LogKind.COMMAND_STARTED).length > countBefore);
+    assert.ok(!existsSync(join(fixture.work, "first-marker.txt")), "the old path was removed");
+    assert.ok(fixture.host.log.entries(LogKind.COMMAND_STARTED).length > countBefore);
   });
 
   test("a connection whose host comes from another resource (a new VM's address)", async () => {
-    const stack = project.stack("unknown-host", {
-      host: "127.0.0.1",
-      port: host.port,
-      user: host.user,
-      password: host.password,
-    });
-    const filePath = join(work, "on-new-host.txt");
+    const stack = fixture.project.stack("unknown-host", fixture.connection);
+    const filePath = join(fixture.work, "on-new-host.txt");
     // `machine` stands for the resource that creates the VM: it prints the address to use.
     const resources = (address: string): ResourceSpec[] => [
       {
@@ -147,7 +128,7 @@ describe("preview with unknown inputs", () => {
         connection: { host: { $output: "machine", property: "stdout" } },
       },
     ];
-    const before = host.log.counters;
+    const before = fixture.host.log.counters;
     const [preview] = await stack.runOk(resources("127.0.0.1"), ["preview"]);
     quiet(before);
     for (const name of ["machine", "bootstrap", "settings"]) {
@@ -165,7 +146,7 @@ describe("preview with unknown inputs", () => {
         ? { ...spec, args: { ...spec.args, triggers: ["new-machine"] } }
         : spec,
     );
-    const beforeSecond = host.log.counters;
+    const beforeSecond = fixture.host.log.counters;
     const [secondPreview] = await stack.runOk(replaced, ["preview"]);
     quiet(beforeSecond);
     assert.ok(opsFor(secondPreview, "machine").includes("replace"), "machine is replaced");

@@ -11,21 +11,13 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import {
-  appendFileSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
+import { appendFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
-import { type Host, LogKind, startHost } from "../host";
-import { createProject, type E2EProject, exec } from "./support/project";
+import { describe, test } from "node:test";
+import { LogKind } from "../host";
+import { exec } from "./support/project";
 import type { ResourceSpec } from "./support/scenario";
+import { e2eFixture } from "./support/fixture";
 
 const UPGRADED_VERSION = "99.0.0-upgrade-test";
 
@@ -55,29 +47,12 @@ function upgradedTarball(projectDir: string, workDir: string): string {
 }
 
 describe("upgrading pulumi-winrm under an existing stack", () => {
-  let host: Host;
-  let project: E2EProject;
-  let work: string;
-  before(async () => {
-    project = await createProject();
-    host = await startHost();
-    work = mkdtempSync(join(tmpdir(), "pulumi-winrm-e2e-upgrade-"));
-  });
-  after(async () => {
-    await host?.close();
-    project?.close();
-    if (work) rmSync(work, { recursive: true, force: true });
-  });
+  const fixture = e2eFixture("upgrade");
 
   test("neither replaces nor re-runs anything: preview, up and refresh show no changes", async () => {
-    const connection = {
-      host: "127.0.0.1",
-      port: host.port,
-      user: host.user,
-      password: host.password,
-    };
-    const stack = project.stack("upgrade", connection);
-    const filePath = join(work, "remote", "config.txt");
+    const connection = fixture.connection;
+    const stack = fixture.project.stack("upgrade", connection);
+    const filePath = join(fixture.work, "remote", "config.txt");
     const resources: ResourceSpec[] = [
       {
         kind: "RemoteCommand",
@@ -94,21 +69,24 @@ describe("upgrading pulumi-winrm under an existing stack", () => {
     await stack.runOk(resources, ["up"]);
     const inode = statSync(filePath).ino;
 
-    const tarballDir = join(work, "tarball");
+    const tarballDir = join(fixture.work, "tarball");
     mkdirSync(tarballDir);
-    const tarball = upgradedTarball(project.dir, tarballDir);
+    const tarball = upgradedTarball(fixture.project.dir, tarballDir);
     const installed = await exec(
       "npm",
       ["install", "--prefer-offline", "--no-audit", "--no-fund", tarball],
-      { cwd: project.dir, timeoutMs: 300_000 },
+      { cwd: fixture.project.dir, timeoutMs: 300_000 },
     );
     assert.equal(installed.code, 0, installed.stderr);
     const now = JSON.parse(
-      readFileSync(join(project.dir, "node_modules", "pulumi-winrm", "package.json"), "utf8"),
+      readFileSync(
+        join(fixture.project.dir, "node_modules", "pulumi-winrm", "package.json"),
+        "utf8",
+      ),
     ) as { version: string };
     assert.equal(now.version, UPGRADED_VERSION, "the upgraded package is the one installed");
 
-    const before = host.log.counters;
+    const before = fixture.host.log.counters;
     const [preview, up, refresh] = await stack.runOk(resources, ["preview", "up", "refresh"]);
     for (const [name, result] of [
       ["preview", preview],
@@ -124,9 +102,9 @@ describe("upgrading pulumi-winrm under an existing stack", () => {
     }
     // refresh runs `read` and hashes the file: reads only. The create command did not run
     // again, and the file was not rewritten (an upload replaces it, with a new inode).
-    const ran = host.log
+    const ran = fixture.host.log
       .entries(LogKind.COMMAND_STARTED)
-      .slice(-(host.log.counters.commandsRun - before.commandsRun) || Infinity)
+      .slice(-(fixture.host.log.counters.commandsRun - before.commandsRun) || Infinity)
       .map((entry) => entry.commandLine ?? "");
     assert.ok(ran.length > 0, "refresh should have run the read command");
     assert.ok(!ran.some((line) => line.includes("upgrade-marker")), ran.join(" | "));
