@@ -139,7 +139,10 @@ export async function runInShell(
   const limit = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
   const stdout = new TailBuffer(limit);
   const stderr = new TailBuffer(limit);
-  const commandId = await shell.command(command, args, { skipCmdShell: options.skipCmdShell });
+  const commandId = await shell.command(command, args, {
+    skipCmdShell: options.skipCmdShell,
+    pipeStdin: options.stdin !== undefined,
+  });
   const deliverStdout = deliver(options.onStdout, options.onStdoutText);
   const deliverStderr = deliver(options.onStderr, options.onStderrText);
 

@@ -139,11 +139,16 @@ export class WinRSShell {
     return new WinRSShell(requester, settings, id);
   }
 
-  /** Starts a command (MS-WSMV 3.1.4.11); returns its CommandId. */
+  /**
+   * Starts a command (MS-WSMV 3.1.4.11); returns its CommandId. `pipeStdin`: the caller will
+   * send stdin, so the command gets a pipe rather than a console input buffer
+   * (WINRS_CONSOLEMODE_STDIN=FALSE, as Ansible asks when it feeds a script over stdin); raw
+   * reads of stdin such as [Console]::OpenStandardInput() then see the bytes as sent.
+   */
   async command(
     command: string,
     args: readonly string[] = [],
-    options: { skipCmdShell?: boolean } = {},
+    options: { skipCmdShell?: boolean; pipeStdin?: boolean } = {},
   ): Promise<string> {
     const body =
       `<rsp:CommandLine><rsp:Command>${escapeXml(command)}</rsp:Command>` +
@@ -152,7 +157,7 @@ export class WinRSShell {
     const reply = await invoke(this.requester, this.settings, Action.COMMAND, body, {
       selectors: { ShellId: this.id },
       options: {
-        WINRS_CONSOLEMODE_STDIN: "TRUE",
+        WINRS_CONSOLEMODE_STDIN: options.pipeStdin ? "FALSE" : "TRUE",
         WINRS_SKIP_CMD_SHELL: options.skipCmdShell ? "TRUE" : "FALSE",
       },
       idempotent: false,

@@ -29,6 +29,11 @@ export interface LogEntry {
   commandId?: string;
   /** The command line as the host ran it: rsp:Command, a space, then the rsp:Arguments. */
   commandLine?: string;
+  /**
+   * How the command's stdin was set up (WINRS_CONSOLEMODE_STDIN): "console" (TRUE, also when
+   * absent) or "pipe" (FALSE). Clients that feed stdin ask for a pipe, as Ansible does.
+   */
+  stdinMode?: "console" | "pipe";
   exitCode?: number;
   /** Signal code URI, HTTP status, fault subcode, authentication scheme... */
   detail?: string;

@@ -422,12 +422,14 @@ export class WinRsService {
     const command = new Command(shell.id, commandLine, spawned);
     shell.commands.set(command.id, command);
     const log = this.options.log;
+    const consoleMode = request.headers.options.get("WINRS_CONSOLEMODE_STDIN")?.toUpperCase();
     const fields = {
       user: context.user,
       shellId: shell.id,
       commandId: command.id,
       commandLine,
       connection: context.connection,
+      stdinMode: consoleMode === "FALSE" ? ("pipe" as const) : ("console" as const),
     };
     spawned.once("error", (error) => {
       // spawn failed (e.g. the shell itself is missing): report it like cmd.exe would, exit 1.

@@ -141,6 +141,25 @@ describe("client over HTTP with message encryption (a default Windows listener)"
     }
   });
 
+  test("a command fed stdin gets a pipe, one without gets a console (WINRS_CONSOLEMODE_STDIN)", async () => {
+    const client = clientFor(host);
+    try {
+      await client.run("echo console-mode-marker");
+      await client.run("cat; : pipe-mode-marker", [], { stdin: Buffer.from("input\n") });
+      const mode = (marker: string) =>
+        host.log
+          .entries(LogKind.COMMAND_STARTED)
+          .filter((entry) => entry.commandLine?.includes(marker))
+          .map((entry) => entry.stdinMode);
+      assert.deepEqual(mode("console-mode-marker"), ["console"]);
+      // PowerShell reads a console's input through the console's code page and line editing;
+      // a script or file sent over stdin must arrive byte for byte.
+      assert.deepEqual(mode("pipe-mode-marker"), ["pipe"]);
+    } finally {
+      await client.close();
+    }
+  });
+
   test("identify reports an honest non-Windows host", async () => {
     const client = clientFor(host);
     try {
