@@ -196,12 +196,12 @@ const UPLOAD_BODY = operation(
   try {
     $f = New-Object IO.FileStream($t, [IO.FileMode]::CreateNew, [IO.FileAccess]::Write, [IO.FileShare]::None, 1048576)
     $r = New-Object IO.StreamReader([Console]::OpenStandardInput(), [Text.Encoding]::ASCII, $false, 1048576)
-    $h = [byte[]]::new(${SHA256_HEX_LENGTH})
+    $h = New-Object byte[] ${SHA256_HEX_LENGTH}
     $n = 0
     while ($null -ne ($l = $r.ReadLine())) {
       if ($l.Length -eq 0) { continue }
       $b = [Convert]::FromBase64String($l)
-      $a = [byte[]]::new($n + $b.Length)
+      $a = New-Object byte[] ($n + $b.Length)
       [Array]::Copy($h, $a, $n)
       [Array]::Copy($b, 0, $a, $n, $b.Length)
       $k = $a.Length - ${SHA256_HEX_LENGTH}
