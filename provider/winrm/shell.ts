@@ -78,14 +78,32 @@ const RECEIVE_ENVELOPE_SIZE = 120 * 1024;
  */
 export const CONTENDED_RECEIVE_SECONDS = 1;
 
+/** The OperationTimeout of a Receive on a contended connection, in seconds. */
+function briefTimeout(briefSeconds: number, wholeSeconds: boolean): number {
+  const brief = Math.min(briefSeconds, CONTENDED_RECEIVE_SECONDS);
+  return wholeSeconds ? Math.max(1, Math.ceil(brief)) : brief;
+}
+
 /** Seconds the HTTP read timeout stays above a request's OperationTimeout. */
 const READ_TIMEOUT_MARGIN_SECONDS = 30;
 
-/** Whether a host replays cached responses (learnt from its replies), shared per requester. */
-const robustness = new WeakMap<Requester, { supported: boolean }>();
+/** What a host was seen to do, learnt from its replies and shared per requester. */
+interface HostTraits {
+  /** It replays cached Receive responses (MS-WSMV 3.1.4.1.39, robust connections). */
+  robust: boolean;
+  /**
+   * It refused a fractional OperationTimeout (PT0.100S) on a Receive. DSP0226 6.1 makes
+   * OperationTimeout an xs:duration and Windows' own client sends milliseconds, but no
+   * specification promises sub-second values, so one refusal makes brief Receives wait whole
+   * seconds on that host from then on.
+   */
+  wholeSecondTimeouts: boolean;
+}
+
+const hostTraits = new WeakMap<Requester, HostTraits>();
 
 export class WinRSShell {
-  private readonly robust: { supported: boolean };
+  private readonly traits: HostTraits;
   private readonly receiveSettings: ShellSettings;
 
   private constructor(
@@ -93,9 +111,10 @@ export class WinRSShell {
     private readonly settings: ShellSettings,
     readonly id: string,
   ) {
-    let robust = robustness.get(requester);
-    if (!robust) robustness.set(requester, (robust = { supported: false }));
-    this.robust = robust;
+    let traits = hostTraits.get(requester);
+    if (!traits)
+      hostTraits.set(requester, (traits = { robust: false, wholeSecondTimeouts: false }));
+    this.traits = traits;
     this.receiveSettings = {
       ...settings,
       maxEnvelopeSize: Math.min(settings.maxEnvelopeSize, RECEIVE_ENVELOPE_SIZE),
@@ -200,27 +219,41 @@ export class WinRSShell {
     // It is repeated only where the host caches responses by OperationID (MS-WSMV 3.1.4.1.39).
     const operationId = `uuid:${randomUUID().toUpperCase()}`;
     let reply: { header: XmlNode; body: XmlNode };
-    for (let attempt = 0; ; attempt++) {
+    let retransmission = false;
+    let wholeSeconds = this.traits.wholeSecondTimeouts;
+    for (;;) {
+      const timeoutSeconds = this.requester.contended?.()
+        ? briefTimeout(briefSeconds, wholeSeconds)
+        : this.receiveSettings.operationTimeoutSeconds;
       try {
-        const settings = this.requester.contended?.()
-          ? {
-              ...this.receiveSettings,
-              operationTimeoutSeconds: Math.min(briefSeconds, CONTENDED_RECEIVE_SECONDS),
-            }
-          : this.receiveSettings;
-        reply = await invokeWithHeader(this.requester, settings, Action.RECEIVE, body, {
-          selectors: { ShellId: this.id },
-          options: { WSMAN_CMDSHELL_OPTION_KEEPALIVE: "TRUE" },
-          idempotent: false,
-          extraHeaders: operationIdHeader(operationId, attempt > 0),
-        });
+        reply = await invokeWithHeader(
+          this.requester,
+          { ...this.receiveSettings, operationTimeoutSeconds: timeoutSeconds },
+          Action.RECEIVE,
+          body,
+          {
+            selectors: { ShellId: this.id },
+            options: { WSMAN_CMDSHELL_OPTION_KEEPALIVE: "TRUE" },
+            idempotent: false,
+            extraHeaders: operationIdHeader(operationId, retransmission),
+          },
+        );
         break;
       } catch (error) {
         if (error instanceof WSManFault && error.wsmanCode === WSManFaultCode.OPERATION_TIMEOUT) {
+          if (wholeSeconds) this.traits.wholeSecondTimeouts = true;
           return { stdout: [], stderr: [], done: false, exitCode: undefined };
         }
-        if (error instanceof ConnectionLostError && attempt === 0 && this.robust.supported)
+        // A fault answers a request the host did not carry out, so nothing was consumed and the
+        // Receive may be asked again, once, with a whole-second OperationTimeout.
+        if (error instanceof WSManFault && !Number.isInteger(timeoutSeconds) && !wholeSeconds) {
+          wholeSeconds = true;
           continue;
+        }
+        if (error instanceof ConnectionLostError && !retransmission && this.traits.robust) {
+          retransmission = true;
+          continue;
+        }
         if (error instanceof ConnectionLostError) {
           throw new ConnectionLostError(
             "the connection dropped while receiving the command's output, and this host does not " +
@@ -232,8 +265,8 @@ export class WinRSShell {
         throw error;
       }
     }
-    if (child(reply.header, "OperationID")) this.robust.supported = true;
-    reply = { header: reply.header, body: reply.body };
+    if (wholeSeconds) this.traits.wholeSecondTimeouts = true;
+    if (child(reply.header, "OperationID")) this.traits.robust = true;
     const response = find(reply.body, "ReceiveResponse");
     const result: ReceiveResult = { stdout: [], stderr: [], done: false, exitCode: undefined };
     for (const stream of children(response, "Stream")) {

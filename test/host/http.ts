@@ -69,6 +69,8 @@ export interface ListenerOptions {
   cbtHardeningLevel: ChannelBindingPolicy;
   /** MaxEnvelopeSizekb in bytes. */
   maxEnvelopeSize: number;
+  /** Refuse OperationTimeouts with a fraction of a second. */
+  wholeSecondTimeoutsOnly: boolean;
   identify: IdentifyFacts;
   /** The name reported in WSManFault/@Machine. */
   machine: string;
@@ -460,6 +462,10 @@ export class WsmanListener {
       }
       if (envelope.identify) return seal(buildIdentifyResponse(this.options.identify), 200);
       if (user === undefined) return this.challenge();
+      const timeoutMs = envelope.headers.operationTimeoutMs;
+      if (this.options.wholeSecondTimeoutsOnly && timeoutMs !== undefined && timeoutMs % 1000) {
+        return fault(Faults.operationTimeoutNotWhole(timeoutMs), relatesTo);
+      }
       const xml = await this.options.service.handle(envelope, {
         user,
         connection: connection.id,

@@ -55,6 +55,11 @@ export interface HostOptions {
   refuseConnectionsForMs?: number;
   /** The POSIX shell standing in for cmd.exe; default /bin/sh. */
   shell?: string;
+  /**
+   * Refuse an OperationTimeout that is not a whole number of seconds (PT0.100S) with
+   * w:InvalidParameter: a stricter host than Windows is known to be, for the client's fallback.
+   */
+  wholeSecondTimeoutsOnly?: boolean;
 }
 
 export interface Host {
@@ -244,6 +249,7 @@ export async function startHost(options: HostOptions = {}): Promise<Host> {
     allowUnencrypted: options.allowUnencrypted ?? DEFAULTS.allowUnencrypted,
     cbtHardeningLevel: cbt,
     maxEnvelopeSize,
+    wholeSecondTimeoutsOnly: options.wholeSecondTimeoutsOnly ?? false,
     identify: {
       // Honest: not Windows, so a client can tell it must not send Windows-only scripts.
       productVendor: "pulumi-winrm loopback host",

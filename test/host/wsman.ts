@@ -115,6 +115,12 @@ export const Faults = Object.freeze({
     reason: `The WS-Management service cannot process the request. This user is allowed a maximum number of ${limit} concurrent operations, which has been exceeded.`,
     wsmanCode: WsmanCode.QUOTA_MAX_OPERATIONS,
   }),
+  operationTimeoutNotWhole: (ms: number): FaultSpec => ({
+    code: "s:Sender",
+    subcode: "w:InvalidParameter",
+    reason: `The WS-Management service cannot process the request because the OperationTimeout of ${ms} ms is not a whole number of seconds.`,
+    wsmanCode: WsmanCode.INVALID_PARAMETER,
+  }),
   malformed: (why: string): FaultSpec => ({
     code: "s:Sender",
     subcode: "w:SchemaValidationError",

@@ -132,6 +132,39 @@ describe("client fault handling against the loopback host", () => {
   });
 });
 
+describe("a host that refuses sub-second OperationTimeouts", () => {
+  let host: Host;
+  before(async () => {
+    host = await startHost({ wholeSecondTimeoutsOnly: true });
+  });
+  after(() => host.close());
+
+  const batch = async (client: ReturnType<typeof clientFor>, tag: string) => {
+    const results = await Promise.all(
+      Array.from({ length: 6 }, (_, n) => client.run(`sleep 0.3; echo ${tag}-${n}`)),
+    );
+    results.forEach((result, n) => assert.equal(result.stdout.toString(), `${tag}-${n}\n`));
+  };
+
+  test("brief Receives fall back to whole seconds once, and output is complete", async () => {
+    // One connection shared by six commands: contended, so Receives ask for PT0.100S first.
+    const client = clientFor(host, { maxConnections: 4, maxShells: 6 });
+    try {
+      const faults = () =>
+        host.log.entries().filter((entry) => entry.kind === LogKind.FAULT).length;
+      await batch(client, "whole-seconds");
+      const refused = faults();
+      assert.ok(refused >= 1, "the host never saw a fractional OperationTimeout");
+      assert.ok(refused <= 6, `${refused} refusals: each Receive should fall back at most once`);
+      // Learnt for this host: the next batch sends no fractional timeout at all.
+      await batch(client, "remembered");
+      assert.equal(faults(), refused);
+    } finally {
+      await client.close();
+    }
+  });
+});
+
 describe("a host that is still booting", () => {
   test("is waited for within readyTimeout", async () => {
     const host = await startHost({ refuseConnectionsForMs: 1500 });
