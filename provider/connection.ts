@@ -126,7 +126,12 @@ export function checkConnection(value: unknown, property = "connection"): CheckF
         !Number.isInteger(number) ||
         number < (name === "readyTimeout" ? 0 : 1))
     ) {
-      fail(name, "must be a positive whole number");
+      fail(
+        name,
+        name === "readyTimeout"
+          ? `must be a whole number of seconds, 0 or more, got ${JSON.stringify(number)}`
+          : `must be a positive whole number, got ${JSON.stringify(number)}`,
+      );
     }
   }
   const https = connection.https === true;
