@@ -137,21 +137,29 @@ function same(a: unknown, b: unknown): boolean {
   return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
 }
 
+function changedInputs(olds: Record<string, unknown>, news: Record<string, unknown>) {
+  return INPUT_KEYS.filter((key) => !same(olds[key], news[key]) || isUnknown(news[key]));
+}
+
+/** Drift found by the last refresh: `test` failed, or `read` saw something else. */
+function drifted(olds: Record<string, unknown>): boolean {
+  return (
+    olds.inSync === false || (typeof olds.read === "string" && olds.state !== olds.appliedState)
+  );
+}
+
 export function diff(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>) {
   const replaces = REPLACING_KEYS.filter(
     (key) => !same(olds[key], news[key]) || isUnknown(news[key]),
   );
-  const changed = INPUT_KEYS.filter((key) => !same(olds[key], news[key]) || isUnknown(news[key]));
-  // Drift found by the last refresh: `test` failed, or `read` saw something else.
-  const drifted =
-    olds.inSync === false || (typeof olds.read === "string" && olds.state !== olds.appliedState);
+  const changed = changedInputs(olds, news);
   // Connection changes (a new password, say) need no replacement when the host is the same.
   const connectionOnly =
     replaces.length === 1 &&
     replaces[0] === "connection" &&
     sameHost(olds.connection, news.connection);
   return {
-    changes: changed.length > 0 || drifted,
+    changes: changed.length > 0 || drifted(olds),
     replaces: connectionOnly ? [] : [...replaces],
     // A replacement undoes the old resource before applying the new one: `delete`, then
     // `create` (the engine's default, create-before-delete, would run them the other way round).
@@ -264,10 +272,16 @@ export async function create(news: Record<string, unknown>) {
 
 export async function update(
   _id: string,
-  _olds: Record<string, unknown>,
+  olds: Record<string, unknown>,
   news: Record<string, unknown>,
 ) {
   const inputs = inputsOf(news);
+  // Only the connection changed (a rotated password, a longer timeout) and the host is in sync:
+  // keep what was recorded and run nothing; the new connection is used from now on.
+  const changed = changedInputs(olds, news);
+  if (changed.length === 1 && changed[0] === "connection" && !drifted(olds)) {
+    return { outs: { ...olds, ...inputs } };
+  }
   const outputs = await apply(inputs, inputs.update ?? inputs.create, "update");
   return { outs: { ...inputs, ...outputs } };
 }

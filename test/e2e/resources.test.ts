@@ -178,6 +178,26 @@ describe("RemoteCommand and RemoteFile on the Pulumi engine", () => {
     assert.equal(started("create-3a-marker").length, 1);
   });
 
+  test("(3) a connection-only change (same host) updates the stored connection and runs nothing", async () => {
+    const resources = [
+      sh("cmd", { create: "echo create-3d-marker", delete: "echo delete-3d-marker" }),
+      file("config", { path: join(work, "connection-only.txt"), content: "kept\n" }),
+    ];
+    await project.stack("connection-only", connection).runOk(resources, ["up"]);
+    const before = host.log.counters;
+    // A longer OperationTimeout: the connection input changes, the host does not.
+    const changed = project.stack("connection-only", { ...connection, operationTimeout: 45 });
+    const [up, exported, again] = await changed.runOk(resources, ["up", "export", "up"]);
+    assert.deepEqual(opsFor(up, "cmd"), ["update"]);
+    assert.equal(started("create-3d-marker").length, 1, "the update re-ran create");
+    assert.equal(started("delete-3d-marker").length, 0, "the update replaced the command");
+    // The file is only re-hashed on the host (one command), never uploaded again.
+    assert.equal(counted(before).commands, 1);
+    assert.equal(outputsOf(exported, "cmd").stdout, "create-3d-marker\n");
+    assert.equal(outputsOf(exported, "config").uploaded, false);
+    assert.deepEqual(again?.changes, { same: 3 });
+  });
+
   test("(6) destroy runs the delete commands and removes files with deleteOnDestroy", async () => {
     const stack = project.stack("destroy", connection);
     const removed = join(work, "destroy-removed.txt");
