@@ -8,10 +8,10 @@
  */
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { closedPort } from "../support/closed-port";
 import { type Host, type LogCounters, type LogEntry, LogKind, startHost } from "../host";
 import { createProject, type E2EProject } from "./support/project";
 import type { OperationResult, ResourceSpec } from "./support/scenario";
@@ -380,15 +380,10 @@ describe("RemoteCommand and RemoteFile on the Pulumi engine", () => {
   });
 
   test("(8) an unreachable host fails up saying so; a rerun with the right port succeeds", async () => {
-    const closedPort = await new Promise<number>((resolve) => {
-      const server = createServer().listen(0, "127.0.0.1", () => {
-        const { port } = server.address() as AddressInfo;
-        server.close(() => resolve(port));
-      });
-    });
+    const port = await closedPort();
     const stack = project.stack("unreachable", {
       ...connection,
-      port: closedPort,
+      port,
       readyTimeout: 2,
     });
     const resources = [sh("cmd", { create: "echo create-8d-marker" })];
@@ -396,7 +391,7 @@ describe("RemoteCommand and RemoteFile on the Pulumi engine", () => {
     assert.equal(failed?.ok, false);
     assert.match(
       failed?.error ?? "",
-      new RegExp(`cannot reach 127\\.0\\.0\\.1:${closedPort} \\(ECONNREFUSED\\) after trying for`),
+      new RegExp(`cannot reach 127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\) after trying for`),
     );
     const [up] = await project.stack("unreachable", connection).runOk(resources, ["up"]);
     assert.deepEqual(up?.changes, { create: 1, same: 1 });
