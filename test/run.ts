@@ -1,6 +1,7 @@
 /**
- * Runs one tier of the test suite with node's built-in runner, so that its summary (tests,
- * pass, fail) closes the output.
+ * Runs tiers of the test suite with node's built-in runner. The unit, interop and integration
+ * files run two at a time, then the e2e files one at a time; each group closes with its own
+ * summary (tests, pass, fail), and the exit status is non-zero if either group failed.
  *
  * Usage: node dist/test/run.js [TIERS] [FILTER]
  *   TIERS   all (the default: every tier but remote), or tier names joined by commas:
@@ -9,6 +10,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 
 const TIERS = ["unit", "interop", "integration", "e2e", "remote"] as const;
@@ -34,14 +36,33 @@ for (const name of tiers) {
     process.exit(2);
   }
 }
-const files = tiers
-  .flatMap((name) => testFiles(join(__dirname, name)))
-  .filter((file) => filter === undefined || file.includes(filter));
-if (files.length === 0) {
+/**
+ * Tiers whose test files may run two at a time: each file is its own process with its own
+ * loopback host, and nothing in them depends on timing tighter than seconds. The e2e files
+ * drive the Pulumi engine, which is heavy enough alone, so they run one after another.
+ */
+const CONCURRENT_TIERS = new Set(["unit", "interop", "integration"]);
+const CONCURRENCY = Math.max(1, Math.min(2, availableParallelism()));
+
+const select = (names: string[]) =>
+  names
+    .flatMap((name) => testFiles(join(__dirname, name)))
+    .filter((file) => filter === undefined || file.includes(filter));
+const groups = [
+  { files: select(tiers.filter((name) => CONCURRENT_TIERS.has(name))), concurrency: CONCURRENCY },
+  { files: select(tiers.filter((name) => !CONCURRENT_TIERS.has(name))), concurrency: 1 },
+].filter((group) => group.files.length > 0);
+if (groups.length === 0) {
   console.error(`no test files found for tier "${tier}"${filter ? ` matching "${filter}"` : ""}`);
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ["--test", "--test-reporter=spec", ...files], {
-  stdio: "inherit",
-});
-process.exit(result.status ?? 1);
+let failed = false;
+for (const group of groups) {
+  const result = spawnSync(
+    process.execPath,
+    ["--test", "--test-reporter=spec", `--test-concurrency=${group.concurrency}`, ...group.files],
+    { stdio: "inherit" },
+  );
+  if (result.status !== 0) failed = true;
+}
+process.exit(failed ? 1 : 0);
