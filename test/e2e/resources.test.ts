@@ -198,6 +198,37 @@ describe("RemoteCommand and RemoteFile on the Pulumi engine", () => {
     assert.deepEqual(again?.changes, { same: 3 });
   });
 
+  test("logging streams a command's stdout and stderr to the Pulumi output as chosen", async () => {
+    const stack = project.stack("logging", connection);
+    const choices = ["stdoutAndStderr", "stdout", "stderr", "none"] as const;
+    const [up] = await stack.runOk(
+      choices.map((logging) =>
+        sh(`log-${logging}`, {
+          logging,
+          create: `echo out-of-${logging}-marker; echo err-of-${logging}-marker >&2`,
+        }),
+      ),
+      ["up"],
+    );
+    // What the engine shows as the provider's messages while the commands run (the stack
+    // outputs, which hold stdout too, are not diagnostics).
+    const shown = (up?.diagnostics ?? [])
+      .filter((diagnostic) => diagnostic.severity !== "debug")
+      .map((diagnostic) => diagnostic.message)
+      .join("\n");
+    const expected: Record<(typeof choices)[number], [boolean, boolean]> = {
+      stdoutAndStderr: [true, true],
+      stdout: [true, false],
+      stderr: [false, true],
+      none: [false, false],
+    };
+    for (const logging of choices) {
+      const [out, err] = expected[logging];
+      assert.equal(shown.includes(`out-of-${logging}-marker`), out, `stdout with ${logging}`);
+      assert.equal(shown.includes(`err-of-${logging}-marker`), err, `stderr with ${logging}`);
+    }
+  });
+
   test("(6) destroy runs the delete commands and removes files with deleteOnDestroy", async () => {
     const stack = project.stack("destroy", connection);
     const removed = join(work, "destroy-removed.txt");
