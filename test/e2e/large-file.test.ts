@@ -52,26 +52,37 @@ describe(
       const resources = [
         { kind: "RemoteFile" as const, name: "large", args: { path: target, source } },
       ];
-      /** Runs `up` while sampling the provider's RSS; returns the peak. */
+      /** Runs `up` while sampling the provider's RSS; returns the peak and the result. */
       const upSampled = async (specs: ResourceSpec[], expected: Record<string, number>) => {
         let peak = 0;
         const sampler = setInterval(() => (peak = Math.max(peak, providerRss())), 100);
         try {
           const [up] = await stack.runOk(specs, ["up"]);
           assert.deepEqual(up?.changes, expected);
+          return { peak, up };
         } finally {
           clearInterval(sampler);
         }
-        return peak;
       };
       // The provider's own footprint (node, @pulumi/pulumi, gRPC) with a one-byte file...
       const small = [
         { kind: "RemoteFile" as const, name: "large", args: { path: target, content: "x" } },
       ];
-      const baseline = await upSampled(small, { create: 2 });
+      const { peak: baseline } = await upSampled(small, { create: 2 });
       // ...then the same resource with the large source.
-      const peak = await upSampled(resources, { same: 1, update: 1 });
+      const { peak, up } = await upSampled(resources, { same: 1, update: 1 });
       const growth = peak - baseline;
+      // Progress reached the Pulumi output while the upload ran, in rising percentages.
+      const percents = (up?.diagnostics ?? [])
+        .map((diagnostic) => /uploading .*large\.bin: \d+ MiB \((\d+)%\)/.exec(diagnostic.message))
+        .filter((match) => match !== null)
+        .map((match) => Number(match[1]));
+      assert.ok(percents.length >= 5, `progress lines: ${JSON.stringify(percents)}`);
+      assert.deepEqual(
+        percents,
+        [...percents].sort((a, b) => a - b),
+      );
+      assert.ok(percents.at(-1)! >= 90, `progress ended at ${percents.at(-1)}%`);
       console.log(
         `${SIZE_MB} MB RemoteFile: dynamic provider RSS ${(baseline / MB).toFixed(0)} MB with a 1-byte file, ` +
           `${(peak / MB).toFixed(0)} MB peak during the upload (growth ${(growth / MB).toFixed(0)} MB)`,
