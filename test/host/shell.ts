@@ -9,7 +9,7 @@
  * WINRS_SKIP_CMD_SHELL=TRUE Windows skips cmd.exe and starts the program directly; here the
  * Command is then executed directly with each rsp:Arguments element as one argv entry.
  * A line whose program is `powershell`, `powershell.exe` or `pwsh` runs under `pwsh` when it is
- * installed; otherwise the Command is refused with a fault that says so.
+ * installed (see findPwsh); otherwise the Command is refused with a fault that says so.
  *
  * Every process gets its own process group, so that Signal terminate, Delete and closing the
  * host end it and everything it started.
@@ -22,7 +22,7 @@
 import { type ChildProcessByStdio, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { accessSync, constants as fsConstants, statSync } from "node:fs";
-import { constants as osConstants } from "node:os";
+import { homedir, constants as osConstants } from "node:os";
 import { delimiter, isAbsolute, join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { type ExecutionLog, LogKind } from "./log";
@@ -455,8 +455,7 @@ export class WinRsService {
 
   /** The pwsh executable, or the fault that says PowerShell is missing. */
   private pwsh(): string {
-    if (this.pwshPath === undefined)
-      this.pwshPath = resolveProgram("pwsh", process.env.PATH) ?? null;
+    if (this.pwshPath === undefined) this.pwshPath = findPwsh() ?? null;
     if (this.pwshPath === null) {
       throw new HostFault(
         Faults.programNotFound(
@@ -661,6 +660,18 @@ function isExecutable(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * The pwsh that stands in for powershell.exe: `pwsh` on PATH, else the one that
+ * test/setup/pwsh.sh installs as a .NET global tool into ~/.dotnet/tools (a folder that
+ * `dotnet tool install --global` does not put on PATH by itself).
+ */
+export function findPwsh(): string | undefined {
+  return (
+    resolveProgram("pwsh", process.env.PATH) ??
+    resolveProgram(join(homedir(), ".dotnet", "tools", "pwsh"), undefined)
+  );
 }
 
 /** Finds a program as execvp would: a path as given, else the first match on PATH. */

@@ -11,6 +11,8 @@
 # Environment:
 #   PULUMI_WINRM_CACHE        cache folder (default: $XDG_CACHE_HOME/pulumi-winrm or ~/.cache/...)
 #   PULUMI_WINRM_BASE_PYTHON  interpreter that creates the venv (default: python3)
+#   PULUMI_WINRM_VENDOR       folder with wheels/ and SHA256SUMS, used when no package index
+#                             answers (default: ../shared/vendor beside the clone)
 #
 # Usage: bash test/setup/python.sh        (from any directory; also `npm run setup:peers`)
 set -euo pipefail
@@ -31,6 +33,8 @@ script_dir="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)" ||
   die "cannot resolve the folder of this script"
 repo_root="$(cd -- "$script_dir/../.." && pwd -P)" || die "cannot resolve the repository root"
 requirements="$script_dir/requirements.txt"
+vendor="${PULUMI_WINRM_VENDOR:-$repo_root/../shared/vendor}"
+if [[ -d "$vendor" ]]; then vendor="$(cd -- "$vendor" && pwd -P)"; fi
 [[ -f "$requirements" ]] || die "requirements file not found: $requirements"
 [[ -f "$repo_root/package.json" ]] || die "no package.json in $repo_root: is this script inside the repository?"
 
@@ -118,11 +122,30 @@ if ! "$base_python" -m venv -- "$venv"; then
   die "'$base_python -m venv' failed; on Debian/Ubuntu install the python3-venv package"
 fi
 
-note "installing $(grep -cE '^[A-Za-z0-9]' "$requirements") pinned packages from $requirements"
-if ! "$venv_python" -m pip install --quiet --disable-pip-version-check --no-input \
-  --prefer-binary --requirement "$requirements"; then
-  die "pip install -r $requirements failed (see pip's output above); the venv at $venv is left incomplete and will be rebuilt on the next run"
+count="$(grep -cE '^[A-Za-z0-9]' "$requirements")"
+pip_install() {
+  "$venv_python" -m pip install --quiet --disable-pip-version-check --no-input "$@" \
+    --requirement "$requirements"
+}
+# The package index first, where this machine reaches one; else the wheels vendored beside the
+# clone (../shared/vendor/wheels), checked against the vendor folder's SHA256SUMS first. The
+# index attempt gives up at once when it gets no answer (no retries), so the fallback is quick.
+if pip_install --prefer-binary --retries 0 --timeout 20 2>"$venv/pip-index.log"; then
+  note "installed $count pinned packages from the package index"
+else
+  [[ -f "$vendor/wheels/requirements.txt" ]] ||
+    die "pip could not install $requirements from the package index (its last words: $(tail -n 1 "$venv/pip-index.log")), and there are no vendored wheels at $vendor/wheels to fall back on. Give this machine access to a Python package index, or set PULUMI_WINRM_VENDOR to a folder holding wheels/ and SHA256SUMS"
+  [[ -f "$vendor/SHA256SUMS" ]] || die "$vendor/wheels has no SHA256SUMS beside it to check it against"
+  # Check every wheel the vendor folder lists before pip reads any of them.
+  if ! (cd -- "$vendor" && grep -E '[[:space:]](\./)?wheels/' SHA256SUMS | sha256sum --check --quiet --strict -); then
+    die "the vendored wheels in $vendor/wheels do not match $vendor/SHA256SUMS: the vendored copy is damaged"
+  fi
+  if ! pip_install --no-index --find-links "$vendor/wheels"; then
+    die "pip could not install $requirements from the vendored wheels in $vendor/wheels (see pip's output above): after a change to requirements.txt the vendor folder needs a new set of wheels"
+  fi
+  note "installed $count pinned packages from the vendored wheels in $vendor/wheels (checksums verified; the package index did not answer)"
 fi
+rm -f -- "$venv/pip-index.log"
 
 if ! "$venv_python" -m pip check --disable-pip-version-check >/dev/null; then
   "$venv_python" -m pip check --disable-pip-version-check >&2 || true

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { type Host, LogKind, startHost } from "../../host";
-import { resolveProgram } from "../../host/shell";
+import { findPwsh } from "../../host/shell";
 import { attributeOf, processAlive, ShellDriver, TestSession, waitFor } from "./support";
 
 describe("loopback host: WinRS shell", () => {
@@ -157,7 +157,7 @@ describe("loopback host: WinRS shell", () => {
   });
 
   test("PowerShell runs under pwsh when installed, else a clear fault", async () => {
-    const pwsh = resolveProgram("pwsh", process.env.PATH);
+    const pwsh = findPwsh();
     if (pwsh === undefined) {
       await assert.rejects(
         shell.command("powershell.exe", ["-NoProfile", "-Command", "1"]),
