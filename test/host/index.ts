@@ -56,6 +56,12 @@ export interface HostOptions {
   /** The POSIX shell standing in for cmd.exe; default /bin/sh. */
   shell?: string;
   /**
+   * The pwsh that stands in for powershell.exe; default: the one findPwsh() finds, looked up
+   * at the first PowerShell command. null: a host without PowerShell, whose PowerShell
+   * commands are refused with a fault that says so.
+   */
+  pwsh?: string | null;
+  /**
    * Refuse an OperationTimeout that is not a whole number of seconds (PT0.100S) with
    * w:InvalidParameter: a stricter host than Windows is known to be, for the client's fallback.
    */
@@ -189,6 +195,7 @@ export async function startHost(options: HostOptions = {}): Promise<Host> {
   const service = new WinRsService({
     log,
     shell: options.shell ?? DEFAULTS.shell,
+    pwsh: options.pwsh,
     maxShellsPerUser: positiveInteger(
       "maxShellsPerUser",
       options.maxShellsPerUser,

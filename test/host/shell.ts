@@ -59,6 +59,8 @@ export interface WinRsOptions {
   log: ExecutionLog;
   /** The POSIX shell that stands in for cmd.exe. */
   shell: string;
+  /** The pwsh for powershell.exe; undefined: findPwsh() at first use; null: none here. */
+  pwsh?: string | null;
   maxShellsPerUser: number;
   maxConcurrentOperationsPerUser: number;
   /** The host's MaxEnvelopeSizekb in bytes: the response limit when a request names none. */
@@ -253,7 +255,9 @@ export class WinRsService {
   private readonly operations = new Map<string, number>();
   private pwshPath: string | null | undefined;
 
-  constructor(private readonly options: WinRsOptions) {}
+  constructor(private readonly options: WinRsOptions) {
+    this.pwshPath = options.pwsh;
+  }
 
   /** Serves one request for the shell resource; returns the response envelope. */
   async handle(request: RequestEnvelope, context: RequestContext): Promise<string> {

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type Host, startHost } from "../host";
+import { findPwsh } from "../host/shell";
 
 const CLI = join(__dirname, "..", "..", "provider", "cli", "main.js");
 
@@ -74,12 +75,32 @@ describe("pulumi-winrm command-line tool", () => {
   });
 
   test("ps on a host without PowerShell fails with a reason, exit 1", async () => {
+    const bare = await startHost({ pwsh: null });
+    try {
+      const run = await cli(
+        ["ps", "--host", "127.0.0.1", "--port", String(bare.port), "--user", bare.user, "-"],
+        { password: bare.password, stdin: "Get-Date" },
+      );
+      assert.equal(run.code, 1);
+      assert.match(run.stderr, /PowerShell is not installed on this loopback host/);
+    } finally {
+      await bare.close();
+    }
+  });
+
+  test("ps runs a script from stdin in PowerShell (pwsh here) and exits with its code", async (t) => {
+    if (findPwsh() === undefined) {
+      const reason = "pwsh is not installed (bash test/setup/pwsh.sh installs it)";
+      if (process.env.CI) assert.fail(`${reason}; CI must have it`);
+      t.skip(reason);
+      return;
+    }
     const run = await cli(["ps", ...connection, "-"], {
       password: host.password,
-      stdin: "Get-Date",
+      stdin: "Write-Output ('sum ' + (40 + 2)); exit 7",
     });
-    assert.equal(run.code, 1);
-    assert.match(run.stderr, /PowerShell/);
+    assert.equal(run.stdout.trim(), "sum 42", run.stderr);
+    assert.equal(run.code, 7, run.stderr);
   });
 
   test("bad usage exits 2 with one line; --help exits 0", async () => {

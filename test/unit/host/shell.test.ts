@@ -156,9 +156,29 @@ describe("loopback host: WinRS shell", () => {
     );
   });
 
-  test("PowerShell runs under pwsh when installed, else a clear fault", async () => {
-    const pwsh = findPwsh();
-    if (pwsh === undefined) {
+  test("PowerShell command lines run under pwsh with their arguments", async (t) => {
+    if (findPwsh() === undefined) {
+      const reason = "pwsh is not installed (bash test/setup/pwsh.sh installs it)";
+      if (process.env.CI) assert.fail(`${reason}; CI must have it`);
+      t.skip(reason);
+      return;
+    }
+    // -EncodedCommand (base64 of UTF-16LE), as clients send scripts: the line passes through
+    // the host's stand-in for cmd.exe, whose parsing differs from cmd.exe's for ( ) ; and quotes.
+    const script = Buffer.from("Write-Output (6*7); exit 5", "utf16le").toString("base64");
+    const id = await shell.command("powershell", ["-NoProfile", "-EncodedCommand", script]);
+    const result = await shell.collect(id);
+    assert.equal(result.stdout.trim(), "42");
+    assert.equal(result.exitCode, 5);
+  });
+});
+
+describe("loopback host without PowerShell", () => {
+  test("refuses a PowerShell command with a fault that says so", async () => {
+    const bare = await startHost({ pwsh: null });
+    const session = await TestSession.connect(bare);
+    try {
+      const shell = await ShellDriver.create(session);
       await assert.rejects(
         shell.command("powershell.exe", ["-NoProfile", "-Command", "1"]),
         (error: Error) => {
@@ -170,14 +190,9 @@ describe("loopback host: WinRS shell", () => {
           return true;
         },
       );
-    } else {
-      const id = await shell.command("powershell", [
-        "-NoProfile",
-        "-Command",
-        "Write-Output 6*7; exit 5",
-      ]);
-      const result = await shell.collect(id);
-      assert.equal(result.exitCode, 5);
+    } finally {
+      session.close();
+      await bare.close();
     }
   });
 });
