@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type Host, startHost } from "../host";
-import { findPwsh } from "../host/shell";
+import { havePwsh } from "../support/pwsh";
 
 const CLI = join(__dirname, "..", "..", "provider", "cli", "main.js");
 
@@ -89,12 +89,7 @@ describe("pulumi-winrm command-line tool", () => {
   });
 
   test("ps runs a script from stdin in PowerShell (pwsh here) and exits with its code", async (t) => {
-    if (findPwsh() === undefined) {
-      const reason = "pwsh is not installed (bash test/setup/pwsh.sh installs it)";
-      if (process.env.CI) assert.fail(`${reason}; CI must have it`);
-      t.skip(reason);
-      return;
-    }
+    if (!havePwsh(t)) return;
     const run = await cli(["ps", ...connection, "-"], {
       password: host.password,
       stdin: "Write-Output ('sum ' + (40 + 2)); exit 7",

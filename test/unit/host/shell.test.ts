@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { type Host, LogKind, startHost } from "../../host";
-import { findPwsh } from "../../host/shell";
+import { havePwsh } from "../../support/pwsh";
 import { attributeOf, processAlive, ShellDriver, TestSession, waitFor } from "./support";
 
 describe("loopback host: WinRS shell", () => {
@@ -157,12 +157,7 @@ describe("loopback host: WinRS shell", () => {
   });
 
   test("PowerShell command lines run under pwsh with their arguments", async (t) => {
-    if (findPwsh() === undefined) {
-      const reason = "pwsh is not installed (bash test/setup/pwsh.sh installs it)";
-      if (process.env.CI) assert.fail(`${reason}; CI must have it`);
-      t.skip(reason);
-      return;
-    }
+    if (!havePwsh(t)) return;
     // -EncodedCommand (base64 of UTF-16LE), as clients send scripts: the line passes through
     // the host's stand-in for cmd.exe, whose parsing differs from cmd.exe's for ( ) ; and quotes.
     const script = Buffer.from("Write-Output (6*7); exit 5", "utf16le").toString("base64");
