@@ -485,7 +485,7 @@ export class WsmanListener {
   /** Writes a reply, applying the delay and truncation switches to WS-Management messages. */
   private async send(response: ServerResponse, reply: Reply): Promise<void> {
     const { faults, log } = this.options;
-    const socket = response.socket;
+    const socket = await socketOf(response);
     if (socket === null || socket.destroyed) return;
     const headers: Record<string, string> = {
       Server: "pulumi-winrm-loopback",
@@ -516,6 +516,31 @@ export class WsmanListener {
     response.writeHead(reply.status, headers);
     response.end(reply.body);
   }
+}
+
+/**
+ * The socket a response goes out on, or null once its connection is gone. A keep-alive client
+ * may send its next request as soon as it has read a reply, before node's http server has seen
+ * that reply's write finish; the new response is then queued and gets its socket only when the
+ * earlier one finishes. Reading response.socket too early finds null, and a reply treated as
+ * "connection gone" is never written, leaving the client to time out.
+ */
+function socketOf(response: ServerResponse): Promise<Socket | null> {
+  if (response.socket !== null) return Promise.resolve(response.socket);
+  const connection = response.req.socket;
+  if (connection.destroyed) return Promise.resolve(null);
+  return new Promise((resolve) => {
+    const assigned = (socket: Socket) => {
+      connection.off("close", gone);
+      resolve(socket);
+    };
+    const gone = () => {
+      response.off("socket", assigned);
+      resolve(null);
+    };
+    response.once("socket", assigned);
+    connection.once("close", gone);
+  });
 }
 
 /** Reads a request body; undefined (and the connection closed) when it exceeds `limit`. */

@@ -224,7 +224,11 @@ describe("pywinrm over HTTPS", { skip }, () => {
             }),
           )),
         ];
-        assert.equal(withCbt?.ok, true, JSON.stringify(withCbt));
+        // On failure, say what the host saw: a read timeout alone does not tell which side stalled.
+        const seen = () =>
+          `${JSON.stringify(withCbt)}\nhost counters: ${JSON.stringify(host.log.counters)}\n` +
+          `host log: ${JSON.stringify(host.log.entries())}`;
+        assert.equal(withCbt?.ok, true, seen());
         assert.equal(decoded(withCbt, "stdout"), "bound\n");
         // Strict: a client that sends no channel binding is refused.
         assert.equal(withoutCbt?.ok, false);

@@ -1,5 +1,6 @@
 // The loopback host's HTTP layer, driven byte by byte: authentication, sealing, refusals.
 import assert from "node:assert/strict";
+import { connect } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { createInitiator } from "../../../provider/auth/context";
 import { encryptMessage, ENCRYPTED_CONTENT_TYPE } from "../../../provider/winrm/encryption";
@@ -369,6 +370,43 @@ describe("loopback host: HTTPS and channel binding", () => {
       assert.equal((await session.soap(IDENTIFY)).status, 200);
       session.close();
     } finally {
+      await host.close();
+    }
+  });
+});
+
+describe("loopback host: keep-alive", () => {
+  // A client may send its next request as soon as it has read a reply, before the host's HTTP
+  // server has seen that reply's write finish; the second reply is then queued behind the
+  // first. Pipelining two requests makes that order certain: both must be answered, in order.
+  test("answers a request that arrives before the previous reply has finished", async () => {
+    const host = await startHost();
+    const socket = connect(host.port, "127.0.0.1");
+    try {
+      const request = (id: string) =>
+        `POST /wsman?id=${id} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n`;
+      let received = "";
+      const twoReplies = new Promise<void>((resolve, reject) => {
+        socket.on("data", (chunk: Buffer) => {
+          received += chunk.toString("latin1");
+          if ((received.match(/^HTTP\/1\.1 401 /gm) ?? []).length === 2) resolve();
+        });
+        socket.once("error", reject);
+        socket.once("close", () => reject(new Error(`closed after: ${JSON.stringify(received)}`)));
+      });
+      await new Promise<void>((resolve) => socket.once("connect", resolve));
+      socket.write(request("first") + request("second"));
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`only this arrived in 5 s: ${JSON.stringify(received)}`)),
+          5000,
+        );
+      });
+      await Promise.race([twoReplies, timeout]).finally(() => clearTimeout(timer));
+      assert.equal(host.log.counters.requests, 2);
+    } finally {
+      socket.destroy();
       await host.close();
     }
   });
