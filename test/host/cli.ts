@@ -22,7 +22,11 @@ options:
   --allow-unencrypted      accept unencrypted messages over HTTP (AllowUnencrypted)
   --cbt none|relaxed|strict  CbtHardeningLevel for HTTPS (default relaxed)
   --max-envelope-kb N      MaxEnvelopeSizekb (default 500)
-  --shell PATH             the shell that runs commands (default /bin/sh)
+  --persona posix|windows  who the host says it is (default posix). windows: Identify
+                           answers as Windows Server 2022, so clients send PowerShell, which
+                           runs in pwsh with powershell.exe's argument rules. There is no
+                           cmd.exe here: cmd lines run under the --shell in both personas.
+  --shell PATH             the shell that stands in for cmd.exe (default /bin/sh)
   --help                   print this help
 
 Prints one line of JSON {url, user, password, caCertificatePem?} and serves until SIGINT/SIGTERM.`;
@@ -85,6 +89,13 @@ export function parseArguments(argv: readonly string[]): HostOptions | "help" {
       case "--max-envelope-kb":
         options.maxEnvelopeSizeKb = integer(value(index++, flag), flag, 1, 1024 * 1024);
         break;
+      case "--persona": {
+        const persona = value(index++, flag);
+        if (persona !== "posix" && persona !== "windows")
+          throw new UsageError(`--persona must be posix or windows, got "${persona}"`);
+        options.persona = persona;
+        break;
+      }
       case "--shell":
         options.shell = value(index++, flag);
         break;

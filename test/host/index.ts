@@ -20,7 +20,7 @@ import { makeServerCredentials } from "./certificates";
 import { FaultController } from "./faults";
 import { WSMAN_PATH, WsmanListener } from "./http";
 import { ExecutionLog, LogKind } from "./log";
-import { WinRsService } from "./shell";
+import { findPwsh, WinRsService } from "./shell";
 
 export { ExecutionLog, LogKind, type LogCounters, type LogEntry } from "./log";
 export { FaultController, type InjectedFault } from "./faults";
@@ -33,6 +33,14 @@ export interface HostUser {
 }
 
 export interface HostOptions {
+  /**
+   * Who the host says it is. "posix" (the default): an honest non-Windows WS-Management host,
+   * to which a client sends POSIX sh. "windows": Identify answers as Windows Server 2022 does,
+   * so a client chooses PowerShell without being told, and PowerShell command lines run in
+   * pwsh with powershell.exe's argument rules (shell.ts). cmd.exe lines still run under sh:
+   * there is no cmd.exe here. The Windows persona refuses to start without pwsh.
+   */
+  persona?: "posix" | "windows";
   /** Default 0: a free port. The host always binds 127.0.0.1. */
   port?: number;
   /** Default: one user "winrm-test" with a random password. */
@@ -99,6 +107,12 @@ const DEFAULTS = Object.freeze({
 
 const HOST_ADDRESS = "127.0.0.1";
 
+/** What Windows Server 2022 (build 20348) answers to Identify (DSP0226 11, MS-WSMV 3.1.4.16). */
+const WINDOWS_IDENTITY = Object.freeze({
+  productVendor: "Microsoft Corporation",
+  productVersion: "OS: 10.0.20348 SP: 0.0 Stack: 3.0",
+});
+
 function positiveInteger(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   if (!Number.isInteger(value) || value < 1) {
@@ -123,6 +137,22 @@ export async function startHost(options: HostOptions = {}): Promise<Host> {
   const https = options.https ?? false;
   if (https !== false && https !== "rsa" && https !== "ec") {
     throw new RangeError(`startHost: https must be false, "rsa" or "ec"`);
+  }
+  const persona = options.persona ?? "posix";
+  if (persona !== "posix" && persona !== "windows") {
+    throw new RangeError(`startHost: persona must be "posix" or "windows"`);
+  }
+  let pwsh = options.pwsh;
+  if (persona === "windows") {
+    if (pwsh === null) throw new RangeError("startHost: the windows persona needs pwsh");
+    pwsh ??= findPwsh();
+    if (pwsh === undefined) {
+      throw new Error(
+        "the windows persona runs PowerShell in pwsh (PowerShell 7), which is not installed: " +
+          "run `bash test/setup/pwsh.sh` (it installs PowerShell 7.6 as a .NET global tool) " +
+          "or put pwsh on PATH",
+      );
+    }
   }
   const maxEnvelopeSize =
     positiveInteger("maxEnvelopeSizeKb", options.maxEnvelopeSizeKb, DEFAULTS.maxEnvelopeSizeKb) *
@@ -195,7 +225,8 @@ export async function startHost(options: HostOptions = {}): Promise<Host> {
   const service = new WinRsService({
     log,
     shell: options.shell ?? DEFAULTS.shell,
-    pwsh: options.pwsh,
+    pwsh,
+    persona,
     maxShellsPerUser: positiveInteger(
       "maxShellsPerUser",
       options.maxShellsPerUser,
@@ -258,9 +289,13 @@ export async function startHost(options: HostOptions = {}): Promise<Host> {
     maxEnvelopeSize,
     wholeSecondTimeoutsOnly: options.wholeSecondTimeoutsOnly ?? false,
     identify: {
-      // Honest: not Windows, so a client can tell it must not send Windows-only scripts.
-      productVendor: "pulumi-winrm loopback host",
-      productVersion: `OS: ${type()} ${release()} ${arch()} SP: 0.0 Stack: 3.0`,
+      ...(persona === "windows"
+        ? WINDOWS_IDENTITY
+        : {
+            // Honest: not Windows, so a client can tell it must not send Windows-only scripts.
+            productVendor: "pulumi-winrm loopback host",
+            productVersion: `OS: ${type()} ${release()} ${arch()} SP: 0.0 Stack: 3.0`,
+          }),
       securityProfiles: profiles.map(
         (profile) => `http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/${profile}`,
       ),

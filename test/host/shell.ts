@@ -11,6 +11,13 @@
  * A line whose program is `powershell`, `powershell.exe` or `pwsh` runs under `pwsh` when it is
  * installed (see findPwsh); otherwise the Command is refused with a fault that says so.
  *
+ * The Windows persona (WinRsOptions.persona) runs such a line as powershell.exe would get it:
+ * the whole line is split into argv by the C runtime's rules (windows-command-line.ts) and
+ * pwsh is started directly with those arguments, with or without WINRS_SKIP_CMD_SHELL. A line
+ * that cmd.exe would have changed first (an operator or a %VARIABLE% outside what the program
+ * sees) is refused: there is no cmd.exe here to do it. Every other line (the cmd family) runs
+ * under sh as described above, in both personas.
+ *
  * Every process gets its own process group, so that Signal terminate, Delete and closing the
  * host end it and everything it started.
  *
@@ -26,6 +33,7 @@ import { homedir, constants as osConstants } from "node:os";
 import { delimiter, isAbsolute, join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { type ExecutionLog, LogKind } from "./log";
+import { cmdOperatorOutsideQuotes, splitWindowsCommandLine } from "./windows-command-line";
 import {
   Action,
   attribute,
@@ -61,6 +69,8 @@ export interface WinRsOptions {
   shell: string;
   /** The pwsh for powershell.exe; undefined: findPwsh() at first use; null: none here. */
   pwsh?: string | null;
+  /** "windows": PowerShell lines are split into argv as powershell.exe would split them. */
+  persona?: "posix" | "windows";
   maxShellsPerUser: number;
   maxConcurrentOperationsPerUser: number;
   /** The host's MaxEnvelopeSizekb in bytes: the response limit when a request names none. */
@@ -401,7 +411,19 @@ export class WinRsService {
 
     let file: string;
     let argv: string[];
-    if (skipShell) {
+    if (this.options.persona === "windows" && POWERSHELL.test(program)) {
+      const operator = skipShell ? undefined : cmdOperatorOutsideQuotes(commandLine);
+      if (operator !== undefined) {
+        throw new HostFault(
+          Faults.programNotFound(
+            "cmd.exe",
+            `the loopback host has no cmd.exe to interpret ${JSON.stringify(operator)} in a PowerShell command line; pass the whole script to PowerShell instead`,
+          ),
+        );
+      }
+      file = this.pwsh();
+      argv = splitWindowsCommandLine(commandLine).slice(1);
+    } else if (skipShell) {
       const target = POWERSHELL.test(program) ? this.pwsh() : program;
       const resolved = resolveProgram(target, shell.env.PATH);
       if (resolved === undefined) {

@@ -1,7 +1,9 @@
 /**
- * Remote file operations through the client against the loopback host (the POSIX family of
- * remote scripts): each one command, uploads verified by SHA-256 before they replace the
- * destination, and an interrupted upload leaving no partial file.
+ * Remote file operations through the client against the loopback host, in both its personas:
+ * the POSIX one (the client picks the POSIX sh family) and the Windows one (Identify says
+ * Microsoft, so the client picks the PowerShell family, which runs in pwsh). Each operation is
+ * one command, uploads are verified by SHA-256 before they replace the destination, and an
+ * interrupted upload leaves no partial file.
  */
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
@@ -9,158 +11,175 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test, type TestContext } from "node:test";
 import { CommandFailedError, TimeoutError } from "../../provider/errors";
 import { WinRMClient } from "../../provider/winrm/client";
 import { type Host, startHost } from "../host";
+import { findPwsh } from "../host/shell";
+import { havePwsh } from "../support/pwsh";
 
 const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
 
-describe("client file operations against the loopback host", () => {
-  let host: Host;
-  let client: WinRMClient;
-  let dir: string;
-  before(async () => {
-    host = await startHost();
-    client = new WinRMClient({
-      host: "127.0.0.1",
-      port: host.port,
-      user: host.user,
-      password: host.password,
+for (const persona of ["posix", "windows"] as const) {
+  const windows = persona === "windows";
+  describe(`client file operations against the loopback host (${persona} persona)`, () => {
+    let host: Host;
+    let client: WinRMClient;
+    let dir: string;
+    // The Windows persona needs pwsh: without it every test below fails under CI, else skips.
+    const ready = (t: TestContext) => !windows || havePwsh(t);
+    before(async () => {
+      host = await startHost({ persona: windows && findPwsh() === undefined ? "posix" : persona });
+      client = new WinRMClient({
+        host: "127.0.0.1",
+        port: host.port,
+        user: host.user,
+        password: host.password,
+      });
+      dir = mkdtempSync(join(tmpdir(), "pulumi-winrm-files-"));
     });
-    dir = mkdtempSync(join(tmpdir(), "pulumi-winrm-files-"));
-  });
-  after(async () => {
-    await client.close();
-    await host.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  test("the host's script family is POSIX sh", async () => {
-    assert.equal((await client.scripts()).family, "posix");
-  });
-
-  test("sha256, stat, mkdir -p and remove", async () => {
-    const files = await client.files();
-    const path = join(dir, "a b", "c'd", "file $x.txt");
-    assert.equal(await files.sha256(path), "absent");
-    assert.deepEqual(await files.stat(path), { exists: false });
-    await files.mkdirp(join(dir, "a b", "c'd"));
-    writeFileSync(path, "content\n");
-    assert.equal(await files.sha256(path), sha256(Buffer.from("content\n")));
-    const stat = await files.stat(path);
-    assert.equal(stat.exists, true);
-    assert.equal(stat.type, "file");
-    assert.equal(stat.size, 8);
-    await files.remove(path);
-    assert.equal(existsSync(path), false);
-    await files.remove(path); // already absent: still fine
-    await files.remove(join(dir, "a b"), { recursive: true });
-    assert.equal(existsSync(join(dir, "a b")), false);
-  });
-
-  test("upload of a buffer and of a stream, verified, with progress", async () => {
-    const files = await client.files();
-    const data = randomBytes(3 * 1024 * 1024 + 17);
-    const target = join(dir, "new", "deep", "upload.bin");
-    const progress: number[] = [];
-    const result = await files.upload(data, target, {
-      size: data.length,
-      onProgress: ({ sent }) => progress.push(sent),
+    after(async () => {
+      await client.close();
+      await host.close();
+      rmSync(dir, { recursive: true, force: true });
     });
-    assert.deepEqual(result, { sha256: sha256(data), size: data.length });
-    assert.ok(readFileSync(target).equals(data));
-    assert.equal(progress.at(-1), data.length);
-    assert.ok(progress.length >= 3);
 
-    const stream = Readable.from(Array.from({ length: 10 }, (_, n) => Buffer.alloc(100_000, n)));
-    const streamed = await files.upload(stream, target);
-    assert.equal(streamed.size, 1_000_000);
-    assert.equal(sha256(readFileSync(target)), streamed.sha256);
-    assert.deepEqual(
-      readdirSync(join(dir, "new", "deep")).filter((name) =>
-        name.startsWith(".pulumi-winrm-upload-"),
-      ),
-      [],
-    );
-  });
-
-  test("an interrupted upload leaves the old destination untouched and no partial file", async () => {
-    const files = await client.files();
-    const target = join(dir, "interrupted.bin");
-    writeFileSync(target, "previous version\n");
-    async function* slow() {
-      yield randomBytes(1024 * 1024);
-      await new Promise((resolve) => setTimeout(resolve, 5000));
-      yield randomBytes(1024 * 1024);
-    }
-    await assert.rejects(files.upload(slow(), target, { timeoutMs: 1000 }), TimeoutError);
-    // The terminated command's trap removes its temporary file; give it a moment.
-    for (
-      let n = 0;
-      n < 50 && readdirSync(dir).some((name) => name.startsWith(".pulumi-winrm-upload-"));
-      n++
-    ) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    assert.equal(readFileSync(target, "utf8"), "previous version\n");
-    assert.deepEqual(
-      readdirSync(dir).filter((name) => name.startsWith(".pulumi-winrm-upload-")),
-      [],
-    );
-  });
-
-  test("a failing operation reports the exit code and the remote error text", async () => {
-    const files = await client.files();
-    const blocker = join(dir, "not-a-dir");
-    writeFileSync(blocker, "x");
-    await assert.rejects(files.mkdirp(join(blocker, "child")), (error: unknown) => {
-      assert.ok(error instanceof CommandFailedError, String(error));
-      assert.notEqual(error.exitCode, 0);
-      assert.ok(error.stderrTail.length > 0);
-      return true;
+    test(`the client picks the ${windows ? "PowerShell" : "POSIX sh"} family from Identify`, async (t) => {
+      if (!ready(t)) return;
+      assert.equal((await client.scripts()).family, windows ? "powershell" : "posix");
     });
-  });
 
-  test("an upload and parallel commands share one connection: one handshake", async () => {
-    const shared = new WinRMClient({
-      host: "127.0.0.1",
-      port: host.port,
-      user: host.user,
-      password: host.password,
+    test("sha256, stat, mkdir -p and remove", async (t) => {
+      if (!ready(t)) return;
+      const files = await client.files();
+      const path = join(dir, "a b", "c'd", "file $x.txt");
+      assert.equal(await files.sha256(path), "absent");
+      assert.deepEqual(await files.stat(path), { exists: false });
+      await files.mkdirp(join(dir, "a b", "c'd"));
+      writeFileSync(path, "content\n");
+      assert.equal(await files.sha256(path), sha256(Buffer.from("content\n")));
+      const stat = await files.stat(path);
+      assert.equal(stat.exists, true);
+      assert.equal(stat.type, "file");
+      assert.equal(stat.size, 8);
+      await files.remove(path);
+      assert.equal(existsSync(path), false);
+      await files.remove(path); // already absent: still fine
+      await files.remove(join(dir, "a b"), { recursive: true });
+      assert.equal(existsSync(join(dir, "a b")), false);
     });
-    try {
-      const before = host.log.counters.authentications;
-      const data = randomBytes(8 * 1024 * 1024);
-      const destination = join(dir, "shared", "upload.bin");
-      const files = await shared.files();
-      const [uploaded, ...echoed] = await Promise.all([
-        files.upload(data, destination),
-        ...Array.from({ length: 4 }, (_, n) => shared.run(`sleep 0.1; echo beside-${n}`)),
-      ]);
-      assert.equal(uploaded.sha256, sha256(data));
-      assert.ok(readFileSync(destination).equals(data));
-      echoed.forEach((result, n) => assert.equal(result.stdout.toString(), `beside-${n}\n`));
-      // The upload script reads all its input before it writes, so its Sends never wait for a
-      // Receive, and the pool has no reason to open a second connection.
-      assert.equal(host.log.counters.authentications - before, 1);
-      assert.equal(shared.connectionCount, 1);
-    } finally {
-      await shared.close();
-    }
-  });
 
-  test("an upload whose script fails while input is still being sent reports the script's error", async () => {
-    const files = await client.files();
-    // /proc takes no new files: mktemp fails at once, long before 20 MB have been sent.
-    await assert.rejects(
-      files.upload(Buffer.alloc(20 * 1024 * 1024, 1), "/proc/pulumi-winrm-upload-test.bin"),
-      (error: unknown) => {
+    test("upload of a buffer and of a stream, verified, with progress", async (t) => {
+      if (!ready(t)) return;
+      const files = await client.files();
+      const data = randomBytes(3 * 1024 * 1024 + 17);
+      const target = join(dir, "new", "deep", "upload.bin");
+      const progress: number[] = [];
+      const result = await files.upload(data, target, {
+        size: data.length,
+        onProgress: ({ sent }) => progress.push(sent),
+      });
+      assert.deepEqual(result, { sha256: sha256(data), size: data.length });
+      assert.ok(readFileSync(target).equals(data));
+      assert.equal(progress.at(-1), data.length);
+      assert.ok(progress.length >= 3);
+
+      const stream = Readable.from(Array.from({ length: 10 }, (_, n) => Buffer.alloc(100_000, n)));
+      const streamed = await files.upload(stream, target);
+      assert.equal(streamed.size, 1_000_000);
+      assert.equal(sha256(readFileSync(target)), streamed.sha256);
+      assert.deepEqual(
+        readdirSync(join(dir, "new", "deep")).filter((name) =>
+          name.startsWith(".pulumi-winrm-upload-"),
+        ),
+        [],
+      );
+    });
+
+    test("an interrupted upload leaves the old destination untouched and no partial file", async (t) => {
+      if (!ready(t)) return;
+      const files = await client.files();
+      const target = join(dir, "interrupted.bin");
+      writeFileSync(target, "previous version\n");
+      async function* slow() {
+        yield randomBytes(1024 * 1024);
+        await new Promise((resolve) => setTimeout(resolve, 5000));
+        yield randomBytes(1024 * 1024);
+      }
+      await assert.rejects(files.upload(slow(), target, { timeoutMs: 1000 }), TimeoutError);
+      // The terminated command's trap removes its temporary file; give it a moment.
+      for (
+        let n = 0;
+        n < 50 && readdirSync(dir).some((name) => name.startsWith(".pulumi-winrm-upload-"));
+        n++
+      ) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.equal(readFileSync(target, "utf8"), "previous version\n");
+      assert.deepEqual(
+        readdirSync(dir).filter((name) => name.startsWith(".pulumi-winrm-upload-")),
+        [],
+      );
+    });
+
+    test("a failing operation reports the exit code and the remote error text", async (t) => {
+      if (!ready(t)) return;
+      const files = await client.files();
+      const blocker = join(dir, "not-a-dir");
+      writeFileSync(blocker, "x");
+      await assert.rejects(files.mkdirp(join(blocker, "child")), (error: unknown) => {
         assert.ok(error instanceof CommandFailedError, String(error));
         assert.notEqual(error.exitCode, 0);
-        assert.match(error.stderrTail, /mktemp/);
+        assert.ok(error.stderrTail.length > 0);
         return true;
-      },
-    );
+      });
+    });
+
+    test("an upload and parallel commands share one connection: one handshake", async (t) => {
+      if (!ready(t)) return;
+      const shared = new WinRMClient({
+        host: "127.0.0.1",
+        port: host.port,
+        user: host.user,
+        password: host.password,
+      });
+      try {
+        const before = host.log.counters.authentications;
+        const data = randomBytes(8 * 1024 * 1024);
+        const destination = join(dir, "shared", "upload.bin");
+        const files = await shared.files();
+        const [uploaded, ...echoed] = await Promise.all([
+          files.upload(data, destination),
+          ...Array.from({ length: 4 }, (_, n) => shared.run(`sleep 0.1; echo beside-${n}`)),
+        ]);
+        assert.equal(uploaded.sha256, sha256(data));
+        assert.ok(readFileSync(destination).equals(data));
+        echoed.forEach((result, n) => assert.equal(result.stdout.toString(), `beside-${n}\n`));
+        // The upload script reads all its input before it writes, so its Sends never wait for a
+        // Receive, and the pool has no reason to open a second connection.
+        assert.equal(host.log.counters.authentications - before, 1);
+        assert.equal(shared.connectionCount, 1);
+      } finally {
+        await shared.close();
+      }
+    });
+
+    test("an upload whose script fails while input is still being sent reports the script's error", async (t) => {
+      if (!ready(t)) return;
+      const files = await client.files();
+      // /proc takes no new files: mktemp fails at once, long before 20 MB have been sent.
+      await assert.rejects(
+        files.upload(Buffer.alloc(20 * 1024 * 1024, 1), "/proc/pulumi-winrm-upload-test.bin"),
+        (error: unknown) => {
+          assert.ok(error instanceof CommandFailedError, String(error));
+          assert.notEqual(error.exitCode, 0);
+          assert.match(
+            error.stderrTail,
+            windows ? /^upload: \/proc\/pulumi-winrm-upload-test\.bin: /m : /mktemp/,
+          );
+          return true;
+        },
+      );
+    });
   });
-});
+}

@@ -1,14 +1,24 @@
 /**
  * Decoding of the CLIXML that powershell.exe writes to stderr when started with
  * -EncodedCommand: a `#< CLIXML` line followed by an `<Objs>` document of serialised objects
- * (the PowerShell serialisation format of MS-PSRP 2.2.5). Each top-level element carries the
- * stream it belongs to in its `S` attribute: `<S S="Error">` holds one chunk of error text,
- * `<S S="warning">` a warning line, `<Obj S="progress">` a progress record.
+ * (the PowerShell serialisation format of MS-PSRP 2.2.5); PowerShell 7 does the same. Each
+ * top-level element carries the stream it belongs to in its `S` attribute: `<S S="Error">`
+ * holds one chunk of error text, `<S S="warning">` a warning line, `<Obj S="progress">` a
+ * progress record.
  */
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 
 const MARKER = "#< CLIXML";
+const DOCUMENT_START = "<Objs";
 const DOCUMENT_END = "</Objs>";
+
+/**
+ * ECMA-48 control sequences (CSI: ESC [ parameters intermediates final). PowerShell 7 renders
+ * error records with $PSStyle colours even when it serialises them to CLIXML for a redirected
+ * stderr, and setting $PSStyle.OutputRendering does not change that; the text is for a log.
+ */
+// eslint-disable-next-line no-control-regex -- ESC is exactly what this pattern is for
+const CONTROL_SEQUENCE = /\x1b\[[0-?]*[ -/]*[@-~]/g;
 
 /** Streams whose lines the console host prefixes; error and information text stands alone. */
 const STREAM_PREFIXES: Readonly<Record<string, string>> = Object.freeze({
@@ -40,29 +50,49 @@ const parser = new XMLParser({
 type OrderedNode = Record<string, unknown>;
 
 /**
- * Turns PowerShell's CLIXML stderr into readable text. Several documents, and plain text
- * before, between or after them, may occur; plain text passes through unchanged, and so
- * does a document that is truncated or does not parse (better raw than lost).
+ * Turns PowerShell's CLIXML stderr into readable text. The `#< CLIXML` line comes once, before
+ * the first serialised record; plain text that a script writes straight to the raw stderr
+ * stream can follow it, precede a document or sit between documents, and passes through
+ * unchanged, as does a document that is truncated or does not parse (better raw than lost).
+ * Text before the first marker is plain stderr, whatever it looks like.
  */
 export function decodeClixml(stderr: string): string {
-  const parts: string[] = [];
-  let rest = stderr;
-  for (let at = rest.indexOf(MARKER); at >= 0; at = rest.indexOf(MARKER)) {
-    parts.push(rest.slice(0, at));
-    const body = skipLineEnd(rest, at + MARKER.length);
-    const end = rest.startsWith("<Objs", body) ? rest.indexOf(DOCUMENT_END, body) : -1;
-    if (end < 0) {
-      parts.push(rest.slice(at));
-      rest = "";
-      break;
+  const first = stderr.indexOf(MARKER);
+  if (first < 0) return stderr;
+  const parts: string[] = [stderr.slice(0, first)];
+  let at = first;
+  while (at < stderr.length) {
+    if (stderr.startsWith(MARKER, at)) {
+      at = skipLineEnd(stderr, at + MARKER.length);
+      continue;
     }
-    const stop = end + DOCUMENT_END.length;
-    const text = parseDocument(rest.slice(body, end + DOCUMENT_END.length));
-    parts.push(text ?? rest.slice(at, stop));
-    rest = rest.slice(stop);
+    if (stderr.startsWith(DOCUMENT_START, at)) {
+      const end = stderr.indexOf(DOCUMENT_END, at);
+      if (end < 0) {
+        parts.push(stderr.slice(at));
+        break;
+      }
+      const stop = end + DOCUMENT_END.length;
+      const document = stderr.slice(at, stop);
+      parts.push(parseDocument(document) ?? document);
+      at = stop;
+      continue;
+    }
+    const next = nextOf(stderr, at + 1, [MARKER, DOCUMENT_START]);
+    parts.push(stderr.slice(at, next));
+    at = next;
   }
-  parts.push(rest);
   return parts.join("");
+}
+
+/** The first position at or after `from` where one of `needles` starts, else the length. */
+function nextOf(text: string, from: number, needles: readonly string[]): number {
+  let best = text.length;
+  for (const needle of needles) {
+    const found = text.indexOf(needle, from);
+    if (found >= 0 && found < best) best = found;
+  }
+  return best;
 }
 
 function skipLineEnd(text: string, at: number): number {
@@ -84,7 +114,7 @@ function parseDocument(document: string): string | undefined {
   }
   const objs = childrenNamed(nodes, "Objs")[0];
   if (objs === undefined) return undefined;
-  return objs.map(streamText).join("");
+  return objs.map(streamText).join("").replace(CONTROL_SEQUENCE, "");
 }
 
 /** The text a top-level element contributes: S elements and ToString of Obj, by stream. */
@@ -92,7 +122,12 @@ function streamText(node: OrderedNode): string {
   const stream = attribute(node, "S")?.toLowerCase();
   if (stream === undefined || !(stream in STREAM_PREFIXES)) return "";
   const prefix = STREAM_PREFIXES[stream] ?? "";
-  if ("S" in node) return prefix + decodeEscapes(textOf(node.S));
+  if ("S" in node) {
+    const text = decodeEscapes(textOf(node.S));
+    // The console host writes a warning, verbose or debug record as one line (its
+    // WriteWarningLine and the like) but serialises the message alone, without the line end.
+    return prefix !== "" && !text.endsWith("\n") ? `${prefix}${text}\n` : prefix + text;
+  }
   if ("Obj" in node) {
     const toString = childrenNamed(node.Obj, "ToString")[0];
     return toString === undefined ? "" : prefix + decodeEscapes(textOf(toString)) + "\n";

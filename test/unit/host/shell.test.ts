@@ -3,7 +3,16 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { type Host, LogKind, startHost } from "../../host";
 import { havePwsh } from "../../support/pwsh";
-import { attributeOf, processAlive, ShellDriver, TestSession, waitFor } from "./support";
+import { findPwsh } from "../../host/shell";
+import {
+  attributeOf,
+  IDENTIFY,
+  processAlive,
+  RawConnection,
+  ShellDriver,
+  TestSession,
+  waitFor,
+} from "./support";
 
 describe("loopback host: WinRS shell", () => {
   let host: Host;
@@ -189,6 +198,77 @@ describe("loopback host without PowerShell", () => {
       session.close();
       await bare.close();
     }
+  });
+});
+
+describe("loopback host: Windows persona", () => {
+  let host: Host | undefined;
+  let session: TestSession;
+  let shell: ShellDriver;
+  before(async () => {
+    if (findPwsh() === undefined) return; // each test below fails under CI, else skips
+    host = await startHost({ persona: "windows" });
+    session = await TestSession.connect(host);
+    shell = await ShellDriver.create(session, "<rsp:WorkingDirectory>/tmp</rsp:WorkingDirectory>");
+  });
+  after(async () => {
+    session?.close();
+    await host?.close();
+  });
+
+  test("Identify answers as Windows Server 2022 does, unauthenticated", async (t) => {
+    if (!havePwsh(t) || host === undefined) return;
+    const connection = await RawConnection.open(host.port);
+    try {
+      const response = await connection.post(IDENTIFY, {
+        "Content-Type": "application/soap+xml;charset=UTF-8",
+        WSMANIDENTIFY: "unauthenticated",
+      });
+      const xml = response.body.toString("utf8");
+      assert.match(xml, /<wsmid:ProductVendor>Microsoft Corporation<\/wsmid:ProductVendor>/);
+      assert.match(xml, /<wsmid:ProductVersion>OS: 10\.0\.20348 SP: 0\.0 Stack: 3\.0</);
+    } finally {
+      connection.close();
+    }
+  });
+
+  test("a PowerShell line reaches pwsh split as powershell.exe splits it, not as sh would", async (t) => {
+    if (!havePwsh(t) || host === undefined) return;
+    // sh would expand $x and $env:... itself; powershell.exe gets the quoted text as one
+    // argument and PowerShell evaluates it.
+    const id = await shell.command("powershell.exe", [
+      "-NoProfile",
+      "-NonInteractive",
+      "-Command",
+      '"$x = 6*7; Write-Output (\\"answer \\" + $x); exit 5"',
+    ]);
+    const result = await shell.collect(id);
+    assert.equal(result.stdout, "answer 42\n");
+    assert.equal(result.exitCode, 5);
+  });
+
+  test("a PowerShell line that needs cmd.exe is refused with a fault that says so", async (t) => {
+    if (!havePwsh(t) || host === undefined) return;
+    await assert.rejects(
+      shell.command("powershell.exe", ["-Command", "1", "|", "more"]),
+      (error: Error) => {
+        assert.match(
+          error.message,
+          /no cmd\.exe to interpret (&quot;|")\|(&quot;|") in a PowerShell command line/,
+        );
+        return true;
+      },
+    );
+  });
+
+  test("a cmd line still runs under the host's sh: there is no cmd.exe here", async (t) => {
+    if (!havePwsh(t) || host === undefined) return;
+    const result = await shell.collect(await shell.command("echo", ["$((6*7))"]));
+    assert.equal(result.stdout, "42\n");
+  });
+
+  test("refuses to start without pwsh, saying how to get it", async () => {
+    await assert.rejects(startHost({ persona: "windows", pwsh: null }), /needs pwsh/);
   });
 });
 

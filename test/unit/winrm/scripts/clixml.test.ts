@@ -55,6 +55,13 @@ describe("decodeClixml", () => {
     assert.equal(decodeClixml(stderr), "WARNING: low disk\r\nVERBOSE: step 1\r\nDEBUG: x=1\r\n");
   });
 
+  test("a warning serialised without its line end (as 5.1 and 7 write it) is still a line", () => {
+    const stderr = objs(
+      `<S S="warning">careful</S><S S="Error">boom_x000A_</S><S S="verbose">v</S>`,
+    );
+    assert.equal(decodeClixml(stderr), "WARNING: careful\nboom\nVERBOSE: v\n");
+  });
+
   test("several documents mixed with plain text, in order", () => {
     const stderr =
       "plain before\n" +
@@ -75,20 +82,46 @@ describe("decodeClixml", () => {
     }
   });
 
-  test("a truncated or malformed document is kept raw rather than lost", () => {
-    const truncated = `#< CLIXML\r\n<Objs Version="1.1.0.1" xmlns="${NS}"><S S="Error">cut off`;
-    assert.equal(decodeClixml(truncated), truncated);
+  test("a truncated or malformed document is kept raw rather than lost; the marker line goes", () => {
+    const cut = `<Objs Version="1.1.0.1" xmlns="${NS}"><S S="Error">cut off`;
+    assert.equal(decodeClixml(`#< CLIXML\r\n${cut}`), cut);
     const malformed = objs(`<S S="Error">bad <nesting</S>`);
-    assert.equal(decodeClixml(`x ${malformed} y`), `x ${malformed} y`);
-    const marker = "#< CLIXML\r\nnot xml at all";
-    assert.equal(decodeClixml(marker), marker);
+    assert.equal(
+      decodeClixml(`x ${malformed} y`),
+      `x ${malformed.slice("#< CLIXML\r\n".length)} y`,
+    );
+    assert.equal(decodeClixml("#< CLIXML\r\nnot xml at all"), "not xml at all");
+  });
+
+  test("text a script wrote to the raw stderr after the marker, before the document, stays in place", () => {
+    // pwsh 7.6 with -EncodedCommand: the marker goes out with the first record written to the
+    // error stream, the serialised records only when the process ends; raw writes land between.
+    const stderr =
+      "#< CLIXML\nAttempted to divide by zero.\nAt line:1 char:56\n" +
+      `<Objs Version="1.1.0.1" xmlns="${NS}"><S S="warning">w</S></Objs>`;
+    assert.equal(
+      decodeClixml(stderr),
+      "Attempted to divide by zero.\nAt line:1 char:56\nWARNING: w\n",
+    );
+  });
+
+  test("PowerShell 7's colour sequences are removed from decoded records", () => {
+    // As pwsh 7.6 serialises Write-Error 'boom' and 1/0 for a redirected stderr.
+    const stderr = objs(
+      '<S S="Error">_x001B_[31;1mWrite-Error: _x001B_[31;1mboom_x001B_[0m_x000A_</S>' +
+        '<S S="Error">_x001B_[31;1mRuntimeException: _x001B_[31;1mAttempted to divide by zero._x001B_[0m_x000A_</S>',
+    );
+    assert.equal(
+      decodeClixml(stderr),
+      "Write-Error: boom\nRuntimeException: Attempted to divide by zero.\n",
+    );
   });
 
   test("a DOCTYPE is refused, so no entity can be expanded", () => {
     const hostile =
       `#< CLIXML\r\n<Objs><!DOCTYPE Objs [<!ENTITY a "aaaaaaaaaa">]>` +
       `<S S="Error">&a;&a;&a;</S></Objs>`;
-    assert.equal(decodeClixml(hostile), hostile);
+    assert.equal(decodeClixml(hostile), hostile.slice("#< CLIXML\r\n".length));
   });
 
   test("an error record serialised as an object contributes its ToString", () => {

@@ -1,8 +1,9 @@
 /**
  * The PowerShell scripts: every script the module can produce is decoded from its
  * -EncodedCommand and parsed with a real PowerShell grammar (tree-sitter-powershell, from
- * airbus-cert, through the tree-sitter node bindings; both load prebuilt N-API binaries).
- * No PowerShell is installed here, so execution is left to the Windows end-to-end suite.
+ * airbus-cert, through the tree-sitter node bindings; both load prebuilt N-API binaries),
+ * and checked for constructs Windows PowerShell 5.1 lacks. powershell-run.test.ts executes
+ * them in pwsh.
  */
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
@@ -122,6 +123,91 @@ describe("PowerShell grammar check (tree-sitter-powershell)", () => {
       // PowerShell reads a doubled quote character as one (about_Quoting_Rules).
       const value = strings[0]?.text.slice(1, -1).replace(/(['\u2018-\u201B])\1/g, "$1");
       assert.equal(value, path);
+    }
+  });
+});
+
+/**
+ * Parameters that PowerShell 7 added to cmdlets a helper script might use, or whose meaning
+ * changed: a script written against 7 could pass the grammar and still fail on 5.1.
+ * -Encoding Byte is the reverse (gone in 7) and is refused too: the scripts use .NET streams.
+ */
+const VERSION_SPECIFIC_PARAMETERS =
+  /^-(AsByteStream|Parallel|SkipCertificateCheck|ThrottleLimit|Encoding\s+Byte)$/i;
+
+/**
+ * Constructs of PowerShell 7 that Windows PowerShell 5.1 does not parse or run: the ternary
+ * `?:`, `??` and `??=`, the null-conditional `?.` and `?[]`, the pipeline chain operators
+ * `&&` and `||`, and `clean {}` blocks. The grammar is PowerShell 7's minus most of these, so
+ * they show as ERROR nodes (syntaxProblems); pipeline chains parse, and are refused here.
+ */
+function powerShell7Only(source: string): string[] {
+  const problems: string[] = [];
+  const tree = parser.parse((index) => source.slice(index, index + 4096));
+  const where = (node: Parser.SyntaxNode) =>
+    `${node.startPosition.row + 1}:${node.startPosition.column + 1}`;
+  for (const node of tree.rootNode.descendantsOfType("pipeline_chain_tail")) {
+    problems.push(
+      `pipeline chain operator ${node.text.trim()} at ${where(node)} (PowerShell 7 only)`,
+    );
+  }
+  for (const node of tree.rootNode.descendantsOfType("command_parameter")) {
+    const next = node.nextNamedSibling?.nextNamedSibling;
+    const withValue = next ? `${node.text} ${next.text}` : node.text;
+    if (
+      VERSION_SPECIFIC_PARAMETERS.test(node.text) ||
+      VERSION_SPECIFIC_PARAMETERS.test(withValue)
+    ) {
+      problems.push(`parameter ${withValue} at ${where(node)} differs between 5.1 and 7`);
+    }
+  }
+  // Token-level checks for what the grammar turns into ERROR nodes, so the reason is named.
+  const code = source.replace(/'(?:[^']|'')*'/g, "''");
+  for (const [pattern, what] of [
+    [/\?\?=?/, "?? or ??= (null-coalescing)"],
+    [/[\w)\]}]\?[.[]/, "?. or ?[] (null-conditional)"],
+    [/\s\?\s[^:]*\s:\s/, "?: (ternary)"],
+    [/(^|[\s{};])clean\s*\{/m, "clean {} block"],
+  ] as const) {
+    if (pattern.test(code)) problems.push(`${what} (PowerShell 7 only)`);
+  }
+  return [...problems, ...syntaxProblems(source)];
+}
+
+describe("Windows PowerShell 5.1 compatibility", () => {
+  test("the check refuses each PowerShell 7 construct (a control, so a pass means something)", () => {
+    for (const construct of [
+      "$a = $b ? 1 : 2",
+      "$a = $b ?? 'default'",
+      "$a ??= 1",
+      "$n = $s?.Length",
+      "$x = ${a}?[0]",
+      "Get-Item x && Write-Output ok",
+      "Get-Item x || exit 1",
+      "Get-Content -AsByteStream -LiteralPath $p",
+      "Get-Content -Encoding Byte -LiteralPath $p",
+      "1..3 | ForEach-Object -Parallel { $_ }",
+      "function f { process { $_ } clean { 'done' } }",
+    ]) {
+      assert.notDeepEqual(powerShell7Only(construct), [], construct);
+    }
+    for (const fine of [
+      "if ($a) { 1 } else { 2 }",
+      "$m = 'a ? b : c and x?.y and ??'",
+      "Get-Item -LiteralPath $p -ErrorAction Stop",
+      "[Console]::Out.Flush()",
+    ]) {
+      assert.deepEqual(powerShell7Only(fine), [], fine);
+    }
+  });
+
+  test("every script, for every nasty path, uses only what 5.1 has", () => {
+    assert.deepEqual(powerShell7Only(powerShellSources.bootstrap()), [], "bootstrap");
+    for (const path of NASTY_PATHS) {
+      for (const [name, invocation] of invocationsFor(path)) {
+        const source = decodeCommand(invocation.command);
+        assert.deepEqual(powerShell7Only(source), [], `${name} ${JSON.stringify(path)}`);
+      }
     }
   });
 });

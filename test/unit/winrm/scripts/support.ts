@@ -1,13 +1,23 @@
 /**
  * Runs a RemoteInvocation locally exactly as the loopback host does: `/bin/sh -c "<command>
- * <args joined by a space>"`, stdin piped and encoded per stdinEncoding. The child leads its
- * own process group so a test can signal the whole command, as a host terminating it would.
+ * <args joined by a space>"`, stdin piped and encoded per stdinEncoding; a powershell.exe
+ * line as the Windows persona runs it: split into argv by powershell.exe's rules, in pwsh.
+ * The child leads its own process group so a test can signal the whole command, as a host
+ * terminating it would.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { RemoteInvocation } from "../../../../provider/winrm/scripts";
 import { stdinEncoder } from "../../../../provider/winrm/scripts/stdin";
+import { findPwsh } from "../../../host/shell";
+import { splitWindowsCommandLine } from "../../../host/windows-command-line";
+
+function pwshPath(): string {
+  const found = findPwsh();
+  if (found === undefined) throw new Error("pwsh is not installed (bash test/setup/pwsh.sh)");
+  return found;
+}
 
 /**
  * The host's shell. POSIX_TEST_SHELL lets the suite run under another sh, for example BusyBox
@@ -22,15 +32,24 @@ export interface RunResult {
   stderr: string;
 }
 
+/** Where the command runs: its working directory and environment (default: this process's). */
+export interface SpawnPlace {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
 export interface Running {
   child: ChildProcess;
   done: Promise<RunResult>;
 }
 
 /** Starts the invocation; the caller feeds `child.stdin` (raw, before encoding) or not. */
-export function start(invocation: RemoteInvocation): Running {
+export function start(invocation: RemoteInvocation, options: SpawnPlace = {}): Running {
   const line = [invocation.command, ...invocation.args].join(" ");
-  const child = spawn(SHELL, ["-c", line], { detached: true, stdio: "pipe" });
+  const [program, ...args] = splitWindowsCommandLine(line);
+  const child = /^powershell(\.exe)?$/i.test(program ?? "")
+    ? spawn(pwshPath(), args, { detached: true, stdio: "pipe", ...options })
+    : spawn(SHELL, ["-c", line], { detached: true, stdio: "pipe", ...options });
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
   child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
@@ -55,8 +74,9 @@ export function start(invocation: RemoteInvocation): Running {
 export async function run(
   invocation: RemoteInvocation,
   input: Buffer | Iterable<Buffer> | AsyncIterable<Buffer> = Buffer.alloc(0),
+  options: SpawnPlace = {},
 ): Promise<RunResult> {
-  const { child, done } = start(invocation);
+  const { child, done } = start(invocation, options);
   const source = Buffer.isBuffer(input) ? Readable.from([input]) : Readable.from(input);
   const stdin = child.stdin;
   if (stdin === null) throw new Error("child has no stdin");

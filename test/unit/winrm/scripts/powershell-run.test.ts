@@ -1,0 +1,404 @@
+/**
+ * The PowerShell family executed for real: every helper script and the runScript bootstrap,
+ * started as the Windows persona of the loopback host starts powershell.exe (the command line
+ * split by powershell.exe's rules, run in pwsh 7.6), against temporary folders with names
+ * that break naive quoting in PowerShell. pwsh is PowerShell 7 on .NET; powershell.exe is 5.1
+ * on .NET Framework. The scripts avoid what differs between them (powershell.ts), and
+ * powershell.test.ts refuses the syntax 5.1 lacks; this file proves what they do.
+ */
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { after, before, describe, test, type TestContext } from "node:test";
+import {
+  decodeClixml,
+  scriptsFor,
+  UPLOAD_HASH_MISMATCH_EXIT,
+  UPLOAD_TEMP_PREFIX,
+  WRONG_TYPE_EXIT,
+} from "../../../../provider/winrm/scripts";
+import { framePowerShellInput } from "../../../../provider/winrm/scripts/powershell";
+import { havePwsh } from "../../../support/pwsh";
+import { run, start, type RunResult, type SpawnPlace } from "./support";
+
+const scripts = scriptsFor("powershell");
+
+/**
+ * Names that PowerShell would misread if a path were ever expanded rather than taken
+ * literally: wildcards, `$` and subexpressions, backticks, both kinds of quote including the
+ * typographic ones PowerShell also treats as quotes, a newline, non-ASCII, a leading dash.
+ */
+const NASTY_NAMES = [
+  "plain",
+  "sp ace",
+  `it's "quoted"`,
+  "smart ‘quotes’ “double” ‚low‛",
+  "$env:HOME and $(Get-Date) and `backtick`",
+  "wild[card]*?",
+  "new\nline",
+  "ünïcødé-😀",
+  "-leading-dash",
+];
+
+let root = "";
+before(() => {
+  root = mkdtempSync(join(tmpdir(), "pulumi-winrm-pwsh-"));
+});
+after(() => rmSync(root, { recursive: true, force: true }));
+
+/** A fresh directory below `root` whose own name is hostile too. */
+function freshDir(label: string): string {
+  const dir = join(root, `${label} it's $x [y] ü`);
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+function sha256(bytes: Buffer): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/** Upload stream: content then the hex digest as the trailer. */
+function uploadStream(content: Buffer, trailer = sha256(content)): Buffer {
+  return Buffer.concat([content, Buffer.from(trailer, "latin1")]);
+}
+
+function leftovers(dir: string): string[] {
+  return readdirSync(dir).filter((name) => name.startsWith(UPLOAD_TEMP_PREFIX));
+}
+
+/** Registers a test that needs pwsh: it fails under CI without it, else skips saying why. */
+function pwshTest(name: string, body: () => Promise<void>, timeout = 120_000): void {
+  test(name, { timeout }, async (t: TestContext) => {
+    if (!havePwsh(t)) return;
+    await body();
+  });
+}
+
+/** The runScript bootstrap with `script` and, optionally, the script's own stdin. */
+async function runScript(
+  script: string,
+  stdin?: Buffer,
+  options: SpawnPlace = {},
+): Promise<RunResult & { errorText: string }> {
+  const input: Buffer[] = [];
+  for await (const chunk of framePowerShellInput(script, stdin)) input.push(Buffer.from(chunk));
+  const result = await run(scripts.runScript(), Buffer.concat(input), options);
+  return { ...result, errorText: decodeClixml(result.stderr) };
+}
+
+describe("PowerShell sha256, in pwsh", () => {
+  pwshTest(
+    "matches node's SHA-256 for every nasty name, and says absent when missing",
+    async () => {
+      const dir = freshDir("sha");
+      for (const name of NASTY_NAMES) {
+        const content = randomBytes(1000 + name.length);
+        const path = join(dir, name);
+        writeFileSync(path, content);
+        const result = await run(scripts.sha256(path));
+        assert.equal(result.code, 0, result.stderr);
+        assert.equal(scripts.parseSha256(result.stdout), sha256(content), name);
+      }
+      const missing = await run(scripts.sha256(join(dir, "wild[card]*? missing")));
+      assert.equal(missing.code, 0, missing.stderr);
+      assert.equal(scripts.parseSha256(missing.stdout), "absent");
+    },
+  );
+
+  pwshTest("refuses a directory with the wrong-type exit code", async () => {
+    const result = await run(scripts.sha256(freshDir("sha-dir")));
+    assert.equal(result.code, WRONG_TYPE_EXIT);
+    assert.match(result.stderr, /is a directory/);
+  });
+});
+
+describe("PowerShell stat, in pwsh", () => {
+  pwshTest("file: size and modification time in UTC, to the millisecond", async () => {
+    const path = join(freshDir("stat"), "new\nline $x");
+    writeFileSync(path, Buffer.alloc(12345));
+    for (const iso of ["2000-02-29T12:34:56.789Z", "1999-12-31T23:59:59.000Z"]) {
+      utimesSync(path, new Date(iso), new Date(iso));
+      const result = await run(scripts.stat(path));
+      assert.equal(result.code, 0, result.stderr);
+      assert.deepEqual(scripts.parseStat(result.stdout), {
+        exists: true,
+        type: "file",
+        size: 12345,
+        modified: iso,
+      });
+    }
+  });
+
+  pwshTest("a directory and a missing path", async () => {
+    const dir = freshDir("stat-dir");
+    const stat = scripts.parseStat((await run(scripts.stat(dir))).stdout);
+    assert.equal(stat.type, "directory");
+    assert.equal(stat.size, undefined);
+    assert.equal(stat.modified, new Date(Math.floor(statSync(dir).mtimeMs)).toISOString());
+    const missing = await run(scripts.stat(join(dir, "nothing [here]")));
+    assert.equal(missing.code, 0, missing.stderr);
+    assert.deepEqual(scripts.parseStat(missing.stdout), { exists: false });
+  });
+});
+
+describe("PowerShell remove, in pwsh", () => {
+  pwshTest("a file, an absent path, a tree only with recursive", async () => {
+    const dir = freshDir("remove");
+    for (const name of NASTY_NAMES.slice(0, 6)) {
+      const path = join(dir, name);
+      writeFileSync(path, "x");
+      const result = await run(scripts.remove(path));
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(existsSync(path), false, name);
+    }
+    assert.equal((await run(scripts.remove(join(dir, "plain")))).code, 0, "absent is success");
+    // A wildcard name must not take its neighbours with it.
+    writeFileSync(join(dir, "a1"), "keep");
+    writeFileSync(join(dir, "a[1]"), "x");
+    assert.equal((await run(scripts.remove(join(dir, "a[1]")))).code, 0);
+    assert.deepEqual(readdirSync(dir).sort(), ["a1"]);
+
+    const tree = join(dir, "tree $x");
+    mkdirSync(join(tree, "a b", "c'd"), { recursive: true });
+    writeFileSync(join(tree, "a b", "c'd", "f"), "x", { mode: 0o444 });
+    const refused = await run(scripts.remove(tree));
+    assert.equal(refused.code, WRONG_TYPE_EXIT);
+    assert.match(refused.stderr, /is a directory/);
+    assert.equal(existsSync(tree), true);
+    const removed = await run(scripts.remove(tree, { recursive: true }));
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.equal(existsSync(tree), false);
+  });
+
+  pwshTest("a symbolic link to a directory goes, its target stays", async () => {
+    const dir = freshDir("remove-link");
+    const target = join(dir, "target");
+    mkdirSync(target);
+    writeFileSync(join(target, "keep"), "x");
+    symlinkSync(target, join(dir, "link"));
+    const result = await run(scripts.remove(join(dir, "link"), { recursive: true }));
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(existsSync(join(dir, "link")), false);
+    assert.equal(existsSync(join(target, "keep")), true);
+  });
+});
+
+describe("PowerShell mkdirp, in pwsh", () => {
+  pwshTest("creates nested directories, accepts an existing one, refuses a file", async () => {
+    const dir = freshDir("mkdirp");
+    const nested = join(dir, ...NASTY_NAMES.slice(0, 6));
+    assert.equal((await run(scripts.mkdirp(nested))).code, 0);
+    assert.equal(statSync(nested).isDirectory(), true);
+    assert.equal((await run(scripts.mkdirp(nested))).code, 0);
+    writeFileSync(join(dir, "file"), "x");
+    const refused = await run(scripts.mkdirp(join(dir, "file")));
+    assert.equal(refused.code, WRONG_TYPE_EXIT);
+    assert.match(refused.stderr, /exists and is not a directory/);
+  });
+});
+
+describe("PowerShell upload, in pwsh", () => {
+  pwshTest("0, 1, 63, 64, 65 bytes and 1 MiB, to nasty names, verified", async () => {
+    const dir = freshDir("upload");
+    const cases: Array<[number, string]> = [
+      [0, "plain"],
+      [1, "sp ace"],
+      [63, `it's "quoted"`],
+      [64, "smart ‘quotes’ “double” ‚low‛"],
+      [65, "$env:HOME and $(Get-Date) and `backtick`"],
+      [1 << 20, "wild[card]*? ünïcødé-😀"],
+    ];
+    for (const [size, name] of cases) {
+      const path = join(dir, `${size}-${name}`);
+      const content = randomBytes(size);
+      const result = await run(scripts.upload(path), uploadStream(content));
+      assert.equal(result.code, 0, result.stderr);
+      assert.ok(readFileSync(path).equals(content), `${size} ${name}`);
+    }
+    assert.deepEqual(leftovers(dir), []);
+  });
+
+  pwshTest("replaces an existing file", async () => {
+    const dir = freshDir("upload-replace");
+    const path = join(dir, "target");
+    writeFileSync(path, "old content that is longer than the new one");
+    const result = await run(scripts.upload(path), uploadStream(Buffer.from("new")));
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(readFileSync(path, "utf8"), "new");
+    assert.deepEqual(leftovers(dir), []);
+  });
+
+  pwshTest(
+    `a wrong trailing hash exits ${UPLOAD_HASH_MISMATCH_EXIT} and leaves nothing`,
+    async () => {
+      const dir = freshDir("upload-mismatch");
+      const content = randomBytes(100_000);
+      const wrong = sha256(Buffer.from("something else"));
+      const result = await run(scripts.upload(join(dir, "target")), uploadStream(content, wrong));
+      assert.equal(result.code, UPLOAD_HASH_MISMATCH_EXIT);
+      assert.match(
+        result.stderr,
+        new RegExp(`SHA-256 mismatch: the content hashes to ${sha256(content)}`),
+      );
+      assert.deepEqual(readdirSync(dir), []);
+    },
+  );
+
+  pwshTest("a mismatch keeps the previous destination intact", async () => {
+    const dir = freshDir("upload-keep");
+    const path = join(dir, "target");
+    writeFileSync(path, "previous");
+    const result = await run(scripts.upload(path), uploadStream(randomBytes(10), "0".repeat(64)));
+    assert.equal(result.code, UPLOAD_HASH_MISMATCH_EXIT);
+    assert.equal(readFileSync(path, "utf8"), "previous");
+    assert.deepEqual(leftovers(dir), []);
+  });
+
+  pwshTest("stdin closed before the 64-byte trailer leaves nothing", async () => {
+    const dir = freshDir("upload-short");
+    const full = uploadStream(randomBytes(5000));
+    for (const cut of [0, 63, 5000 + 63]) {
+      const result = await run(scripts.upload(join(dir, "target")), full.subarray(0, cut));
+      assert.equal(result.code, UPLOAD_HASH_MISMATCH_EXIT, `cut at ${cut}: ${result.stderr}`);
+      assert.match(result.stderr, /ended before its SHA-256 trailer|SHA-256 mismatch/);
+      assert.deepEqual(readdirSync(dir), [], `cut at ${cut}`);
+    }
+  });
+
+  pwshTest("refuses a destination that is a directory, and one in a missing folder", async () => {
+    const dir = freshDir("upload-dir");
+    const refused = await run(scripts.upload(dir), uploadStream(Buffer.from("x")));
+    assert.equal(refused.code, WRONG_TYPE_EXIT);
+    const missing = join(dir, "no such folder", "f");
+    const failed = await run(scripts.upload(missing), uploadStream(Buffer.from("x")));
+    assert.equal(failed.code, 1);
+    assert.ok(failed.stderr.startsWith(`upload: ${missing}: `), failed.stderr);
+  });
+
+  pwshTest(
+    "killed halfway (TerminateProcess runs no finally): no destination, at most a temporary file",
+    async () => {
+      const dir = freshDir("upload-killed");
+      const path = join(dir, "target");
+      writeFileSync(path, "previous");
+      const { child, done } = start(scripts.upload(path));
+      const line = `${randomBytes(57 * 1000).toString("base64")}\n`;
+      const feed = setInterval(() => child.stdin?.write(line), 5);
+      try {
+        for (
+          let n = 0;
+          n < 300 && !leftovers(dir).some((name) => statSync(join(dir, name)).size > 0);
+          n++
+        ) {
+          await sleep(50);
+        }
+        assert.ok(leftovers(dir).length > 0, "the upload never started writing");
+        process.kill(-(child.pid ?? 0), "SIGKILL");
+      } finally {
+        clearInterval(feed);
+      }
+      const result = await done;
+      assert.equal(result.signal, "SIGKILL");
+      assert.equal(readFileSync(path, "utf8"), "previous");
+      for (const name of readdirSync(dir))
+        assert.ok(name === "target" || name.startsWith(UPLOAD_TEMP_PREFIX), name);
+    },
+  );
+});
+
+describe("PowerShell runScript bootstrap, in pwsh", () => {
+  pwshTest(
+    "a multi-KB script from stdin: its output, non-ASCII text and its exit code",
+    async () => {
+      const lines = ["$total = 0"];
+      for (let i = 0; i < 500; i++) lines.push(`$total += ${i} # line ${i} of padding`);
+      lines.push("Write-Output $total", "Write-Output 'ünï $HOME ✓'", "exit 7");
+      const script = lines.join("\n");
+      assert.ok(script.length > 10_000);
+      const result = await runScript(script);
+      assert.equal(result.code, 7, result.errorText);
+      assert.equal(result.stdout, `${(499 * 500) / 2}\nünï $HOME ✓\n`);
+    },
+  );
+
+  pwshTest("the script's own stdin arrives as $input, one string per line", async () => {
+    const result = await runScript(
+      "$input | ForEach-Object { 'got [' + $_ + ']' }",
+      Buffer.from("one\r\ntwo\nthree ü\n"),
+    );
+    assert.equal(result.code, 0, result.errorText);
+    assert.equal(result.stdout, "got [one]\ngot [two]\ngot [three ü]\n");
+  });
+
+  pwshTest("environment and working directory are the command's", async () => {
+    const dir = freshDir("cwd");
+    const result = await runScript(
+      "Write-Output (Get-Location).Path; Write-Output $env:PULUMI_WINRM_PROBE",
+      undefined,
+      { cwd: dir, env: { ...process.env, PULUMI_WINRM_PROBE: "probe ü $x" } },
+    );
+    assert.equal(result.code, 0, result.errorText);
+    assert.equal(result.stdout, `${dir}\nprobe ü $x\n`);
+  });
+
+  pwshTest(
+    "exit codes: exit N, throw, -ErrorAction Stop, a native command's code passed on",
+    async () => {
+      const table: Array<[string, number, RegExp | undefined]> = [
+        ["Write-Output ok", 0, undefined],
+        ["exit 0", 0, undefined],
+        ["exit 3", 3, undefined],
+        ["exit 255", 255, undefined],
+        ["throw 'boom-thrown'", 1, /boom-thrown/],
+        [
+          "Get-Item -LiteralPath '/no/such/path' -ErrorAction Stop",
+          1,
+          /Cannot find path '\/no\/such\/path'/,
+        ],
+        ["sh -c 'exit 4'; exit $LASTEXITCODE", 4, undefined],
+      ];
+      for (const [script, code, error] of table) {
+        const result = await runScript(script);
+        assert.equal(result.code, code, `${script}: ${result.errorText}`);
+        if (error) assert.match(result.errorText, error, script);
+      }
+    },
+  );
+
+  pwshTest(
+    "a non-terminating error and a warning reach stderr as CLIXML, decoded; the script goes on",
+    async () => {
+      const result = await runScript(
+        "Write-Warning 'careful'; Write-Error 'not fatal'; Write-Output 'went on'",
+      );
+      assert.equal(result.code, 0, result.errorText);
+      assert.equal(result.stdout, "went on\n");
+      assert.ok(result.stderr.startsWith("#< CLIXML"), result.stderr);
+      assert.match(result.errorText, /^WARNING: careful$/m);
+      assert.match(result.errorText, /not fatal/);
+      assert.doesNotMatch(result.errorText, /<Objs|_x00/);
+      assert.ok(!result.errorText.includes("\u001b"), "no colour sequences");
+    },
+  );
+
+  pwshTest("a script that does not parse: exit 1 with line and column", async () => {
+    const result = await runScript("Write-Output 'fine'\nif ( {");
+    assert.equal(result.code, 1);
+    assert.equal(result.stdout, "");
+    assert.match(result.errorText, /^line 2, column \d+: /m);
+  });
+});
