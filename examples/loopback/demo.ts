@@ -1,6 +1,9 @@
 /**
  * `npm run demo`: the whole life of a stack against the loopback WinRM host, on the real
- * Pulumi engine, with pulumi-winrm installed from `npm pack` as a user installs it.
+ * Pulumi engine, with pulumi-winrm installed from `npm pack` as a user installs it. The host
+ * shows its Windows persona: it identifies as Windows Server 2022, so the provider sends
+ * PowerShell (the RemoteCommand's default shell, and every RemoteFile script), which runs in
+ * pwsh here. `npm run demo -- --posix` shows the POSIX persona, where the same stack runs sh.
  *
  *   1. up: place a config file and "install a feature" guarded by a test command
  *   2. a second up: nothing to do, nothing runs on the host
@@ -14,11 +17,36 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startHost } from "../../test/host";
+import { LogKind, startHost } from "../../test/host";
 import { createProject } from "../../test/e2e/support/project";
 import type { OperationResult, ResourceSpec } from "../../test/e2e/support/scenario";
 
 const quote = (text: string) => `'${text.replace(/'/g, `'\\''`)}'`;
+/** A PowerShell verbatim string (about_Quoting_Rules). */
+const literal = (text: string) => `'${text.replace(/'/g, "''")}'`;
+
+/** The feature as PowerShell (the Windows persona) or as sh (the POSIX persona). */
+function featureCommand(feature: string, windows: boolean): Record<string, unknown> {
+  const state = join(feature, "state");
+  if (windows) {
+    // On a real Windows host this would be Install-WindowsFeature guarded by
+    // Get-WindowsFeature (see examples/windows-bootstrap).
+    return {
+      create: `New-Item -ItemType Directory -Force -Path ${literal(feature)} | Out-Null\n[IO.File]::WriteAllText(${literal(state)}, 'installed')`,
+      test: `if (Test-Path -LiteralPath ${literal(state)}) { exit 0 } else { exit 1 }`,
+      read: `if (Test-Path -LiteralPath ${literal(state)}) { [IO.File]::ReadAllText(${literal(state)}) } else { 'absent' }`,
+      delete: `Remove-Item -LiteralPath ${literal(feature)} -Recurse -Force`,
+    };
+  }
+  return {
+    // The host's "cmd" shell is sh on the loopback host: there is no cmd.exe here.
+    shell: "cmd",
+    create: `mkdir -p ${quote(feature)} && echo installed > ${quote(state)}`,
+    test: `[ -f ${quote(state)} ]`,
+    read: `cat ${quote(state)} 2>/dev/null || echo absent`,
+    delete: `rm -rf ${quote(feature)}`,
+  };
+}
 
 function say(step: string, detail = ""): void {
   process.stdout.write(`\n\x1b[1m== ${step}\x1b[0m${detail ? `\n${detail}` : ""}\n`);
@@ -30,8 +58,14 @@ function changes(result: OperationResult | undefined): string {
 
 async function main(): Promise<void> {
   const started = Date.now();
-  say("Starting the loopback WinRM host (Negotiate + message encryption, Basic off)");
-  const host = await startHost();
+  const windows = !process.argv.includes("--posix");
+  say(
+    `Starting the loopback WinRM host, ${windows ? "Windows" : "POSIX"} persona (Negotiate + message encryption, Basic off)`,
+    windows
+      ? "  it identifies as Windows Server 2022; PowerShell runs in pwsh, cmd.exe lines in sh"
+      : "  it identifies as a non-Windows host; commands and file scripts run in sh",
+  );
+  const host = await startHost({ persona: windows ? "windows" : "posix" });
   const work = mkdtempSync(join(tmpdir(), "pulumi-winrm-demo-"));
   say("Packing pulumi-winrm and installing it into a fresh Pulumi project");
   const project = await createProject();
@@ -47,15 +81,7 @@ async function main(): Promise<void> {
       {
         kind: "RemoteCommand",
         name: "feature",
-        args: {
-          shell: "cmd",
-          // The host's "cmd" shell is sh on the loopback host; on Windows this would be
-          // Install-WindowsFeature guarded by Get-WindowsFeature (see windows-bootstrap).
-          create: `mkdir -p ${quote(feature)} && echo installed > ${quote(join(feature, "state"))}`,
-          test: `[ -f ${quote(join(feature, "state"))} ]`,
-          read: `cat ${quote(join(feature, "state"))} 2>/dev/null || echo absent`,
-          delete: `rm -rf ${quote(feature)}`,
-        },
+        args: featureCommand(feature, windows),
         secrets: [],
       },
     ];
@@ -77,7 +103,12 @@ async function main(): Promise<void> {
       );
       process.stdout.write(`  ${name}: ${JSON.stringify(shown)}\n`);
     }
-    process.stdout.write(`  host log: ${host.log.counters.commandsRun} commands run\n`);
+    const programs = new Set(
+      host.log.entries(LogKind.COMMAND_STARTED).map((entry) => entry.commandLine?.split(" ")[0]),
+    );
+    process.stdout.write(
+      `  host log: ${host.log.counters.commandsRun} commands run (${[...programs].join(", ")})\n`,
+    );
 
     const before = host.log.counters.commandsRun;
     const [second] = await stack.runOk(resources, ["up"]);

@@ -1,8 +1,10 @@
 /**
  * The host the `remote` tier runs against, from the environment:
  *
- *   WINRM_TEST_HOST      host name or address, optionally :port; or "loopback" to start the
- *                        loopback host in this process (proves the tier itself, in CI)
+ *   WINRM_TEST_HOST      host name or address, optionally :port; or "loopback" (the POSIX
+ *                        persona) or "loopback-windows" (the Windows persona, PowerShell in
+ *                        pwsh) to start the loopback host in this process (proves the tier
+ *                        itself, in CI)
  *   WINRM_TEST_USER      DOMAIN\user, user@domain or a local user
  *   WINRM_TEST_PASSWORD  its password
  *   WINRM_TEST_HTTPS     1: HTTPS (port 5986 unless given)
@@ -36,6 +38,8 @@ export interface Family {
   /** A fresh folder on the host for this run (not created). */
   workDir: string;
   join(...parts: string[]): string;
+  /** A command for client.run that copies its stdin to its stdout. */
+  copyStdin: string;
   /** Prints `text` and a newline. `text` holds only letters, digits, '-' and spaces. */
   echo(text: string): string;
   exit(code: number): string;
@@ -62,6 +66,7 @@ const posixFamily = (workDir: string): Family => ({
   shell: "cmd",
   workDir,
   join: (...parts) => posix.join(...parts),
+  copyStdin: "cat",
   echo: (text) => `echo ${quotePosix(text)}`,
   exit: (code) => `exit ${code}`,
   writeFile: (path, text) => `printf '%s\\n' ${quotePosix(text)} > ${quotePosix(path)}`,
@@ -71,11 +76,18 @@ const posixFamily = (workDir: string): Family => ({
   makeDir: (path) => `mkdir -p ${quotePosix(path)}`,
 });
 
-const powerShellFamily = (workDir: string): Family => ({
+/**
+ * On Windows, paths are Windows paths and cmd.exe runs `findstr`. The Windows persona of the
+ * loopback host runs PowerShell in pwsh on this machine's file system, and its stand-in for
+ * cmd.exe is sh: there the paths are POSIX paths and the copy is `cat`.
+ */
+const powerShellFamily = (workDir: string, persona: boolean): Family => ({
   windows: true,
   shell: "powershell",
   workDir,
-  join: (...parts) => win32.join(...parts),
+  join: (...parts) => (persona ? posix.join(...parts) : win32.join(...parts)),
+  // findstr prints every line matching "beginning of line".
+  copyStdin: persona ? "cat" : 'findstr "^"',
   echo: (text) => `Write-Output ${quotePowerShell(text)}`,
   exit: (code) => `exit ${code}`,
   writeFile: (path, text) =>
@@ -95,7 +107,7 @@ export interface Target {
   /** The resources' `connection` input. */
   connection: Record<string, unknown>;
   family: Family;
-  /** The loopback host when WINRM_TEST_HOST=loopback. */
+  /** The loopback host when WINRM_TEST_HOST=loopback or loopback-windows. */
   loopback?: Host;
   client(options?: Partial<ClientOptions>): WinRMClient;
   close(): Promise<void>;
@@ -110,8 +122,8 @@ export async function openTarget(): Promise<Target> {
   const spec = process.env.WINRM_TEST_HOST ?? "";
   let loopback: Host | undefined;
   let options: ClientOptions;
-  if (spec === "loopback") {
-    loopback = await startHost();
+  if (spec === "loopback" || spec === "loopback-windows") {
+    loopback = await startHost({ persona: spec === "loopback" ? "posix" : "windows" });
     options = {
       host: "127.0.0.1",
       port: loopback.port,
@@ -149,9 +161,11 @@ export async function openTarget(): Promise<Target> {
     await probe.close();
   }
   const run = `pulumi-winrm-remote-${randomBytes(4).toString("hex")}`;
-  const family = windows
-    ? powerShellFamily(win32.join("C:\\Windows\\Temp", run))
-    : posixFamily(posix.join(tmpdir(), run));
+  const family = !windows
+    ? posixFamily(posix.join(tmpdir(), run))
+    : loopback
+      ? powerShellFamily(posix.join(tmpdir(), run), true)
+      : powerShellFamily(win32.join("C:\\Windows\\Temp", run), false);
   const connection: Record<string, unknown> = {
     host: options.host,
     port: options.port,

@@ -97,7 +97,15 @@ describe("loopback host: command line", () => {
     const help = spawnSync(process.execPath, [CLI, "--help"], { encoding: "utf8" });
     assert.equal(help.status, 0);
     assert.match(help.stdout, /^usage: /);
-    for (const args of [["--bogus"], ["--https", "dsa"], ["--port", "99999"], ["--cbt"]]) {
+    assert.match(help.stdout, /--persona posix\|windows/);
+    assert.match(help.stdout, /There is no\s+cmd\.exe here/);
+    for (const args of [
+      ["--bogus"],
+      ["--https", "dsa"],
+      ["--port", "99999"],
+      ["--cbt"],
+      ["--persona", "macos"],
+    ]) {
       const bad = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8" });
       assert.equal(bad.status, 2, args.join(" "));
       assert.equal(bad.stdout, "");
@@ -124,6 +132,7 @@ describe("loopback host: command line", () => {
         users: [{ domain: "DOM", user: "bob", password: "pw" }],
       },
     );
+    assert.deepEqual(parseArguments(["--persona", "windows"]), { port: 5985, persona: "windows" });
     assert.equal(parseArguments(["-h"]), "help");
     assert.throws(() => parseArguments(["--user", "x"]), /--password/);
   });
