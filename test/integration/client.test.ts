@@ -12,6 +12,8 @@ import { WinRMClient } from "../../provider/winrm/client";
 import { clientFor } from "./support";
 import { type Host, startHost } from "../host";
 import { LogKind } from "../host/log";
+import { findPwsh } from "../host/shell";
+import { havePwsh } from "../support/pwsh";
 
 async function expectEcho(client: WinRMClient): Promise<void> {
   try {
@@ -203,6 +205,57 @@ describe("client over HTTP with message encryption (a default Windows listener)"
       return true;
     });
     await client.close();
+  });
+});
+
+describe("client against the Windows persona (PowerShell in pwsh)", () => {
+  let host: Host | undefined;
+  before(async () => {
+    if (findPwsh() !== undefined) host = await startHost({ persona: "windows" });
+  });
+  after(() => host?.close());
+
+  test("Identify says Windows, so the client takes PowerShell without being told", async (t) => {
+    if (!havePwsh(t) || host === undefined) return;
+    const client = clientFor(host);
+    try {
+      const identity = await client.identify();
+      assert.deepEqual([identity.productVendor, identity.windows], ["Microsoft Corporation", true]);
+      assert.equal(await client.scriptFamily(), "powershell");
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("runScript: a 200 KB script, its output as UTF-8, exit N, over the sealed channel", async (t) => {
+    if (!havePwsh(t) || host === undefined) return;
+    const client = clientFor(host);
+    try {
+      const script = `$x = '${"y".repeat(200_000)}'\nWrite-Output ("$($x.Length) Grüße 🔐")\nexit 9`;
+      const result = await client.runScript(script);
+      assert.equal(result.exitCode, 9, result.stderr.toString());
+      assert.equal(result.stdout.toString("utf8"), "200000 Grüße 🔐\n");
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("runPowerShell: stdin as $input, errors and warnings decoded from CLIXML", async (t) => {
+    if (!havePwsh(t) || host === undefined) return;
+    const client = clientFor(host);
+    try {
+      const result = await client.runPowerShell(
+        "$input | ForEach-Object { Write-Warning ('saw ' + $_) }; Write-Error 'it failed'; exit 4",
+        { stdin: Buffer.from("a\nb\n") },
+      );
+      assert.equal(result.exitCode, 4);
+      assert.equal(result.stdout.toString(), "");
+      assert.match(result.errorText, /^WARNING: saw a\nWARNING: saw b\n/);
+      assert.match(result.errorText, /it failed/);
+      assert.doesNotMatch(result.errorText, /CLIXML|<Objs|_x00/);
+    } finally {
+      await client.close();
+    }
   });
 });
 
