@@ -11,14 +11,24 @@
  *               Both sides pay their whole invocation: ours a new client, Identify, mkdir -p,
  *               the upload with its remote SHA-256 check, and close; scp its process start,
  *               SSH handshake and transfer. Both copies are checked byte for byte afterwards.
+ *   upload, Windows persona
+ *               the same upload to a second loopback host whose Identify answers as Windows,
+ *               so the client sends the PowerShell upload script, run in pwsh: the bytes go
+ *               as base64 lines decoded by [Convert]::FromBase64String, and SHA-256 in .NET.
+ *               Measured interleaved with the two above; its ratio is against the same scp,
+ *               and its time is also given as a multiple of the POSIX host's. Needs pwsh
+ *               (bash test/setup/pwsh.sh): without it the row is skipped, saying why, and
+ *               under CI the bench fails.
  *
  * Figures are medians after warmup, our runs and the peer's interleaved so that both see the
  * same load on the machine; goals are reported as ratios, never asserted. The same host
- * process serves our client and pywinrm. openssh-server is installed with apt-get when sshd is
+ * process serves our client and pywinrm; the Windows persona is a second host process, started
+ * only for the upload. openssh-server is installed with apt-get when sshd is
  * missing; sshd then runs on a free 127.0.0.1 port with a host key, config and authorized key
  * in a temporary folder, and is stopped at the end, on failure too.
  *
  * Usage: npm run build && node dist/bench/client.js [sequential] [cold] [upload]
+ *        (upload includes the Windows persona's)
  * Knobs: BENCH_UPLOAD_MB (100), BENCH_UPLOAD_RUNS (3), BENCH_COLD_RUNS (9),
  *        BENCH_ECHO_COUNT (100), BENCH_ECHO_ROUNDS (5).
  */
@@ -30,6 +40,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { WinRMClient } from "../provider/winrm/client";
 import type { ClientOptions } from "../provider/winrm/options";
+import { findPwsh } from "../test/host/shell";
 import { type Host, startLoopbackHost } from "./support/loopback-host";
 import { Cleanup, LOOPBACK, log, REPO, run, stopProcess } from "./support/process";
 import { startSshd } from "./support/sshd";
@@ -173,30 +184,37 @@ class Pywinrm {
 }
 
 /**
- * Warmup rounds, then `runs` rounds alternating ours and the peer's (who goes first alternates
- * too), so that both see the same load on the machine.
+ * Warmup rounds, then `runs` rounds in which every contender runs once, the order rotating by
+ * one each round (who goes first changes too), so that all see the same load on the machine.
+ * Resolves with each contender's times, in the order given.
  */
+async function rotated(
+  runs: number,
+  warmup: number,
+  contenders: ReadonlyArray<() => Promise<number>>,
+): Promise<number[][]> {
+  for (let n = 0; n < warmup; n++) {
+    for (const contender of contenders) await contender();
+  }
+  const times = contenders.map(() => [] as number[]);
+  for (let n = 0; n < runs; n++) {
+    for (let k = 0; k < contenders.length; k++) {
+      const which = (n + k) % contenders.length;
+      times[which]!.push(await contenders[which]!());
+    }
+  }
+  return times;
+}
+
+/** rotated() for two: ours and the peer's, alternating who goes first. */
 async function interleaved(
   runs: number,
   warmup: number,
   ours: () => Promise<number>,
   peer: () => Promise<number>,
 ): Promise<{ ours: number[]; peer: number[] }> {
-  for (let n = 0; n < warmup; n++) {
-    await ours();
-    await peer();
-  }
-  const result = { ours: [] as number[], peer: [] as number[] };
-  for (let n = 0; n < runs; n++) {
-    if (n % 2 === 0) {
-      result.ours.push(await ours());
-      result.peer.push(await peer());
-    } else {
-      result.peer.push(await peer());
-      result.ours.push(await ours());
-    }
-  }
-  return result;
+  const [oursTimes, peerTimes] = await rotated(runs, warmup, [ours, peer]);
+  return { ours: oursTimes!, peer: peerTimes! };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -290,7 +308,33 @@ async function verify(file: string, bytes: number, sha256: string, who: string):
   await rm(file);
 }
 
-async function upload(host: Host, cleanup: Cleanup): Promise<Row> {
+/** A precondition the bench cannot meet: reported as its message alone, without a stack. */
+class Unmet extends Error {}
+
+/**
+ * Whether the Windows persona's upload can run: the pwsh it would use, else why not. Under CI
+ * a missing pwsh is an error (test/setup/pwsh.sh must have installed it), as in the tests.
+ */
+async function windowsPersona(): Promise<{ pwsh: string } | { skipped: string }> {
+  const pwsh = findPwsh();
+  if (pwsh === undefined) {
+    const reason =
+      "pwsh (PowerShell 7) is not installed, so the Windows persona's upload cannot run " +
+      "(bash test/setup/pwsh.sh installs it)";
+    if (process.env.CI) throw new Unmet(`${reason}; CI must have it`);
+    log(`upload, windows persona: skipped: ${reason}`);
+    return { skipped: reason };
+  }
+  const version = (await run(pwsh, ["-NoLogo", "-NoProfile", "--version"])).trim();
+  log(`upload, windows persona: ${version} (${pwsh})`);
+  return { pwsh };
+}
+
+async function upload(
+  host: Host,
+  windows: { pwsh: string } | { skipped: string },
+  cleanup: Cleanup,
+): Promise<Row[]> {
   const { uploadMB, uploadRuns: runs, uploadWarmup: warmup } = CONFIG;
   const bytes = uploadMB * 1_000_000;
   const folder = await mkdtemp(path.join(tmpdir(), "pulumi-winrm-bench-"));
@@ -298,23 +342,32 @@ async function upload(host: Host, cleanup: Cleanup): Promise<Row> {
   const source = path.join(folder, "source.bin");
   const sha256 = await makeSource(source, bytes);
   const ssh = await startSshd(folder, cleanup);
+  let windowsHost: Host | undefined;
+  if ("pwsh" in windows) {
+    windowsHost = await startLoopbackHost(cleanup, "windows");
+    log(`loopback host, windows persona: ${windowsHost.url} (process ${windowsHost.pid})`);
+  }
 
-  const oursOnce = async (): Promise<number> => {
-    const destination = path.join(folder, "winrm-upload.bin");
+  const oursOnce = async (target: Host, family: "posix" | "powershell"): Promise<number> => {
+    const who = family === "posix" ? "pulumi-winrm" : "pulumi-winrm (windows persona)";
+    const destination = path.join(folder, `winrm-${family}-upload.bin`);
     const start = process.hrtime.bigint();
-    const client = new WinRMClient(clientOptions(host));
+    const client = new WinRMClient(clientOptions(target));
     try {
       const files = await client.files();
+      // The persona must have chosen the script family, or this row measures the wrong thing.
+      const chosen = (await client.scripts()).family;
+      if (chosen !== family) throw new Error(`${who}: the client chose the ${chosen} scripts`);
       const stream = createReadStream(source, { highWaterMark: 1 << 20 });
       const result = await files.upload(stream as AsyncIterable<Buffer>, destination, {
         size: bytes,
       });
-      if (result.sha256 !== sha256) throw new Error("pulumi-winrm: hashed other bytes");
+      if (result.sha256 !== sha256) throw new Error(`${who}: hashed other bytes`);
     } finally {
       await client.close();
     }
     const elapsed = seconds(start);
-    await verify(destination, bytes, sha256, "pulumi-winrm");
+    await verify(destination, bytes, sha256, who);
     return elapsed;
   };
   const scpOnce = async (): Promise<number> => {
@@ -326,17 +379,36 @@ async function upload(host: Host, cleanup: Cleanup): Promise<Row> {
     return elapsed;
   };
 
-  const times = await interleaved(runs, warmup, oursOnce, scpOnce);
-  log(`upload: pulumi-winrm ${samples(times.ours)}; scp ${samples(times.peer)}`);
-  const [a, b] = [median(times.ours), median(times.peer)];
+  const contenders = [() => oursOnce(host, "posix"), scpOnce];
+  if (windowsHost) contenders.push(() => oursOnce(windowsHost, "powershell"));
+  const [posixTimes, scpTimes, windowsTimes] = await rotated(runs, warmup, contenders);
+  log(
+    `upload: pulumi-winrm ${samples(posixTimes!)}; scp ${samples(scpTimes!)}` +
+      (windowsTimes ? `; pulumi-winrm, windows persona ${samples(windowsTimes)}` : ""),
+  );
+  const [a, b] = [median(posixTimes!), median(scpTimes!)];
   const rate = (time: number) => `${(bytes / 1e6 / time).toFixed(1)} MB/s`;
-  return {
-    measurement: `upload ${uploadMB} MB`,
-    ours: `${formatTime(a)} (${rate(a)})`,
-    peer: `${formatTime(b)} (${rate(b)}, scp)`,
-    ratio: a / b,
-    goal: 2,
-  };
+  const peer = `${formatTime(b)} (${rate(b)}, scp)`;
+  const rows: Row[] = [
+    {
+      measurement: `upload ${uploadMB} MB`,
+      ours: `${formatTime(a)} (${rate(a)})`,
+      peer,
+      ratio: a / b,
+      goal: 2,
+    },
+  ];
+  if (windowsTimes) {
+    const w = median(windowsTimes);
+    rows.push({
+      measurement: `upload ${uploadMB} MB, windows persona (pwsh)`,
+      ours: `${formatTime(w)} (${rate(w)}, ${(w / a).toFixed(2)}x posix host)`,
+      peer,
+      ratio: w / b,
+      goal: 2,
+    });
+  }
+  return rows;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -386,7 +458,12 @@ async function main(): Promise<void> {
   process.once("SIGINT", interrupt);
   process.once("SIGTERM", interrupt);
   const rows: Row[] = [];
+  const notes: string[] = [];
   try {
+    // Decided first, so that under CI a missing pwsh fails before anything is measured.
+    const windows = which.includes("upload") ? await windowsPersona() : undefined;
+    if (windows && "skipped" in windows)
+      notes.push(`upload, windows persona: skipped: ${windows.skipped}`);
     const host = await startLoopbackHost(cleanup);
     log(`loopback host: ${host.url} (process ${host.pid}); client: node ${process.version}`);
     if (which.includes("sequential") || which.includes("cold")) {
@@ -395,17 +472,24 @@ async function main(): Promise<void> {
       if (which.includes("sequential")) rows.push(await sequential(host, peer));
       if (which.includes("cold")) rows.push(await cold(host, peer));
     }
-    if (which.includes("upload")) rows.push(await upload(host, cleanup));
+    if (windows) rows.push(...(await upload(host, windows, cleanup)));
   } finally {
     await cleanup.runAll();
   }
   process.stdout.write(
     `\npulumi-winrm client vs peers, loopback host over HTTP, NTLM, message encryption ` +
-      `(median; ratio = our time / peer time)\n\n${table(rows)}\n`,
+      `(median; ratio = our time / peer time)\n\n${table(rows)}\n` +
+      notes.map((note) => `\n${note}\n`).join(""),
   );
 }
 
 main().catch((error: unknown) => {
-  log(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  const why =
+    error instanceof Unmet
+      ? error.message
+      : error instanceof Error
+        ? (error.stack ?? error.message)
+        : String(error);
+  log(`bench failed: ${why}`);
   process.exit(1);
 });

@@ -1,6 +1,7 @@
 /**
  * The loopback WinRM host (test/host) in a process of its own, so that it does not share the
- * benchmark's event loop.
+ * benchmark's event loop. The persona is the host's (test/host/cli.ts --persona): "posix" (the
+ * default) gets POSIX sh from the client, "windows" gets PowerShell, run in pwsh.
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -18,16 +19,19 @@ export interface Host {
   pid: number | undefined;
 }
 
-export async function startLoopbackHost(cleanup: Cleanup): Promise<Host> {
+export async function startLoopbackHost(
+  cleanup: Cleanup,
+  persona: "posix" | "windows" = "posix",
+): Promise<Host> {
   if (!existsSync(HOST_CLI)) throw new Error(`${HOST_CLI} is missing: run npm run build first`);
   const user = "bench";
   const password = `Bench-${randomBytes(9).toString("base64url")}`;
   const child = spawn(
     process.execPath,
-    [HOST_CLI, "--port", "0", "--user", user, "--password", password],
+    [HOST_CLI, "--port", "0", "--user", user, "--password", password, "--persona", persona],
     { cwd: REPO, stdio: ["ignore", "pipe", "inherit"] },
   );
-  cleanup.add("stopping the loopback host", () => stopProcess(child));
+  cleanup.add(`stopping the loopback host (${persona} persona)`, () => stopProcess(child));
   const line = await new Promise<string>((resolve, reject) => {
     let buffered = "";
     const timer = setTimeout(() => reject(new Error("the loopback host did not start")), 30_000);
