@@ -24,8 +24,10 @@ import {
   ConnectionLostError,
   HostUnreachableError,
   HttpError,
+  IntegrityError,
   InvalidArgumentError,
   PlaintextRefusedError,
+  ProtocolError,
   TimeoutError,
   TlsError,
   WinRMError,
@@ -272,11 +274,36 @@ class Connection {
       if (!this.encrypted && response.body.length === 0) throw this.plaintextRefused(401);
       throw new SessionExpired();
     }
-    if (isEncryptedContentType(type)) {
-      return {
-        statusCode: response.statusCode,
-        soap: decryptMessage(this.context!, response.body),
-      };
+    if (this.encrypted) {
+      // Every reply on a sealed session must be sealed with that session's keys (MS-WSMV
+      // 2.2.9.1): a plain one can have been written by anyone between here and the host (a
+      // forged Identify, or a fault in place of the answer to a command that did run).
+      // An empty error reply carries nothing to believe and stays an HttpError below.
+      if (!isEncryptedContentType(type) && response.body.length > 0) {
+        this.authenticatedGeneration = -1;
+        throw new IntegrityError(
+          `the host answered a sealed request with an unsealed reply (HTTP ${response.statusCode}, ` +
+            `Content-Type ${type ?? "(none)"}): refused, because anyone between here and the host ` +
+            "could have written it. If the host really does this, connect over HTTPS",
+        );
+      }
+      if (isEncryptedContentType(type)) {
+        try {
+          return {
+            statusCode: response.statusCode,
+            soap: decryptMessage(this.context!, response.body),
+          };
+        } catch (error) {
+          // The sequence numbers no longer agree with the host's: start a new context.
+          this.authenticatedGeneration = -1;
+          throw error;
+        }
+      }
+    } else if (isEncryptedContentType(type)) {
+      throw new ProtocolError(
+        "HTTP reply",
+        "the host sent a sealed reply to an unsealed request, which no session can decrypt",
+      );
     }
     if (response.body.length === 0 && response.statusCode >= 400) {
       if (!this.encrypted) throw this.plaintextRefused(response.statusCode);
@@ -509,16 +536,20 @@ export class Transport {
           delay = Math.min(delay * 2, 5000);
           continue;
         }
-        // A 401 means the host refused the request unread (it forgot this connection's
-        // context, as after a service restart): re-authenticating and repeating is safe for any
-        // request. A dropped connection may have lost a request the host already acted on.
+        // A 401 to a sealed request says the host no longer knows this connection's context
+        // (a service restart) — or that someone between here and the host replaced its
+        // answer: a bare 401 is not sealed, so it proves nothing about whether the host acted.
+        // Only requests that are safe to repeat (Identify, Receive with its OperationID,
+        // Signal, Delete) are repeated after one, as after a dropped connection.
         const expired = error instanceof SessionExpired;
         if (!expired && !isConnectionFailure(error)) throw error;
-        if (!expired && !options.idempotent) {
+        if (!options.idempotent) {
           throw new ConnectionLostError(
-            "the connection to the host dropped while a request that must not run twice (a command or " +
-              "its input) was in flight; it was not repeated, and the host may or may not have acted on it",
-            { cause: error },
+            (expired
+              ? "the host answered HTTP 401 to a request that must not run twice (a command or its input)"
+              : "the connection to the host dropped while a request that must not run twice (a command or its input) was in flight") +
+              "; it was not repeated, and the host may or may not have acted on it",
+            { cause: expired ? undefined : error },
           );
         }
         if (retriedAfterSend) {

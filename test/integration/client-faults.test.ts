@@ -92,16 +92,24 @@ describe("client fault handling against the loopback host", () => {
     }
   });
 
-  test("a host that forgets its security contexts (HTTP 401 mid-session) is re-authenticated", async () => {
+  test("a 401 mid-session (a host that forgot its contexts): the command is not repeated; the next call re-authenticates", async () => {
     const client = clientFor(host);
     try {
       await client.run("true");
       const before = host.log.counters.authentications;
       host.faults.forgetSecurityContexts();
-      const result = await client.run("echo after-401-marker");
-      assert.equal(result.stdout.toString(), "after-401-marker\n");
+      // A bare 401 is not sealed: it could come from the host or from anyone on the path, so
+      // it says nothing certain about whether the command ran. It is not sent again.
+      await assert.rejects(client.run("echo after-401-marker"), (error: unknown) => {
+        assert.ok(error instanceof ConnectionLostError, String(error));
+        assert.match(error.message, /HTTP 401 .* must not run twice .* not repeated/);
+        return true;
+      });
+      assert.equal(startedCommands(host, "after-401-marker"), 0, "this host refused it unread");
+      const result = await client.run("echo after-401-rerun");
+      assert.equal(result.stdout.toString(), "after-401-rerun\n");
       assert.ok(host.log.counters.authentications > before, "a fresh handshake happened");
-      assert.equal(startedCommands(host, "after-401-marker"), 1);
+      assert.equal(startedCommands(host, "after-401-rerun"), 1);
     } finally {
       await client.close();
     }
