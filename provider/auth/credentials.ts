@@ -6,6 +6,7 @@
  * - `user@domain`  user principal name: the whole UPN is the user, the domain is empty;
  * - `user`         bare name: empty domain, which a workgroup host maps to its local accounts.
  */
+import { inspect } from "node:util";
 import { InvalidArgumentError } from "../errors";
 import { ntHash } from "./ntlm/crypto";
 
@@ -36,6 +37,24 @@ export function parseUserName(name: string): ParsedUserName {
 
 /** A password, or the NT hash (MD4 of the UTF-16LE password) for callers who hold hashes. */
 export type Secret = { password: string } | { ntHash: string | Uint8Array };
+
+/** What util.inspect and JSON.stringify show in place of a concealed secret or a client. */
+export const REDACTED = "[redacted]";
+
+/**
+ * The same secret, with its value kept out of everything that prints or serialises an object
+ * graph: the field is not enumerable (so spreads, Object.keys and JSON.stringify skip it),
+ * toJSON and util.inspect give REDACTED. Code that reads `secret.password` still gets it.
+ */
+export function concealSecret(secret: Secret): Secret {
+  const concealed = {};
+  for (const [key, value] of Object.entries(secret)) {
+    Object.defineProperty(concealed, key, { value, enumerable: false });
+  }
+  Object.defineProperty(concealed, "toJSON", { value: () => REDACTED, enumerable: false });
+  Object.defineProperty(concealed, inspect.custom, { value: () => REDACTED, enumerable: false });
+  return concealed as Secret;
+}
 
 /** Resolves a secret to the 16-byte NT hash that NTOWFv2 needs. */
 export function resolveNtHash(secret: Secret): Buffer {

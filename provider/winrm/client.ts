@@ -2,13 +2,15 @@
  * WinRMClient: the facade the resources and the command-line tool use. It owns a transport
  * (a pool of authenticated connections) and a pool of WinRS shells reused across commands.
  */
+import { inspect } from "node:util";
+import { REDACTED } from "../auth/credentials";
 import { ProtocolError, WSManFault } from "../errors";
 import { type CommandOptions, type CommandResult, runInShell } from "./command";
 import { type ClientOptions, resolveClientOptions, type ResolvedClientOptions } from "./options";
 import { type Requester, type ShellOptions, type ShellSettings, WinRSShell } from "./shell";
 import { Transport } from "./transport";
 import { buildIdentify, child, parseEnvelope, parseFault, text } from "./wsman";
-import { RemoteFiles } from "./files";
+import { type FileOperationOptions, RemoteFiles } from "./files";
 import { type RemoteScripts, type ScriptFamily, scriptsFor } from "./scripts";
 import { decodeClixml, framePowerShellInput } from "./scripts/powershell";
 
@@ -65,6 +67,29 @@ export class WinRMClient {
       request: (soap, requestOptions) => transport.request(soap, requestOptions),
       contended: () => transport.contended() || this.running > 1,
     };
+  }
+
+  /**
+   * What util.inspect (console.log) and JSON.stringify show of a client: where it connects and
+   * as whom, never its password, NT hash or session keys (the transport holds those).
+   */
+  summary(): Record<string, unknown> {
+    const { endpoint, user, auth } = this.options.transport;
+    return {
+      endpoint: endpoint.href,
+      user,
+      auth,
+      secret: REDACTED,
+      connections: this.connectionCount,
+    };
+  }
+
+  [inspect.custom](): string {
+    return `WinRMClient ${inspect(this.summary())}`;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return this.summary();
   }
 
   /** Authenticated connections open now (each cost one handshake). */
@@ -126,8 +151,8 @@ export class WinRMClient {
   }
 
   /** File operations (sha256, stat, remove, mkdirp, upload) in the host's script family. */
-  async files(): Promise<RemoteFiles> {
-    return new RemoteFiles(this, await this.scripts());
+  async files(options: FileOperationOptions = {}): Promise<RemoteFiles> {
+    return new RemoteFiles(this, await this.scripts(), options);
   }
 
   /**
@@ -170,6 +195,11 @@ export class WinRMClient {
   /**
    * Runs a command and resolves with its exit code and the tail of its output; stream the
    * output with onStdout and onStderr. A non-zero exit code is a result, not an error.
+   *
+   * `args` are not quoted: as with ssh, WinRS joins the command and its arguments with spaces
+   * and the host's command processor (cmd.exe, or sh on a POSIX host) parses the line, so
+   * quote any argument that holds spaces or that processor's special characters yourself, or
+   * pass untrusted text through runPowerShell's stdin instead.
    */
   async run(
     command: string,

@@ -2,7 +2,7 @@
  * Client options: every default lives here, and every option is validated here, with an
  * InvalidArgumentError that names the option as the caller spelled it.
  */
-import { parseUserName, type Secret } from "../auth/credentials";
+import { concealSecret, parseUserName, type Secret } from "../auth/credentials";
 import { InvalidArgumentError } from "../errors";
 import type { AuthMethod, EncryptionMode, TransportOptions } from "./transport";
 
@@ -135,9 +135,9 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
   if (options.password !== undefined && options.ntHash !== undefined) {
     throw new InvalidArgumentError("password", "give either password or ntHash, not both");
   } else if (options.ntHash !== undefined) {
-    secret = { ntHash: options.ntHash };
+    secret = concealSecret({ ntHash: options.ntHash });
   } else if (typeof options.password === "string") {
-    secret = { password: options.password };
+    secret = concealSecret({ password: options.password });
   } else {
     throw new InvalidArgumentError("password", "a password (or ntHash) is required");
   }
