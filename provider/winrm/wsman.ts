@@ -49,11 +49,19 @@ const XML_ESCAPES: Record<string, string> = {
   "&": "&amp;",
   '"': "&quot;",
   "'": "&apos;",
+  "\r": "&#13;",
+  "\n": "&#10;",
+  "\t": "&#9;",
 };
 
-/** Escapes text for XML content and attribute values with the five predefined entities. */
+/**
+ * Escapes text for XML content and attribute values: the five predefined entities, and CR, LF
+ * and tab as character references, because an XML parser turns a literal CR or CRLF into LF
+ * (XML 1.0 section 2.11) and, in attribute values, CR, LF and tab into spaces (section 3.3.3);
+ * a reference survives both, so a path or argument reaches the host byte for byte.
+ */
 export function escapeXml(text: string): string {
-  return text.replace(/[<>&"']/g, (char) => XML_ESCAPES[char]!);
+  return text.replace(/[<>&"'\r\n\t]/g, (char) => XML_ESCAPES[char]!);
 }
 
 export interface EnvelopeOptions {

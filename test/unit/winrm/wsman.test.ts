@@ -9,9 +9,12 @@ import {
   Action,
   buildEnvelope,
   checkRelatesTo,
+  child,
+  escapeXml,
   formatDuration,
   parseEnvelope,
   parseFault,
+  text,
   WSManFaultCode,
 } from "../../../provider/winrm/wsman";
 
@@ -79,6 +82,25 @@ describe("WS-Management envelopes (DSP0226, MS-WSMV 2.2.4)", () => {
     });
     assert.doesNotThrow(() => parseEnvelope(envelope.xml));
     assert.ok(!envelope.xml.includes("b=<2>"));
+  });
+
+  test("CR, LF and tab travel as character references, so a parser cannot normalise them", () => {
+    // XML 1.0 2.11: a parser turns CR and CRLF into LF; 3.3.3: CR, LF, tab in attributes into
+    // spaces. A path "a\r\nb" must reach the host as written, not as "a\nb" or "a  b".
+    const value = "C:\\dir\r\nwith\tall\rthree";
+    assert.equal(escapeXml(value), "C:\\dir&#13;&#10;with&#9;all&#13;three");
+    const envelope = buildEnvelope({
+      action: Action.CREATE,
+      to: "http://host/wsman",
+      selectors: { Name: value },
+      operationTimeoutSeconds: 1,
+      maxEnvelopeSize: 1000,
+      body: `<x:Path xmlns:x="urn:x">${escapeXml(value)}</x:Path>`,
+    });
+    assert.ok(!/[\r\t]/.test(envelope.xml), "no raw CR or tab in the envelope");
+    const { header, body } = parseEnvelope(envelope.xml);
+    assert.equal(text(child(body, "Path")), value);
+    assert.match(JSON.stringify(header), /C:\\\\dir\\r\\nwith\\tall\\rthree/);
   });
 
   test("OperationTimeout fault: code, subcode, machine and message", () => {
