@@ -13,6 +13,7 @@ import {
   isUnknown,
   withClient,
 } from "./connection";
+import type { WinRMClient } from "./winrm/client";
 import type { ByteSource } from "./winrm/command";
 
 export interface RemoteFileInputs {
@@ -23,7 +24,16 @@ export interface RemoteFileInputs {
   /** A Pulumi asset as the engine hands it over: a file path or literal text. */
   asset?: { path?: string; text?: string };
   deleteOnDestroy?: boolean;
+  /**
+   * Seconds each remote step may take: hashing, removing, creating the folder, and the upload
+   * when given. Default: FILE_OPERATION_TIMEOUT_SECONDS for the steps, no limit for the upload
+   * (whose progress the Pulumi output shows).
+   */
+  timeout?: number;
 }
+
+/** A hash of a FIFO or of a file on a hung share never ends; refresh must not either. */
+export const FILE_OPERATION_TIMEOUT_SECONDS = 300;
 
 export interface RemoteFileOutputs extends RemoteFileInputs {
   /** SHA-256 of the content that should be there. */
@@ -35,7 +45,20 @@ export interface RemoteFileOutputs extends RemoteFileInputs {
   uploaded: boolean;
 }
 
-const INPUT_KEYS = ["connection", "path", "content", "source", "asset", "deleteOnDestroy"] as const;
+const INPUT_KEYS = [
+  "connection",
+  "path",
+  "content",
+  "source",
+  "asset",
+  "deleteOnDestroy",
+  "timeout",
+] as const;
+
+/** The file operations of `client` with the resource's time limit. */
+function filesOf(client: WinRMClient, inputs: RemoteFileInputs) {
+  return client.files({ timeoutMs: (inputs.timeout ?? FILE_OPERATION_TIMEOUT_SECONDS) * 1000 });
+}
 /** Bytes between progress reports in the Pulumi output. */
 const PROGRESS_STEP = 16 * 1024 * 1024;
 
@@ -85,6 +108,16 @@ export function check(_olds: Record<string, unknown>, news: Record<string, unkno
   ) {
     failures.push({ property: "deleteOnDestroy", reason: "must be true or false" });
   }
+  if (
+    news.timeout !== undefined &&
+    !isUnknown(news.timeout) &&
+    (typeof news.timeout !== "number" || !Number.isFinite(news.timeout) || news.timeout <= 0)
+  ) {
+    failures.push({
+      property: "timeout",
+      reason: `must be a positive number of seconds, got ${JSON.stringify(news.timeout)}`,
+    });
+  }
   return { inputs: news, failures };
 }
 
@@ -132,7 +165,14 @@ export async function diff(
     replaces.push("connection");
   }
   let changed = replaces.length > 0;
-  for (const key of ["content", "source", "asset", "deleteOnDestroy", "connection"] as const) {
+  for (const key of [
+    "content",
+    "source",
+    "asset",
+    "deleteOnDestroy",
+    "timeout",
+    "connection",
+  ] as const) {
     if (
       JSON.stringify(olds[key] ?? null) !== JSON.stringify(news[key] ?? null) ||
       isUnknown(news[key])
@@ -161,7 +201,7 @@ async function place(
   const source = contentSource(inputs);
   const local = await localDigest(source());
   return withClient(inputs.connection, async (client) => {
-    const files = await client.files();
+    const files = await filesOf(client, inputs);
     const remote = await files.sha256(inputs.path);
     if (remote === local.sha256) {
       return { sha256: local.sha256, size: local.size, remoteSha256: remote, uploaded: false };
@@ -169,6 +209,7 @@ async function place(
     let reported = 0;
     const result = await files.upload(source(), inputs.path, {
       size: local.size,
+      timeoutMs: inputs.timeout === undefined ? undefined : inputs.timeout * 1000,
       onProgress: ({ sent, total }) => {
         if (sent - reported >= PROGRESS_STEP) {
           reported = sent;
@@ -205,14 +246,16 @@ export async function update(
 export async function remove(_id: string, props: Record<string, unknown>) {
   const inputs = inputsOf(props);
   if (inputs.deleteOnDestroy === false) return;
-  await withClient(inputs.connection, async (client) => (await client.files()).remove(inputs.path));
+  await withClient(inputs.connection, async (client) =>
+    (await filesOf(client, inputs)).remove(inputs.path),
+  );
 }
 
 /** Refresh: the remote file's hash as it is now ("absent" when deleted). */
 export async function read(id: string, props: Record<string, unknown>) {
   const inputs = inputsOf(props);
   return withClient(inputs.connection, async (client) => {
-    const remoteSha256 = await (await client.files()).sha256(inputs.path);
+    const remoteSha256 = await (await filesOf(client, inputs)).sha256(inputs.path);
     return {
       id,
       props: { ...props, remoteSha256 },

@@ -14,6 +14,12 @@ export interface RemoteFileArgs {
   asset?: pulumi.Input<pulumi.asset.FileAsset | pulumi.asset.StringAsset>;
   /** Remove the file on destroy. Default true. */
   deleteOnDestroy?: pulumi.Input<boolean>;
+  /**
+   * Seconds each remote step may take (hashing, removing, creating the folder; the upload too
+   * when given). Default 300 for the steps and no limit for the upload, whose progress the
+   * Pulumi output shows.
+   */
+  timeout?: pulumi.Input<number>;
 }
 
 /**
@@ -28,15 +34,27 @@ export class RemoteFile extends pulumi.dynamic.Resource {
   declare readonly uploaded: pulumi.Output<boolean>;
 
   constructor(name: string, args: RemoteFileArgs, opts?: pulumi.CustomResourceOptions) {
+    // The hash and size of secret content are secret too: a SHA-256 confirms a guessed
+    // password file, and a size narrows the guess. As in RemoteCommand, an input named like an
+    // output makes the engine mark that output secret when the input is; these placeholders
+    // are secret exactly when the content is, and unknown during a preview.
+    const sensitive = [args.content, args.source, args.asset]
+      .filter((value) => value !== undefined)
+      .map((value) => pulumi.output(value));
+    const marker = pulumi
+      .all(sensitive)
+      .apply(() =>
+        pulumi.runtime.isDryRun() ? pulumi.output(pulumi.unknown as unknown as string) : "",
+      );
     super(
       remoteFileProvider,
       name,
       {
         ...args,
         connection: pulumi.secret(args.connection),
-        sha256: undefined,
-        size: undefined,
-        remoteSha256: undefined,
+        sha256: marker,
+        size: marker,
+        remoteSha256: marker,
         uploaded: undefined,
       },
       opts,

@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { posix, win32 } from "node:path";
 import { Readable } from "node:stream";
-import { CommandFailedError, IntegrityError } from "../errors";
+import { CommandFailedError, IntegrityError, TimeoutError } from "../errors";
 import { type ByteSource, type CommandResult, rechunk } from "./command";
 import type { RunOptions } from "./client";
 import {
@@ -37,6 +37,14 @@ export interface UploadOptions {
   timeoutMs?: number;
 }
 
+export interface FileOperationOptions {
+  /**
+   * How long sha256, stat, remove and mkdirp may take, each; default none. Hashing a FIFO or
+   * a file on a hung share never ends, and without a limit nor would a refresh.
+   */
+  timeoutMs?: number;
+}
+
 export interface UploadResult {
   sha256: string;
   size: number;
@@ -51,18 +59,28 @@ export class RemoteFiles {
   constructor(
     private readonly runner: CommandRunner,
     private readonly scripts: RemoteScripts,
+    private readonly defaults: FileOperationOptions = {},
   ) {}
 
-  private async invoke(
-    invocation: RemoteInvocation,
-    what: string,
-    options: Partial<RunOptions> = {},
-  ): Promise<string> {
-    const result = await this.runner.run(invocation.command, invocation.args, {
-      skipCmdShell: invocation.skipCmdShell,
-      maxOutputBytes: SMALL_OUTPUT,
-      ...options,
-    });
+  private async invoke(invocation: RemoteInvocation, what: string): Promise<string> {
+    const timeoutMs = this.defaults.timeoutMs;
+    let result: CommandResult;
+    try {
+      result = await this.runner.run(invocation.command, invocation.args, {
+        skipCmdShell: invocation.skipCmdShell,
+        maxOutputBytes: SMALL_OUTPUT,
+        timeoutMs,
+      });
+    } catch (error) {
+      if (!(error instanceof TimeoutError)) throw error;
+      throw new TimeoutError(
+        `${what} did not finish within ${error.timeoutMs / 1000} s and was stopped: the path may ` +
+          "be a FIFO, a device or a file on a share that does not answer; raise the timeout for a " +
+          "very large file",
+        error.timeoutMs,
+        { cause: error },
+      );
+    }
     if (result.exitCode !== 0) {
       throw new CommandFailedError(what, result.exitCode, this.errorText(result.stderr));
     }

@@ -6,6 +6,7 @@
  * interrupted upload leaves no partial file.
  */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -133,6 +134,26 @@ for (const persona of ["posix", "windows"] as const) {
         assert.ok(error.stderrTail.length > 0);
         return true;
       });
+    });
+
+    test("hashing a FIFO (a read that never ends) stops at the time limit, saying why", async (t) => {
+      if (!ready(t)) return;
+      const fifo = join(dir, "never ending fifo");
+      execFileSync("mkfifo", [fifo]);
+      const files = await client.files({ timeoutMs: 2000 });
+      const started = Date.now();
+      await assert.rejects(files.sha256(fifo), (error: unknown) => {
+        assert.ok(error instanceof TimeoutError, String(error));
+        assert.match(
+          error.message,
+          /^hashing .*never ending fifo did not finish within 2 s .*FIFO/,
+        );
+        return true;
+      });
+      assert.ok(Date.now() - started < 15_000);
+      // The client is still usable: the stuck command was terminated.
+      const unlimited = await client.files();
+      assert.deepEqual((await unlimited.stat(join(dir, "absent"))).exists, false);
     });
 
     test("an upload and parallel commands share one connection: one handshake", async (t) => {
