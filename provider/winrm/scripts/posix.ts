@@ -165,8 +165,12 @@ function mkdirpScript(path: string): string {
  * same group signal, has ended). SIGKILL cannot be caught, which is why the temporary file
  * lives beside the destination under a recognisable prefix.
  *
- * The new file gets mode 0666 & ~umask, as a freshly created file would (mktemp makes 0600),
- * and replaces the destination with rename(2), atomically.
+ * The new file keeps the permission bits of the file it replaces (GNU and BusyBox `stat -c
+ * %a`, BSD `stat -f %Lp`), without setuid, setgid and sticky, which new content must not
+ * inherit; a new destination gets 0666 & ~umask, as a freshly created file would (mktemp makes
+ * 0600). It replaces the destination with rename(2), atomically: `mv -T` (GNU, BusyBox) so
+ * that a symbolic link to a directory swapped in for the destination is replaced, not entered;
+ * where mv has no -T (BSD), a plain mv after checking that the destination is no directory.
  */
 function uploadScript(destination: string): string {
   const mismatch = UPLOAD_HASH_MISMATCH_EXIT;
@@ -195,9 +199,14 @@ function uploadScript(destination: string): string {
     `if [ "$h" != "$want" ]; then`,
     `  fail "SHA-256 mismatch: the content hashes to $h, the stream's trailer says $want" ${mismatch}`,
     `fi`,
-    `chmod "$(printf '%o' $((0666 & ~0$(umask))))" "$t" || exit 1`,
-    `if [ -d "$p" ]; then fail 'is a directory' ${WRONG_TYPE_EXIT}; fi`,
-    `mv -f -- "$t" "$p" || exit 1`,
+    `m=`,
+    `if [ -f "$p" ]; then m=$(stat -L -c '%a' -- "$p" 2>/dev/null) || m=$(stat -L -f '%Lp' -- "$p" 2>/dev/null) || m=; fi`,
+    `case $m in ''|*[!0-7]*) m=$((0666 & ~0$(umask))) ;; *) m=$((0$m & 0777)) ;; esac`,
+    `chmod "$(printf '%o' "$m")" "$t" || exit 1`,
+    `if [ -d "$p" ] && [ ! -L "$p" ]; then fail 'is a directory' ${WRONG_TYPE_EXIT}; fi`,
+    `if mv -T -f -- "$t" "$p" 2>/dev/null; then :`,
+    `elif [ -d "$p" ]; then fail 'is a directory' ${WRONG_TYPE_EXIT}`,
+    `else mv -f -- "$t" "$p" || exit 1; fi`,
     `t=`,
     `exit 0`,
   ].join("\n");

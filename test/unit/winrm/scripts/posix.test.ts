@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import {
+  chmodSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -207,6 +208,50 @@ describe("posix upload", () => {
     assert.equal(readFileSync(path, "utf8"), "new");
     const umask = process.umask();
     assert.equal(statSync(path).mode & 0o777, 0o666 & ~umask);
+  });
+
+  test("replacing a file keeps its permission bits, without setuid, setgid or sticky", async () => {
+    const dir = freshDir("upload-mode");
+    for (const [before, after] of [
+      [0o600, 0o600],
+      [0o755, 0o755],
+      [0o640, 0o640],
+      [0o4755, 0o755],
+      [0o3775, 0o775],
+    ] as const) {
+      const path = join(dir, `mode-${before.toString(8)}`);
+      writeFileSync(path, "old");
+      chmodSync(path, before);
+      const result = await run(scripts.upload(path), uploadStream(Buffer.from("new")));
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(readFileSync(path, "utf8"), "new");
+      assert.equal(
+        (statSync(path).mode & 0o7777).toString(8),
+        after.toString(8),
+        before.toString(8),
+      );
+    }
+  });
+
+  test("a symbolic link to a directory swapped in during the upload is replaced, never entered", async () => {
+    const dir = freshDir("upload-swap");
+    const path = join(dir, "target");
+    const elsewhere = join(dir, "elsewhere");
+    mkdirSync(elsewhere);
+    const content = randomBytes(1000);
+    const { child, done } = start(scripts.upload(path));
+    child.stdin?.write(content.subarray(0, 500));
+    await waitFor(() => leftovers(dir).length > 0);
+    symlinkSync(elsewhere, path);
+    child.stdin?.end(uploadStream(content).subarray(500));
+    const result = await done;
+    assert.deepEqual(readdirSync(elsewhere), [], "the upload went into the linked directory");
+    if (result.code === 0) {
+      assert.ok(readFileSync(path).equals(content));
+    } else {
+      assert.equal(result.code, WRONG_TYPE_EXIT, result.stderr);
+    }
+    assert.deepEqual(leftovers(dir), []);
   });
 
   test("a relative destination whose directory starts with a dash", async () => {
