@@ -204,7 +204,23 @@ async function execute(
   return client.run(script, [], options);
 }
 
-function failure(what: string, result: CommandResult): CommandFailedError {
+/**
+ * The error for a command that exited non-zero. Its stderr tail says why, unless the inputs
+ * are secret: a script that echoes its stdin, environment or own text would put the secret
+ * into `pulumi up`'s output and the CI log, so then only the exit code is given.
+ */
+function failure(
+  what: string,
+  result: CommandResult,
+  inputs: RemoteCommandInputs,
+): CommandFailedError {
+  if (inputs.secretOutputs) {
+    return new CommandFailedError(
+      `${what} (its output is withheld because the commands, stdin or environment are secret; run it by hand, with pulumi-winrm exec for instance, to see it)`,
+      result.exitCode,
+      "",
+    );
+  }
   const stderr = result.stderr.toString("utf8");
   return new CommandFailedError(what, result.exitCode, stderr.slice(-STDERR_TAIL));
 }
@@ -241,7 +257,7 @@ async function apply(inputs: RemoteCommandInputs, command: string, step: "create
         }
       }
       const result = await execute(client, inputs, command, log);
-      if (result.exitCode !== 0) throw failure(`the ${step} command`, result);
+      if (result.exitCode !== 0) throw failure(`the ${step} command`, result, inputs);
       const state = inputs.read === undefined ? "" : await readState(client, inputs);
       return {
         stdout: result.stdout.toString("utf8"),
@@ -260,7 +276,7 @@ async function apply(inputs: RemoteCommandInputs, command: string, step: "create
 
 async function readState(client: WinRMClient, inputs: RemoteCommandInputs): Promise<string> {
   const result = await execute(client, inputs, inputs.read!, false);
-  if (result.exitCode !== 0) throw failure("the read command", result);
+  if (result.exitCode !== 0) throw failure("the read command", result, inputs);
   return result.stdout.toString("utf8");
 }
 
@@ -292,7 +308,7 @@ export async function remove(_id: string, props: Record<string, unknown>) {
   await withClient(inputs.connection, async (client) => {
     try {
       const result = await execute(client, inputs, inputs.delete!, !inputs.secretOutputs);
-      if (result.exitCode !== 0) throw failure("the delete command", result);
+      if (result.exitCode !== 0) throw failure("the delete command", result, inputs);
     } catch (error) {
       throw describe("delete", error);
     }

@@ -7,6 +7,7 @@
  * The loopback host runs "cmd" commands with /bin/sh, so the commands here are sh.
  */
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -262,6 +263,12 @@ describe("RemoteCommand and RemoteFile on the Pulumi engine", () => {
           "stdin",
         ]),
         file("plain", { path: join(work, "secrets.txt"), content: "not secret\n" }),
+        {
+          kind: "RemoteFile",
+          name: "secretFile",
+          args: { path: join(work, "secret-file.txt"), content: "file-secret-7-content\n" },
+          secrets: ["content"],
+        },
       ],
       ["up", "refresh", "export"],
     );
@@ -269,7 +276,13 @@ describe("RemoteCommand and RemoteFile on the Pulumi engine", () => {
 
     const exported = results[2];
     const state = JSON.stringify(exported?.deployment);
-    for (const secret of [password, secretCommand, secretStdin, "secret-create-7-marker"]) {
+    for (const secret of [
+      password,
+      secretCommand,
+      secretStdin,
+      "secret-create-7-marker",
+      "file-secret-7-content",
+    ]) {
       assert.ok(!state.includes(secret), `the exported state holds ${JSON.stringify(secret)}`);
       for (const result of results) {
         // Debug diagnostics are left out: @pulumi/pulumi's own runtime logs every
@@ -303,6 +316,54 @@ describe("RemoteCommand and RemoteFile on the Pulumi engine", () => {
     const plain = outputsOf(exported, "plain");
     assert.ok(JSON.stringify(plain.connection).includes("ciphertext"));
     assert.equal(plain.content, "not secret\n");
+    assert.match(String(plain.sha256), /^[0-9a-f]{64}$/, "a plain file's hash stays readable");
+    // Secret content: its hash and size would confirm a guess, so they are secret too.
+    const secretFile = outputsOf(exported, "secretFile");
+    for (const name of ["content", "sha256", "size", "remoteSha256"]) {
+      assert.ok(
+        JSON.stringify(secretFile[name]).includes("ciphertext"),
+        `output ${name} of the secret file is stored in plaintext`,
+      );
+    }
+    const digest = createHash("sha256").update("file-secret-7-content\n").digest("hex");
+    assert.ok(!state.includes(digest), "the secret content's SHA-256 is in the state");
+  });
+
+  test("(7) a failing command whose stdin is secret: the error gives the exit code, never its output", async () => {
+    const secretStdin = "stdin-secret-7b-value";
+    const stack = project.stack("secret-failure", connection);
+    const [failed] = await stack.run(
+      [
+        sh(
+          "leaky",
+          // Echoes its secret input to both streams, asks for both to be logged, and fails.
+          {
+            create: "cat >&2; echo; echo $SECRET_7B; exit 3",
+            stdin: secretStdin,
+            environment: { SECRET_7B: "env-secret-7b-value" },
+            logging: "stdoutAndStderr",
+          },
+          ["stdin", "environment"],
+        ),
+      ],
+      ["up"],
+    );
+    assert.equal(failed?.ok, false);
+    assert.match(failed?.error ?? "", /exited with code 3/);
+    assert.match(
+      failed?.error ?? "",
+      /withheld because the commands, stdin or environment are secret; run it by hand/,
+    );
+    const shown = [
+      failed?.error ?? "",
+      failed?.output ?? "",
+      ...(failed?.diagnostics ?? [])
+        .filter((diagnostic) => diagnostic.severity !== "debug")
+        .map((diagnostic) => diagnostic.message),
+    ].join("\n");
+    for (const secret of [secretStdin, "env-secret-7b-value"]) {
+      assert.ok(!shown.includes(secret), `pulumi up's output holds ${secret}`);
+    }
   });
 
   test("(4) test exiting 0 skips the action; refresh sees the guard gone and up re-applies", async () => {
