@@ -32,6 +32,8 @@ export interface ConnectionArgs {
   readyTimeout?: number;
   /** Operations in flight at once against this host. */
   maxConcurrency?: number;
+  /** The family of remote scripts: "auto" (from Identify, the default), "powershell" or "posix". */
+  scripts?: "auto" | "powershell" | "posix";
 }
 
 export interface CheckFailure {
@@ -79,6 +81,7 @@ export function checkConnection(value: unknown, property = "connection"): CheckF
     "operationTimeout",
     "readyTimeout",
     "maxConcurrency",
+    "scripts",
   ]);
   for (const name of Object.keys(connection)) {
     if (!allowed.has(name))
@@ -114,6 +117,12 @@ export function checkConnection(value: unknown, property = "connection"): CheckF
   }
   if (known("auth") && !["negotiate", "ntlm", "basic"].includes(connection.auth as string)) {
     fail("auth", `must be "negotiate", "ntlm" or "basic", got ${JSON.stringify(connection.auth)}`);
+  }
+  if (known("scripts") && !["auto", "powershell", "posix"].includes(connection.scripts as string)) {
+    fail(
+      "scripts",
+      `must be "auto", "powershell" (a Windows host) or "posix", got ${JSON.stringify(connection.scripts)}`,
+    );
   }
   for (const name of ["https", "insecure", "allowUnencrypted"]) {
     if (known(name) && typeof connection[name] !== "boolean") fail(name, "must be true or false");
@@ -183,6 +192,7 @@ export function toClientOptions(connection: ConnectionArgs): ClientOptions {
     operationTimeout: connection.operationTimeout,
     readyTimeout: (connection.readyTimeout ?? CONNECTION_DEFAULTS.readyTimeoutSeconds) * 1000,
     maxShells: connection.maxConcurrency ?? CONNECTION_DEFAULTS.maxConcurrency,
+    scripts: connection.scripts,
     // Every resource of a stack shares one client. Its transport keeps one authenticated
     // connection and opens another only while stdin is sent (so input and output can travel at
     // once) or when a request has waited too long; the client's default cap, one more than its

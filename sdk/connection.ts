@@ -34,4 +34,10 @@ export interface ConnectionArgs {
   readyTimeout?: pulumi.Input<number>;
   /** Operations in flight at once against this host. Default 10. */
   maxConcurrency?: pulumi.Input<number>;
+  /**
+   * The family of scripts for RemoteFile and for runScript: "auto" (the default) follows the
+   * host's Identify answer (Microsoft: PowerShell, otherwise POSIX sh); "powershell" or "posix"
+   * pins it, so that nothing the host or the network says can change which scripts run.
+   */
+  scripts?: pulumi.Input<"auto" | "powershell" | "posix">;
 }

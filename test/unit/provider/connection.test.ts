@@ -28,9 +28,11 @@ describe("checkConnection", () => {
         operationTimeout: 60,
         readyTimeout: 0,
         maxConcurrency: 4,
+        scripts: "powershell",
       }),
       [],
     );
+    assert.deepEqual(failures({ ...base, scripts: "posix" }), []);
     assert.deepEqual(failures({ ...base, auth: "basic", https: true }), []);
     assert.deepEqual(failures({ ...base, auth: "basic", allowUnencrypted: true }), []);
   });
@@ -89,6 +91,11 @@ describe("checkConnection", () => {
       /^connection\.maxConcurrency: must be a positive whole number, got 0/,
     ],
     ["https as text", { ...base, https: "yes" }, /^connection\.https: must be true or false/],
+    [
+      "an unknown script family",
+      { ...base, scripts: "cmd" },
+      /^connection\.scripts: must be "auto", "powershell" \(a Windows host\) or "posix", got "cmd"/,
+    ],
     [
       "a misspelt option",
       { ...base, hostname: "x" },
