@@ -8,7 +8,16 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -95,6 +104,17 @@ for (const persona of ["posix", "windows"] as const) {
         ),
         [],
       );
+    });
+
+    test("an upload over a file keeps its permission bits (0600 stays 0600)", async (t) => {
+      if (!ready(t)) return;
+      const files = await client.files();
+      const target = join(dir, "private key.pem");
+      writeFileSync(target, "old secret\n");
+      chmodSync(target, 0o600);
+      await files.upload(Buffer.from("new secret\n"), target);
+      assert.equal(readFileSync(target, "utf8"), "new secret\n");
+      assert.equal((statSync(target).mode & 0o7777).toString(8), "600");
     });
 
     test("an interrupted upload leaves the old destination untouched and no partial file", async (t) => {

@@ -179,9 +179,10 @@ const MKDIRP_BODY = operation(
  * negligible beside the base64 decoding, and keeps the script short (see CMD_MAX_COMMAND_LINE).
  *
  * The temporary file is created with FileMode.CreateNew beside the destination, then moved
- * over it: File.Replace when the destination exists (one ReplaceFile call on Windows), else
- * File.Move; if Replace is refused (some file systems) the destination is deleted and the
- * move done. The finally block deletes the temporary file on every path but success; a
+ * over it: File.Replace when the destination exists (one ReplaceFile call on Windows, which
+ * keeps the replaced file's ACL, attributes and creation time), else File.Move; if Replace is
+ * refused (some file systems) the destination is deleted and the move done, and the new file
+ * then has its folder's inherited ACL. The finally block deletes the temporary file on every path but success; a
  * process terminated outright (WinRS Signal terminate, TerminateProcess) runs no finally, so
  * its temporary file can remain under the recognisable prefix.
  */
@@ -223,6 +224,9 @@ const UPLOAD_BODY = operation(
     $f.Dispose()
     $f = $null
     if ([IO.File]::Exists($p)) {
+      # Only where paths use '/' (PowerShell 7 on Linux or macOS, where Replace is a rename):
+      # keep the replaced file's permission bits, without setuid, setgid and sticky.
+      if ([IO.Path]::DirectorySeparatorChar -eq '/') { [IO.File]::SetUnixFileMode($t, ([int][IO.File]::GetUnixFileMode($p) -band 511)) }
       try { [IO.File]::Replace($t, $p, $null) } catch { [IO.File]::Delete($p); [IO.File]::Move($t, $p) }
     } else { [IO.File]::Move($t, $p) }
     $ok = $true
