@@ -362,7 +362,15 @@ async function invokeWithHeader(
   });
   const parsed = parseEnvelope(reply.soap.toString("utf8"));
   const fault = parseFault(parsed.body);
-  if (fault) throw fault;
+  if (fault) {
+    // A fault answers this request too, and says so (MS-WSMV 2.2.4.19 faults carry
+    // RelatesTo); one that names another request is not this request's answer. A fault
+    // without RelatesTo is a host that could not read our MessageID: believed, it is sealed.
+    if (child(parsed.header, "RelatesTo") !== undefined) {
+      checkRelatesTo(parsed.header, envelope.messageId);
+    }
+    throw fault;
+  }
   if (reply.statusCode >= 300) {
     throw new ProtocolError("SOAP envelope", `HTTP ${reply.statusCode} without a fault`);
   }

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { WSManFault } from "../../../provider/errors";
+import { ProtocolError, WSManFault } from "../../../provider/errors";
 import { runInShell } from "../../../provider/winrm/command";
 import { type Requester, WinRSShell } from "../../../provider/winrm/shell";
 
@@ -175,6 +175,21 @@ describe("WinRS shell operations (MS-WSMV 3.1.4)", () => {
       assert.ok(error instanceof WSManFault);
       assert.equal(error.wsmanCode, 2150858843);
       assert.match(error.message, /shell was not found/);
+      return true;
+    });
+  });
+
+  test("a fault that names another request in RelatesTo is not this request's answer", async () => {
+    const requester: Requester = {
+      request: () =>
+        Promise.resolve({
+          statusCode: 500,
+          soap: Buffer.from(envelope("uuid:00000000-0000-0000-0000-000000000000", TIMED_OUT)),
+        }),
+    };
+    await assert.rejects(WinRSShell.create(requester, settings), (error: unknown) => {
+      assert.ok(error instanceof ProtocolError, String(error));
+      assert.match(error.message, /RelatesTo .* does not answer request/);
       return true;
     });
   });
