@@ -25,9 +25,11 @@ const connection = {
 const iis = new RemoteCommand("iis", {
   connection,
   test: "if ((Get-WindowsFeature Web-Server).Installed) { exit 0 } else { exit 1 }",
-  create: "Install-WindowsFeature Web-Server -IncludeManagementTools | Out-Null",
+  // -ErrorAction Stop: a failed installation ends the script with exit code 1 and fails `up`
+  // (a PowerShell error that only ends its statement would leave the exit code at 0).
+  create: "Install-WindowsFeature Web-Server -IncludeManagementTools -ErrorAction Stop | Out-Null",
   read: "(Get-WindowsFeature Web-Server).InstallState.ToString()",
-  delete: "Uninstall-WindowsFeature Web-Server | Out-Null",
+  delete: "Uninstall-WindowsFeature Web-Server -ErrorAction Stop | Out-Null",
   timeout: 1800,
 });
 
@@ -45,7 +47,7 @@ export const restart = new RemoteCommand(
   "restart-site",
   {
     connection,
-    create: "Restart-WebAppPool -Name DefaultAppPool",
+    create: "Restart-WebAppPool -Name DefaultAppPool -ErrorAction Stop",
     // A new configuration file replaces this resource, which runs the restart again.
     triggers: [siteConfig.sha256],
   },

@@ -65,6 +65,10 @@ export function encodePowerShellCommand(script: string): string {
  * - Fail writes plain UTF-8 text to the raw stderr stream (not Write-Error, which
  *   powershell.exe serialises as CLIXML when started with -EncodedCommand) and exits with
  *   the given code; `exit` still runs the enclosing finally blocks.
+ * - SHA-256 comes from SHA256CryptoServiceProvider (CryptoAPI), created with New-Object: on
+ *   .NET Framework [SHA256]::Create() (and the same static method reached through the CSP
+ *   class) returns SHA256Managed, whose constructor throws when the FIPS policy is on, as on
+ *   STIG-hardened servers. PowerShell 7 has the class too (obsolete, still working).
  * - Full makes a path absolute and, on Windows, adds the \\?\ (or \\?\UNC\) prefix once it is
  *   248 characters or longer, the MAX_PATH limit for directories ("Naming Files, Paths, and
  *   Namespaces"); .NET Framework 4.6.2 and later accept such paths in its file APIs.
@@ -116,7 +120,7 @@ const SHA256_BODY = operation(
   if (-not [IO.File]::Exists($p)) { Say 'absent'; exit 0 }
   # Share read, write and delete so a file that another process holds open can still be read.
   $s = New-Object IO.FileStream($p, [IO.FileMode]::Open, [IO.FileAccess]::Read, [IO.FileShare]'ReadWrite, Delete', 1048576)
-  try { $h = [Security.Cryptography.SHA256]::Create().ComputeHash($s) } finally { $s.Dispose() }
+  try { $h = (New-Object Security.Cryptography.SHA256CryptoServiceProvider).ComputeHash($s) } finally { $s.Dispose() }
   Say ([BitConverter]::ToString($h).Replace('-', '').ToLowerInvariant())
   exit 0
 `,
@@ -191,7 +195,7 @@ const UPLOAD_BODY = operation(
   `
   if ([IO.Directory]::Exists($p)) { Fail ('upload: ' + $p + ': is a directory') ${WRONG_TYPE_EXIT} }
   $t = [IO.Path]::Combine([IO.Path]::GetDirectoryName($p), '${UPLOAD_TEMP_PREFIX}' + [Guid]::NewGuid().ToString('N'))
-  $sha = [Security.Cryptography.SHA256]::Create()
+  $sha = New-Object Security.Cryptography.SHA256CryptoServiceProvider
   $f = $null
   $ok = $false
   try {
@@ -240,31 +244,36 @@ const UPLOAD_BODY = operation(
 );
 
 /**
- * The runScript bootstrap. Rule for the exit code, in order:
- * 1. the script calls `exit N`: N (PowerShell ends the process with it; finally blocks run);
- * 2. the script does not parse: 1, with each parse error ("line L, column C: message");
- * 3. a terminating error escapes the script (throw, -ErrorAction Stop, a .NET exception under
- *    $ErrorActionPreference = 'Stop', ...): 1, with the error's message and position;
- * 4. otherwise, when a native command ran ($LASTEXITCODE is an integer; the bootstrap clears
- *    it first): the last native command's exit code;
- * 5. otherwise 0. Non-terminating errors (Write-Error, a failed item of a cmdlet) do not
- *    change the exit code, as in any PowerShell script; they reach stderr as CLIXML
- *    (decodeClixml). Set $ErrorActionPreference = 'Stop' in the script to make them fatal.
+ * The runScript bootstrap. It runs the user's script as `powershell.exe -NoProfile
+ * -NonInteractive -File script.ps1` would (about_PowerShell_exe, -File):
+ * - non-terminating errors (Write-Error, a failed item of a cmdlet) and statement-terminating
+ *   ones (a command not found, 1/0, a .NET method's exception, a parameter-binding error) are
+ *   written to stderr and the script goes on with its next statement;
+ * - a script-terminating error (throw, -ErrorAction Stop, any error under
+ *   $ErrorActionPreference = 'Stop') ends it with exit code 1, the error on stderr;
+ * - `exit N` gives N;
+ * - otherwise the exit code is 0, whatever the last native command returned (as with -File:
+ *   write `exit $LASTEXITCODE` to pass one on);
+ * - a script that does not parse gives 1 and each parse error ("line L, column C: message").
+ * Errors reach stderr as PowerShell writes them (CLIXML, decoded by decodeClixml); no
+ * try/catch wraps the script, because one would make every statement-terminating error end it.
  *
  * Stdin is read whole from the raw stream ([Console]::OpenStandardInput), not from $input,
  * which splits into lines and depends on the console input code page. It is framed by
  * framePowerShellInput: a first line with the script's length in UTF-8 bytes, the script, then
  * the caller's own stdin, if any, which reaches the script as pipeline input ($input, one
  * string per line, without a final empty line). Text is decoded as UTF-8; a leading BOM of
- * the script is dropped. The parse
- * uses the language Parser so parse errors come back as text, then the AST's script block
- * runs with `&` (a child scope). Errors of rules 2 and 3 are written as plain UTF-8 text.
- * [Console]::OutputEncoding is set to UTF-8 (no BOM) where a console allows it, so
- * non-ASCII output survives; a host without a console keeps its default.
+ * the script is dropped. The parse uses the language Parser so parse errors come back as text,
+ * then the AST's script block runs with `&` (a child scope), so error positions are the
+ * script's own lines. [Console]::OutputEncoding is set to UTF-8 (no BOM) where a console
+ * allows it, so non-ASCII output survives; a host without a console keeps its default. So is
+ * $OutputEncoding, with which PowerShell pipes text into native programs: 5.1's default is
+ * ASCII, which turns every other character into '?' (7's is already UTF-8).
  */
 const BOOTSTRAP = compact(`
 $ProgressPreference = 'SilentlyContinue'
 try { [Console]::OutputEncoding = New-Object Text.UTF8Encoding($false) } catch { }
+$OutputEncoding = New-Object Text.UTF8Encoding($false)
 function Fail([string]$m) {
   $b = [Text.Encoding]::UTF8.GetBytes($m + [Environment]::NewLine)
   $e = [Console]::OpenStandardError()
@@ -287,18 +296,12 @@ $a = [Management.Automation.Language.Parser]::ParseInput($c, [ref]$k, [ref]$x)
 if ($x.Count -gt 0) {
   Fail (($x | ForEach-Object { 'line ' + $_.Extent.StartLineNumber + ', column ' + $_.Extent.StartColumnNumber + ': ' + $_.Message }) -join [Environment]::NewLine)
 }
-$global:LASTEXITCODE = $null
 $s = $a.GetScriptBlock()
-try {
-  if ($d -gt 0) {
-    ($u.GetString($b, $n + 1 + $z, $d) -replace '\\r?\\n\\z', '') -split '\\r?\\n' | & $s
-  } else {
-    & $s
-  }
-} catch {
-  Fail ($_.ToString() + [Environment]::NewLine + $_.InvocationInfo.PositionMessage)
+if ($d -gt 0) {
+  ($u.GetString($b, $n + 1 + $z, $d) -replace '\\r?\\n\\z', '') -split '\\r?\\n' | & $s
+} else {
+  & $s
 }
-if ($global:LASTEXITCODE -is [int]) { exit $global:LASTEXITCODE }
 exit 0
 `);
 

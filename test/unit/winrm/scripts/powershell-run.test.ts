@@ -7,6 +7,7 @@
  * powershell.test.ts refuses the syntax 5.1 lacks; this file proves what they do.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import {
   existsSync,
@@ -32,6 +33,7 @@ import {
   WRONG_TYPE_EXIT,
 } from "../../../../provider/winrm/scripts";
 import { framePowerShellInput } from "../../../../provider/winrm/scripts/powershell";
+import { findPwsh } from "../../../host/shell";
 import { havePwsh } from "../../../support/pwsh";
 import { run, start, type RunResult, type SpawnPlace } from "./support";
 
@@ -344,6 +346,17 @@ describe("PowerShell runScript bootstrap, in pwsh", () => {
     assert.equal(result.stdout, "got [one]\ngot [two]\ngot [three ü]\n");
   });
 
+  pwshTest(
+    "non-ASCII text piped into a native program and back survives ($OutputEncoding)",
+    async () => {
+      // PowerShell 7 already pipes UTF-8; Windows PowerShell 5.1 pipes ASCII unless the
+      // bootstrap sets $OutputEncoding, which powershell.test.ts checks it does.
+      const result = await runScript("'Grüße, 世界 ✓' | cat");
+      assert.equal(result.code, 0, result.errorText);
+      assert.equal(result.stdout, "Grüße, 世界 ✓\n");
+    },
+  );
+
   pwshTest("environment and working directory are the command's", async () => {
     const dir = freshDir("cwd");
     const result = await runScript(
@@ -393,6 +406,56 @@ describe("PowerShell runScript bootstrap, in pwsh", () => {
       assert.doesNotMatch(result.errorText, /<Objs|_x00/);
       assert.ok(!result.errorText.includes("\u001b"), "no colour sequences");
     },
+  );
+
+  pwshTest(
+    "a script runs as powershell.exe -File runs it: the same output, continuation after errors and exit code",
+    async () => {
+      // [script, exit code, stdout, what stderr says]. Each row also runs under
+      // `pwsh -NoProfile -NonInteractive -File`, the oracle, which must agree on code and stdout.
+      const table: Array<[string, number, string, RegExp | undefined]> = [
+        ["'out'", 0, "out\n", undefined],
+        ["1/0\n'after'", 0, "after\n", /divide by zero/],
+        ["Get-NoSuchCommand\n'after'", 0, "after\n", /Get-NoSuchCommand/],
+        ["[int]::Parse('x')\n'after'", 0, "after\n", /input string|format/i],
+        ["Get-Item -NoSuchParameter\n'after'", 0, "after\n", /NoSuchParameter/],
+        ["Write-Error 'soft'\n'after'", 0, "after\n", /soft/],
+        ["'before'\nthrow 'hard'\n'never'", 1, "before\n", /hard/],
+        ["Get-Item -LiteralPath '/no/such' -ErrorAction Stop\n'never'", 1, "", /\/no\/such/],
+        ["$ErrorActionPreference = 'Stop'\nGet-NoSuchCommand\n'never'", 1, "", /Get-NoSuchCommand/],
+        ["'x'\nexit 7\n'never'", 7, "x\n", undefined],
+        ["sh -c 'exit 4'", 0, "", undefined],
+        ["sh -c 'exit 4'\nexit $LASTEXITCODE", 4, "", undefined],
+        [
+          "function f { throw 'in f' }\ntry { f } catch { 'caught ' + $_ }\n'after'",
+          0,
+          "caught in f\nafter\n",
+          undefined,
+        ],
+      ];
+      const dir = freshDir("file-oracle");
+      const pwsh = findPwsh()!;
+      for (const [script, code, stdout, stderr] of table) {
+        const file = join(dir, "script.ps1");
+        writeFileSync(file, script);
+        const oracle = spawnSync(
+          pwsh,
+          ["-NoLogo", "-NoProfile", "-NonInteractive", "-File", file],
+          {
+            encoding: "utf8",
+          },
+        );
+        const ours = await runScript(script);
+        const row = JSON.stringify(script);
+        assert.equal(oracle.status, code, `the oracle disagrees with the table on ${row}`);
+        assert.equal(oracle.stdout, stdout, `the oracle's output for ${row}`);
+        assert.equal(ours.code, code, `${row}: ${ours.errorText}`);
+        assert.equal(ours.stdout, stdout, row);
+        if (stderr) assert.match(ours.errorText, stderr, row);
+        else assert.equal(ours.errorText, "", row);
+      }
+    },
+    300_000,
   );
 
   pwshTest("a script that does not parse: exit 1 with line and column", async () => {

@@ -201,6 +201,22 @@ describe("Windows PowerShell 5.1 compatibility", () => {
     }
   });
 
+  test("SHA-256 is FIPS-safe: SHA256CryptoServiceProvider by New-Object, never [SHA256]::Create()", () => {
+    // On .NET Framework with the FIPS policy on, SHA256Managed (what Create() returns, also
+    // through the CSP class) throws in its constructor; the CSP class's own constructor works.
+    for (const source of [powerShellSources.sha256("C:\\f"), powerShellSources.upload("C:\\f")]) {
+      assert.match(source, /New-Object Security\.Cryptography\.SHA256CryptoServiceProvider/);
+      assert.doesNotMatch(source, /SHA256(Managed|CryptoServiceProvider)?\]::Create|SHA256Managed/);
+    }
+  });
+
+  test("the bootstrap pipes UTF-8 to native programs ($OutputEncoding; 5.1's default is ASCII)", () => {
+    assert.match(
+      powerShellSources.bootstrap(),
+      /^\$OutputEncoding = New-Object Text\.UTF8Encoding\(\$false\)$/m,
+    );
+  });
+
   test("every script, for every nasty path, uses only what 5.1 has", () => {
     assert.deepEqual(powerShell7Only(powerShellSources.bootstrap()), [], "bootstrap");
     for (const path of NASTY_PATHS) {
