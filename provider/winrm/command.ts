@@ -4,7 +4,7 @@
  * keeps a bounded tail of each stream for the caller.
  */
 import { StringDecoder } from "node:string_decoder";
-import { TimeoutError } from "../errors";
+import { ProtocolError, TimeoutError } from "../errors";
 import { CONTENDED_RECEIVE_SECONDS, type WinRSShell } from "./shell";
 
 /** Bytes of a command's stdin or output: a buffer, or a stream of chunks of any size. */
@@ -171,7 +171,15 @@ export async function runInShell(
       if (result.done) {
         deliverStdout.end();
         deliverStderr.end();
-        return result.exitCode ?? 0;
+        // Done without an ExitCode (some non-Windows WS-Management servers): the command ended,
+        // but how is unknown, and success must not be claimed for it.
+        if (result.exitCode === undefined) {
+          throw new ProtocolError(
+            "CommandState",
+            "the host reported the command done without an exit code, so whether it succeeded is unknown",
+          );
+        }
+        return result.exitCode;
       }
     }
   };

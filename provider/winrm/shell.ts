@@ -281,10 +281,16 @@ export class WinRSShell {
       if (name === "stdout") result.stdout.push(data);
       else if (name === "stderr") result.stderr.push(data);
     }
-    const state = child(response, "CommandState");
-    if (state && attribute(state, "State") === DONE_STATE) {
+    // A response may carry several CommandState elements (a Running one, then Done), and on a
+    // shell with several commands, states of others: the one that counts is this command's Done.
+    const states = children(response, "CommandState").filter((state) => {
+      const id = attribute(state, "CommandId");
+      return id === undefined || id.toUpperCase() === commandId.toUpperCase();
+    });
+    const done = states.find((state) => attribute(state, "State") === DONE_STATE);
+    if (done) {
       result.done = true;
-      const exitCode = text(child(state, "ExitCode")).trim();
+      const exitCode = text(child(done, "ExitCode")).trim();
       result.exitCode = /^-?\d+$/.test(exitCode) ? Number(exitCode) : undefined;
     }
     return result;

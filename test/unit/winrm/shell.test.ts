@@ -100,6 +100,36 @@ describe("WinRS shell operations (MS-WSMV 3.1.4)", () => {
     assert.deepEqual(requester.actions, ["Create", "Command", "Receive", "Receive", "Receive"]);
   });
 
+  test("several CommandState elements in one Receive response: Running, then Done, is Done", async () => {
+    const requester = scripted([
+      CREATED,
+      COMMAND,
+      `<rsp:ReceiveResponse><rsp:Stream Name="stdout" CommandId="${CID}">${b64("all")}</rsp:Stream>` +
+        `<rsp:CommandState CommandId="${CID}" State="${RUNNING}"/>` +
+        `<rsp:CommandState CommandId="${CID}" State="${DONE}"><rsp:ExitCode>3</rsp:ExitCode></rsp:CommandState>` +
+        `</rsp:ReceiveResponse>`,
+    ]);
+    const shell = await WinRSShell.create(requester, settings);
+    const result = await runInShell(shell, "cmd", ["/c", "x"], {}, 1000);
+    assert.equal(result.exitCode, 3);
+    assert.equal(result.stdout.toString(), "all");
+    assert.deepEqual(requester.actions, ["Create", "Command", "Receive"]);
+  });
+
+  test("Done without an ExitCode is not success: the exit code is unknown, and said so", async () => {
+    const requester = scripted([
+      CREATED,
+      COMMAND,
+      `<rsp:ReceiveResponse><rsp:CommandState CommandId="${CID}" State="${DONE}"/></rsp:ReceiveResponse>`,
+    ]);
+    const shell = await WinRSShell.create(requester, settings);
+    await assert.rejects(runInShell(shell, "cmd", ["/c", "x"], {}, 1000), (error: unknown) => {
+      assert.ok(error instanceof ProtocolError, String(error));
+      assert.match(error.message, /done without an exit code/);
+      return true;
+    });
+  });
+
   test("text callbacks decode UTF-8 characters split across responses", async () => {
     const bytes = Buffer.from("aö€😀z", "utf8");
     const parts = [
