@@ -9,7 +9,9 @@
  * was (the dynamic provider host itself does not accept secrets).
  */
 import { randomUUID } from "node:crypto";
+import { StringDecoder } from "node:string_decoder";
 import { CommandFailedError, TimeoutError, WinRMError } from "./errors";
+import { ClixmlStream } from "./winrm/scripts/clixml";
 import {
   type CheckFailure,
   checkConnection,
@@ -178,6 +180,22 @@ function sameHost(a: unknown, b: unknown): boolean {
   );
 }
 
+/** Decodes PowerShell's CLIXML stderr as it arrives and prints the text (ClixmlStream). */
+function liveClixml(print: (text: Buffer) => void): {
+  write: (chunk: Buffer) => void;
+  end: () => void;
+} {
+  const characters = new StringDecoder("utf8");
+  const stream = new ClixmlStream();
+  const emit = (text: string) => {
+    if (text !== "") print(Buffer.from(text, "utf8"));
+  };
+  return {
+    write: (chunk) => emit(stream.write(characters.write(chunk))),
+    end: () => emit(stream.write(characters.end()) + stream.end()),
+  };
+}
+
 /** Runs one of the resource's commands in the chosen shell. */
 async function execute(
   client: WinRMClient,
@@ -186,8 +204,12 @@ async function execute(
   log: boolean,
 ): Promise<CommandResult> {
   const logging = inputs.logging ?? "stdoutAndStderr";
+  const powershell = (inputs.shell ?? "powershell") === "powershell";
   const printer = (wanted: boolean) =>
     log && wanted ? (chunk: Buffer) => process.stderr.write(chunk) : undefined;
+  const stderrPrinter = printer(logging === "stderr" || logging === "stdoutAndStderr");
+  // PowerShell writes its error records to stderr as CLIXML: the log shows them decoded.
+  const stderrLog = powershell && stderrPrinter ? liveClixml(stderrPrinter) : undefined;
   const options = {
     stdin: inputs.stdin === undefined ? undefined : Buffer.from(inputs.stdin, "utf8"),
     environment: inputs.environment,
@@ -195,11 +217,15 @@ async function execute(
     timeoutMs: inputs.timeout === undefined ? undefined : Math.round(inputs.timeout * 1000),
     maxOutputBytes: OUTPUT_LIMIT,
     onStdout: printer(logging === "stdout" || logging === "stdoutAndStderr"),
-    onStderr: printer(logging === "stderr" || logging === "stdoutAndStderr"),
+    onStderr: stderrLog?.write ?? stderrPrinter,
   };
-  if ((inputs.shell ?? "powershell") === "powershell") {
-    const result = await client.runPowerShell(script, options);
-    return { ...result, stderr: Buffer.from(result.errorText, "utf8") };
+  if (powershell) {
+    try {
+      const result = await client.runPowerShell(script, options);
+      return { ...result, stderr: Buffer.from(result.errorText, "utf8") };
+    } finally {
+      stderrLog?.end();
+    }
   }
   return client.run(script, [], options);
 }

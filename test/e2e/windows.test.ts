@@ -127,6 +127,33 @@ describe("the Windows persona: PowerShell RemoteCommand and RemoteFile on the Pu
     assert.deepEqual([...ranSince(first).programs], ["powershell.exe"], "only PowerShell ran");
   });
 
+  test("logging shows PowerShell's warnings and errors decoded, as text, never CLIXML", async () => {
+    const { project, connection } = fixture;
+    const stack = project.stack("windows-logging", connection);
+    const [up] = await stack.runOk(
+      [
+        {
+          kind: "RemoteCommand",
+          name: "noisy",
+          args: {
+            create:
+              "Write-Output 'out-w-marker'; Write-Warning 'warn-w-marker'; Write-Error 'soft-w-marker'; exit 0",
+            logging: "stdoutAndStderr",
+          },
+        },
+      ],
+      ["up"],
+    );
+    const shown = (up?.diagnostics ?? [])
+      .filter((diagnostic) => diagnostic.severity !== "debug")
+      .map((diagnostic) => diagnostic.message)
+      .join("\n");
+    assert.match(shown, /out-w-marker/);
+    assert.match(shown, /WARNING: warn-w-marker/);
+    assert.match(shown, /soft-w-marker/);
+    assert.doesNotMatch(shown, /CLIXML|<Objs|_x00/);
+  });
+
   test("a failing PowerShell command fails up with its exit code and error; a fixed rerun succeeds", async () => {
     const { project, connection } = fixture;
     const stack = project.stack("windows-failure", connection);

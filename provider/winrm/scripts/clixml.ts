@@ -57,32 +57,97 @@ type OrderedNode = Record<string, unknown>;
  * Text before the first marker is plain stderr, whatever it looks like.
  */
 export function decodeClixml(stderr: string): string {
-  const first = stderr.indexOf(MARKER);
-  if (first < 0) return stderr;
-  const parts: string[] = [stderr.slice(0, first)];
-  let at = first;
-  while (at < stderr.length) {
-    if (stderr.startsWith(MARKER, at)) {
-      at = skipLineEnd(stderr, at + MARKER.length);
-      continue;
+  const stream = new ClixmlStream();
+  return stream.write(stderr) + stream.end();
+}
+
+/**
+ * decodeClixml for stderr as it arrives, for a log that shows it live: write() returns the
+ * text that is decided so far (plain text at once; a serialised document once its </Objs>
+ * has arrived, which PowerShell writes when the process ends), end() the rest. The output of
+ * any split of the input equals decodeClixml of the whole.
+ */
+export class ClixmlStream {
+  private pending = "";
+  private markerSeen = false;
+
+  write(text: string): string {
+    this.pending += text;
+    return this.drain(false);
+  }
+
+  end(): string {
+    return this.drain(true);
+  }
+
+  private drain(final: boolean): string {
+    const text = this.pending;
+    const parts: string[] = [];
+    let at = 0;
+    if (!this.markerSeen) {
+      const first = text.indexOf(MARKER);
+      if (first < 0) {
+        const keep = final ? 0 : partialSuffix(text, [MARKER]);
+        this.pending = text.slice(text.length - keep);
+        return text.slice(0, text.length - keep);
+      }
+      parts.push(text.slice(0, first));
+      at = first;
+      this.markerSeen = true;
     }
-    if (stderr.startsWith(DOCUMENT_START, at)) {
-      const end = stderr.indexOf(DOCUMENT_END, at);
-      if (end < 0) {
-        parts.push(stderr.slice(at));
+    while (at < text.length) {
+      if (text.startsWith(MARKER, at)) {
+        const after = at + MARKER.length;
+        // Wait for the line end, which belongs to the marker.
+        if (
+          !final &&
+          (after >= text.length || (text[after] === "\r" && after + 1 >= text.length))
+        ) {
+          break;
+        }
+        at = skipLineEnd(text, after);
+        continue;
+      }
+      if (text.startsWith(DOCUMENT_START, at)) {
+        const end = text.indexOf(DOCUMENT_END, at);
+        if (end < 0) {
+          if (final) {
+            parts.push(text.slice(at));
+            at = text.length;
+          }
+          break;
+        }
+        const stop = end + DOCUMENT_END.length;
+        const document = text.slice(at, stop);
+        parts.push(parseDocument(document) ?? document);
+        at = stop;
+        continue;
+      }
+      let stop = nextOf(text, at + 1, [MARKER, DOCUMENT_START]);
+      if (stop === text.length && !final) {
+        stop -= partialSuffix(text.slice(at), [MARKER, DOCUMENT_START]);
+        if (stop === at) break;
+      }
+      parts.push(text.slice(at, stop));
+      at = stop;
+    }
+    this.pending = text.slice(at);
+    return parts.join("");
+  }
+}
+
+/** The length of the longest end of `text` that is the start of one of `needles`, not all of it. */
+function partialSuffix(text: string, needles: readonly string[]): number {
+  let longest = 0;
+  for (const needle of needles) {
+    for (let length = Math.min(needle.length - 1, text.length); length > longest; length--) {
+      if (text.endsWith(needle.slice(0, length))) {
+        longest = length;
         break;
       }
-      const stop = end + DOCUMENT_END.length;
-      const document = stderr.slice(at, stop);
-      parts.push(parseDocument(document) ?? document);
-      at = stop;
-      continue;
     }
-    const next = nextOf(stderr, at + 1, [MARKER, DOCUMENT_START]);
-    parts.push(stderr.slice(at, next));
-    at = next;
   }
-  return parts.join("");
+  return longest;
 }
 
 /** The first position at or after `from` where one of `needles` starts, else the length. */

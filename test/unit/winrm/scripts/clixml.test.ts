@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { decodeClixml } from "../../../../provider/winrm/scripts";
+import { ClixmlStream } from "../../../../provider/winrm/scripts/clixml";
 
 const NS = "http://schemas.microsoft.com/powershell/2004/04";
 const objs = (body: string) => `#< CLIXML\r\n<Objs Version="1.1.0.1" xmlns="${NS}">${body}</Objs>`;
@@ -137,5 +138,40 @@ describe("decodeClixml", () => {
     const started = Date.now();
     decodeClixml(objs(body));
     assert.ok(Date.now() - started < 2000);
+  });
+
+  test("as a stream: every split of the input gives what decoding the whole gives", () => {
+    const samples = [
+      "plain before\r\n" +
+        objs(`<S S="warning">careful</S><S S="Error">first${CRLF}</S>`) +
+        "native tool wrote this\n" +
+        objs(`${PROGRESS}<S S="Error">second_x001B_[31m red_x001B_[0m</S>`) +
+        "\ntrailing plain #< CLI",
+      "#< CLIXML\nAttempted to divide by zero.\n" +
+        `<Objs Version="1.1.0.1" xmlns="${NS}"><S S="warning">w</S></Objs>`,
+      `#< CLIXML\r\n<Objs Version="1.1.0.1" xmlns="${NS}"><S S="Error">cut off`,
+      "no marker at all, <Objs> and _x000A_ stay as they are",
+    ];
+    for (const sample of samples) {
+      const whole = decodeClixml(sample);
+      for (let cut = 0; cut <= sample.length; cut++) {
+        const stream = new ClixmlStream();
+        const text =
+          stream.write(sample.slice(0, cut)) + stream.write(sample.slice(cut)) + stream.end();
+        assert.equal(text, whole, `split at ${cut} of ${JSON.stringify(sample.slice(0, 40))}`);
+      }
+      const stream = new ClixmlStream();
+      const byCharacter = [...sample].map((char) => stream.write(char)).join("") + stream.end();
+      assert.equal(byCharacter, whole, "one character at a time");
+    }
+  });
+
+  test("as a stream: plain text is let out at once, a record once its document has ended", () => {
+    const stream = new ClixmlStream();
+    assert.equal(stream.write("native output\n#< CLIXML\n"), "native output\n");
+    assert.equal(stream.write("raw error line\n"), "raw error line\n");
+    assert.equal(stream.write(`<Objs Version="1.1.0.1" xmlns="${NS}"><S S="Error">late`), "");
+    assert.equal(stream.write(`${CRLF}</S></Objs>`), "late\r\n");
+    assert.equal(stream.end(), "");
   });
 });
