@@ -110,18 +110,32 @@ export class WSManFault extends WinRMError {
   readonly subcode: string | undefined;
   readonly machine: string | undefined;
   readonly reason: string;
+  /** What the fault nests beneath its message (a provider's fault, extended error data). */
+  readonly detail: string | undefined;
 
   constructor(
-    fields: { wsmanCode?: number; subcode?: string; machine?: string; reason: string },
+    fields: {
+      wsmanCode?: number;
+      subcode?: string;
+      machine?: string;
+      reason: string;
+      detail?: string;
+    },
     options: WinRMErrorOptions = {},
   ) {
     const code = fields.wsmanCode === undefined ? "" : ` ${fields.wsmanCode}`;
     const where = fields.machine ? ` on ${fields.machine}` : "";
-    super(ErrorCode.WSMAN_FAULT, `WS-Management fault${code}${where}: ${fields.reason}`, options);
+    const detail = fields.detail ? `\n  detail: ${fields.detail}` : "";
+    super(
+      ErrorCode.WSMAN_FAULT,
+      `WS-Management fault${code}${where}: ${fields.reason}${detail}`,
+      options,
+    );
     this.wsmanCode = fields.wsmanCode;
     this.subcode = fields.subcode;
     this.machine = fields.machine;
     this.reason = fields.reason;
+    this.detail = fields.detail;
   }
 }
 

@@ -120,6 +120,31 @@ describe("WS-Management envelopes (DSP0226, MS-WSMV 2.2.4)", () => {
     assert.equal(fault?.subcode, "w:InvalidSelectors");
   });
 
+  test("fault text: f:Message's own text, trimmed, is the sentence; what nests in it is detail", () => {
+    // As Windows words an access failure: its own text, then an inner fault with the cause.
+    const fault = parseFault(
+      parseEnvelope(
+        `<s:Envelope ${NS}><s:Header/><s:Body><s:Fault><s:Code><s:Value>s:Sender</s:Value>` +
+          `<s:Subcode><s:Value>w:AccessDenied</s:Value></s:Subcode></s:Code>` +
+          `<s:Reason><s:Text xml:lang="en-US">Access is denied. </s:Text></s:Reason><s:Detail>` +
+          `<f:WSManFault Code="5" Machine="WIN-HOST"><f:Message>\r\n   The WS-Management service cannot process the request.  ` +
+          `<f:ProviderFault provider="Shell cmd plugin" path="%systemroot%\\system32\\winrscmd.dll">` +
+          `<f:WSManFault Code="5" Machine="WIN-HOST"><f:Message>Access is denied. </f:Message></f:WSManFault>` +
+          `</f:ProviderFault></f:Message></f:WSManFault></s:Detail></s:Fault></s:Body></s:Envelope>`,
+      ).body,
+    );
+    assert.equal(fault?.reason, "The WS-Management service cannot process the request.");
+    assert.equal(fault?.detail, "Access is denied.");
+    assert.equal(
+      fault?.message,
+      "WS-Management fault 5 on WIN-HOST: The WS-Management service cannot process the request.\n" +
+        "  detail: Access is denied.",
+    );
+    // A message that is only nested text keeps it as the sentence, with no detail.
+    const nested = parseFault(parseEnvelope(NESTED_FAULT).body);
+    assert.equal(nested?.detail, undefined);
+  });
+
   test("a body without a fault is not a fault", () => {
     assert.equal(
       parseFault(parseEnvelope(`<s:Envelope ${NS}><s:Body><x/></s:Body></s:Envelope>`).body),
