@@ -34,6 +34,8 @@ const ENVELOPE_OVERHEAD = 4096;
 const QUOTA_RETRY_MS = 500;
 /** How long a pooled shell may sit unused before it is deleted. */
 const SHELL_IDLE_MS = 5000;
+/** How long close() waits for the host to confirm the deletion of its shells. */
+const DELETE_WAIT_MS = 5000;
 /** Least time callers wait for a shell while the host's quota is exhausted. */
 const QUOTA_WAIT_MS = 120_000;
 
@@ -342,9 +344,18 @@ export class WinRMClient {
       this.expireWhenIdle(shell);
     } else {
       this.shellCount--;
-      void shell.delete().catch(() => undefined);
+      this.deleteInBackground(shell);
     }
     this.waiting.shift()?.();
+  }
+
+  /** Deletes that callers do not wait for; close() waits for them (DELETE_WAIT_MS at most). */
+  private readonly deleting = new Set<Promise<void>>();
+
+  private deleteInBackground(shell: WinRSShell): void {
+    const deleted = shell.delete().catch(() => undefined);
+    this.deleting.add(deleted);
+    void deleted.finally(() => this.deleting.delete(deleted));
   }
 
   /**
@@ -359,7 +370,7 @@ export class WinRMClient {
       if (index < 0) return;
       this.idle.splice(index, 1);
       this.shellCount--;
-      void shell.delete().catch(() => undefined);
+      this.deleteInBackground(shell);
       this.waiting.shift()?.();
     }, SHELL_IDLE_MS);
     timer.unref();
@@ -370,8 +381,16 @@ export class WinRMClient {
     if (this.closed) return;
     this.closed = true;
     for (const wake of this.waiting.splice(0)) wake();
-    const shells = this.idle.splice(0);
-    await Promise.all(shells.map((shell) => shell.delete().catch(() => undefined)));
+    for (const shell of this.idle.splice(0)) this.deleteInBackground(shell);
+    // Every shell this client still holds on the host is deleted before the connections go,
+    // also one given up after a failed command; a host that does not answer is not waited
+    // for beyond DELETE_WAIT_MS (its shells then end at their IdleTimeOut).
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all([...this.deleting]),
+      new Promise((resolve) => (timer = setTimeout(resolve, DELETE_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
     await this.transport.close();
   }
 }

@@ -115,6 +115,24 @@ describe("client fault handling against the loopback host", () => {
     }
   });
 
+  test("close() deletes a shell given up after a failed command, and waits for the Delete", async () => {
+    const client = clientFor(host);
+    await client.run("true"); // a pooled shell: the next message is the Command
+    const deletedBefore = host.log.counters.shellsDeleted;
+    host.faults.respondWithFault(1, {
+      code: 2150858843,
+      subcode: "w:InvalidSelectors",
+      message: "The request for the Windows Remote Shell failed because the shell was not found.",
+    });
+    await assert.rejects(client.run("echo never-runs"), /InvalidSelectors|shell was not found/);
+    await client.close();
+    assert.equal(
+      host.log.counters.shellsDeleted - deletedBefore,
+      1,
+      "the given-up shell was deleted before close() returned",
+    );
+  });
+
   test("a slow command spans many OperationTimeouts", async () => {
     const client = clientFor(host, { operationTimeout: 1 });
     try {
