@@ -10,7 +10,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { StringDecoder } from "node:string_decoder";
-import { CommandFailedError, TimeoutError, WinRMError } from "./errors";
+import { CommandFailedError, InvalidArgumentError, TimeoutError, WinRMError } from "./errors";
 import { ClixmlStream } from "./winrm/scripts/clixml";
 import {
   type CheckFailure,
@@ -82,6 +82,18 @@ const STDERR_TAIL = 2000;
 /** Bytes of stdout and stderr kept in state. */
 const OUTPUT_LIMIT = 1024 * 1024;
 
+/** The inputs that are commands run in the chosen shell. */
+const COMMAND_KEYS = ["create", "update", "delete", "test", "read"] as const;
+const MULTI_LINE = /[\r\n]/;
+/**
+ * WinRS runs a cmd command as `cmd.exe /c <line>`, and cmd stops at the first line break: the
+ * rest would silently not run, and the exit code could still be 0.
+ */
+const MULTI_LINE_CMD =
+  'holds several lines, and a Windows host runs a cmd command with "cmd /c", which stops at the ' +
+  'first line break: join the lines with "&" (or "&&" to stop at the first failure), or use ' +
+  'shell: "powershell"';
+
 export function check(olds: Record<string, unknown>, news: Record<string, unknown>) {
   const failures: CheckFailure[] = [...checkConnection(news.connection)];
   const known = (name: string) => news[name] !== undefined && !isUnknown(news[name]);
@@ -100,6 +112,15 @@ export function check(olds: Record<string, unknown>, news: Record<string, unknow
       property: "shell",
       reason: `must be "powershell" or "cmd", got ${JSON.stringify(news.shell)}`,
     });
+  }
+  // A Windows host pinned by name: a multi-line cmd command is refused now, not at `up`.
+  const connection = news.connection as Partial<ConnectionArgs> | undefined;
+  if (news.shell === "cmd" && connection?.scripts === "powershell") {
+    for (const name of COMMAND_KEYS) {
+      if (known(name) && typeof news[name] === "string" && MULTI_LINE.test(news[name])) {
+        failures.push({ property: name, reason: MULTI_LINE_CMD });
+      }
+    }
   }
   if (
     known("logging") &&
@@ -203,6 +224,13 @@ async function execute(
   script: string,
   log: boolean,
 ): Promise<CommandResult> {
+  if (inputs.shell === "cmd" && MULTI_LINE.test(script)) {
+    // Only a Windows host has cmd.exe; a POSIX host's command processor (sh) runs every line.
+    if ((await client.scriptFamily()) === "powershell") {
+      const name = COMMAND_KEYS.find((key) => inputs[key] === script) ?? "command";
+      throw new InvalidArgumentError(name, MULTI_LINE_CMD);
+    }
+  }
   const logging = inputs.logging ?? "stdoutAndStderr";
   const powershell = (inputs.shell ?? "powershell") === "powershell";
   const printer = (wanted: boolean) =>

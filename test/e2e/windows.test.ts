@@ -154,6 +154,35 @@ describe("the Windows persona: PowerShell RemoteCommand and RemoteFile on the Pu
     assert.doesNotMatch(shown, /CLIXML|<Objs|_x00/);
   });
 
+  test("a multi-line cmd command is refused before it runs: cmd /c would run only its first line", async () => {
+    const { project, connection } = fixture;
+    const twoLines: ResourceSpec = {
+      kind: "RemoteCommand",
+      name: "twolines",
+      args: {
+        shell: "cmd",
+        create: "echo first-line-marker\necho second-line-marker",
+        logging: "none",
+      },
+    };
+    const before = fixture.host.log.counters;
+    const [failed] = await project.stack("windows-cmd", connection).run([twoLines], ["up"]);
+    assert.equal(failed?.ok, false);
+    assert.match(
+      failed?.error ?? "",
+      /invalid create: holds several lines, .*"cmd \/c", which stops at the first line break/,
+    );
+    assert.equal(ranSince(before).count, 0, "nothing ran on the host");
+    // With the host pinned as Windows, preview refuses it already.
+    const pinned = project.stack("windows-cmd-pinned", { ...connection, scripts: "powershell" });
+    const [preview] = await pinned.run([twoLines], ["preview"]);
+    assert.equal(preview?.ok, false);
+    assert.match(
+      preview?.error ?? "",
+      /property create value[\s\S]*has a problem: holds several lines/,
+    );
+  });
+
   test("a failing PowerShell command fails up with its exit code and error; a fixed rerun succeeds", async () => {
     const { project, connection } = fixture;
     const stack = project.stack("windows-failure", connection);
