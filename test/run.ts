@@ -6,7 +6,7 @@
  * Usage: node dist/test/run.js [TIERS] [FILTER]
  *   TIERS   all (the default: every tier but remote), or tier names joined by commas:
  *           unit,interop. The remote tier runs against WINRM_TEST_HOST (test/remote).
- *   FILTER  only test files whose path contains this text
+ *   FILTER  only test files whose path contains this text; "!text": all but those
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, statSync, writeFileSync } from "node:fs";
@@ -47,7 +47,13 @@ const CONCURRENCY = Math.max(1, Math.min(2, availableParallelism()));
 const select = (names: string[]) =>
   names
     .flatMap((name) => testFiles(join(__dirname, name)))
-    .filter((file) => filter === undefined || file.includes(filter));
+    .filter((file) =>
+      filter === undefined
+        ? true
+        : filter.startsWith("!")
+          ? !file.includes(filter.slice(1))
+          : file.includes(filter),
+    );
 const groups = [
   { files: select(tiers.filter((name) => CONCURRENT_TIERS.has(name))), concurrency: CONCURRENCY },
   { files: select(tiers.filter((name) => !CONCURRENT_TIERS.has(name))), concurrency: 1 },
