@@ -39,6 +39,20 @@ const DELETE_WAIT_MS = 5000;
 /** Least time callers wait for a shell while the host's quota is exhausted. */
 const QUOTA_WAIT_MS = 120_000;
 
+/**
+ * Whether a fault says the shell itself no longer exists. InvalidSelectors (2150858843) answers
+ * a bad CommandId as well; only the text tells them apart, and Windows words a missing shell
+ * "The request for the Windows Remote Shell with ShellId ... failed because the shell was not
+ * found on the server".
+ */
+function isShellGone(error: unknown): boolean {
+  return (
+    error instanceof WSManFault &&
+    /InvalidSelectors/i.test(error.subcode ?? "") &&
+    /ShellId|shell was not found|shell no longer exists/i.test(error.reason)
+  );
+}
+
 function isQuotaFault(error: unknown): boolean {
   return error instanceof WSManFault && /QuotaLimit/i.test(error.subcode ?? "");
 }
@@ -229,17 +243,14 @@ export class WinRMClient {
       );
     }
     const shell = await this.acquireShell();
-    let healthy = true;
+    let state: "healthy" | "gone" = "healthy";
     try {
       return await runInShell(shell, command, args, options, this.stdinChunkBytes);
     } catch (error) {
-      healthy =
-        !(error instanceof WSManFault) ||
-        error.subcode === undefined ||
-        !/InvalidSelectors/i.test(error.subcode);
+      if (isShellGone(error)) state = "gone";
       throw error;
     } finally {
-      this.releaseShell(shell, healthy);
+      this.releaseShell(shell, state);
     }
   }
 
@@ -338,8 +349,11 @@ export class WinRMClient {
     }
   }
 
-  private releaseShell(shell: WinRSShell, healthy: boolean): void {
-    if (healthy && !this.closed) {
+  /** A shell the host says is gone is dropped; a live one is pooled, or deleted once closed. */
+  private releaseShell(shell: WinRSShell, state: "healthy" | "gone"): void {
+    if (state === "gone") {
+      this.shellCount--;
+    } else if (!this.closed) {
       this.idle.push(shell);
       this.expireWhenIdle(shell);
     } else {

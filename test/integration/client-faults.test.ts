@@ -115,22 +115,50 @@ describe("client fault handling against the loopback host", () => {
     }
   });
 
-  test("close() deletes a shell given up after a failed command, and waits for the Delete", async () => {
+  test("InvalidSelectors about a CommandId keeps the shell; close() deletes it and waits for the Delete", async () => {
     const client = clientFor(host);
     await client.run("true"); // a pooled shell: the next message is the Command
-    const deletedBefore = host.log.counters.shellsDeleted;
+    const before = host.log.counters;
     host.faults.respondWithFault(1, {
       code: 2150858843,
       subcode: "w:InvalidSelectors",
-      message: "The request for the Windows Remote Shell failed because the shell was not found.",
+      message:
+        "The WS-Management service cannot process the request because the CommandId is invalid.",
     });
-    await assert.rejects(client.run("echo never-runs"), /InvalidSelectors|shell was not found/);
+    await assert.rejects(client.run("echo never-runs"), /InvalidSelectors|CommandId is invalid/);
+    assert.equal((await client.run("echo same-shell")).stdout.toString(), "same-shell\n");
+    assert.equal(host.log.counters.shellsCreated, before.shellsCreated, "the shell was kept");
     await client.close();
     assert.equal(
-      host.log.counters.shellsDeleted - deletedBefore,
+      host.log.counters.shellsDeleted - before.shellsDeleted,
       1,
-      "the given-up shell was deleted before close() returned",
+      "the shell was deleted before close() returned",
     );
+  });
+
+  test("InvalidSelectors saying the shell is gone drops it without a Delete; the next command gets a new shell", async () => {
+    const client = clientFor(host);
+    try {
+      await client.run("true");
+      const before = host.log.counters;
+      host.faults.respondWithFault(1, {
+        code: 2150858843,
+        subcode: "w:InvalidSelectors",
+        message:
+          "The request for the Windows Remote Shell with ShellId 00000000-0000-0000-0000-000000000000 " +
+          "failed because the shell was not found on the server.",
+      });
+      await assert.rejects(client.run("echo never-runs"), /shell was not found/);
+      assert.equal((await client.run("echo new-shell")).stdout.toString(), "new-shell\n");
+      assert.equal(host.log.counters.shellsCreated - before.shellsCreated, 1);
+      assert.equal(
+        host.log.counters.shellsDeleted,
+        before.shellsDeleted,
+        "no Delete for a gone shell",
+      );
+    } finally {
+      await client.close();
+    }
   });
 
   test("a slow command spans many OperationTimeouts", async () => {
