@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { remoteCommandProvider } from "../provider";
 import type { ConnectionArgs } from "./connection";
+import { secretPlaceholder } from "./secret-placeholder";
 
 export interface RemoteCommandArgs {
   connection: pulumi.Input<ConnectionArgs>;
@@ -52,23 +53,14 @@ export class RemoteCommand extends pulumi.dynamic.Resource {
       args.read,
       args.stdin,
       args.environment,
-    ]
-      .filter((value) => value !== undefined)
-      .map((value) => pulumi.output(value));
-    // An input named like an output makes the engine mark that output secret when the input
-    // is; these placeholders are secret exactly when one of the sensitive inputs is. During a
-    // preview the engine shows a resource's inputs as its outputs, so there the placeholder is
-    // unknown: a resource built from this one's stdout (a connection's host, say) must see
-    // "not known yet", not an empty string.
-    const marker = pulumi
-      .all(sensitive)
-      .apply(() =>
-        pulumi.runtime.isDryRun() ? pulumi.output(pulumi.unknown as unknown as string) : "",
-      );
+    ];
+    const marker = secretPlaceholder(sensitive);
     const secretOutputs = pulumi.output(
-      Promise.all(sensitive.map((value) => pulumi.isSecret(value))).then((flags) =>
-        flags.some(Boolean),
-      ),
+      Promise.all(
+        sensitive
+          .filter((value) => value !== undefined)
+          .map((value) => pulumi.isSecret(pulumi.output(value))),
+      ).then((flags) => flags.some(Boolean)),
     );
     super(
       remoteCommandProvider,

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { remoteFileProvider } from "../provider";
 import type { ConnectionArgs } from "./connection";
+import { secretPlaceholder } from "./secret-placeholder";
 
 export interface RemoteFileArgs {
   connection: pulumi.Input<ConnectionArgs>;
@@ -35,17 +36,8 @@ export class RemoteFile extends pulumi.dynamic.Resource {
 
   constructor(name: string, args: RemoteFileArgs, opts?: pulumi.CustomResourceOptions) {
     // The hash and size of secret content are secret too: a SHA-256 confirms a guessed
-    // password file, and a size narrows the guess. As in RemoteCommand, an input named like an
-    // output makes the engine mark that output secret when the input is; these placeholders
-    // are secret exactly when the content is, and unknown during a preview.
-    const sensitive = [args.content, args.source, args.asset]
-      .filter((value) => value !== undefined)
-      .map((value) => pulumi.output(value));
-    const marker = pulumi
-      .all(sensitive)
-      .apply(() =>
-        pulumi.runtime.isDryRun() ? pulumi.output(pulumi.unknown as unknown as string) : "",
-      );
+    // password file, and a size narrows the guess.
+    const marker = secretPlaceholder([args.content, args.source, args.asset]);
     super(
       remoteFileProvider,
       name,
