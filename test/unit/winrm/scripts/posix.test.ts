@@ -27,7 +27,7 @@ import {
   UPLOAD_TEMP_PREFIX,
   WRONG_TYPE_EXIT,
 } from "../../../../provider/winrm/scripts";
-import { run, start } from "./support";
+import { leftovers, run, sha256, start, uploadStream } from "./support";
 
 const scripts = scriptsFor("posix");
 
@@ -57,19 +57,6 @@ function freshDir(label: string): string {
   const dir = join(root, `${label} it's $x \`y\` \n ü`);
   mkdirSync(dir, { recursive: true });
   return dir;
-}
-
-function sha256(bytes: Buffer): string {
-  return createHash("sha256").update(bytes).digest("hex");
-}
-
-/** Upload stream: content then the hex digest as the trailer. */
-function uploadStream(content: Buffer, trailer = sha256(content)): Buffer {
-  return Buffer.concat([content, Buffer.from(trailer, "latin1")]);
-}
-
-function leftovers(dir: string): string[] {
-  return readdirSync(dir).filter((name) => name.startsWith(UPLOAD_TEMP_PREFIX));
 }
 
 describe("posix sha256", () => {

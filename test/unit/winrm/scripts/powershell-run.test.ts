@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import {
   existsSync,
   mkdirSync,
@@ -35,7 +35,15 @@ import {
 import { framePowerShellInput } from "../../../../provider/winrm/scripts/powershell";
 import { findPwsh } from "../../../host/shell";
 import { havePwsh } from "../../../support/pwsh";
-import { run, start, type RunResult, type SpawnPlace } from "./support";
+import {
+  leftovers,
+  run,
+  type RunResult,
+  sha256,
+  type SpawnPlace,
+  start,
+  uploadStream,
+} from "./support";
 
 const scripts = scriptsFor("powershell");
 
@@ -67,19 +75,6 @@ function freshDir(label: string): string {
   const dir = join(root, `${label} it's $x [y] ü`);
   mkdirSync(dir, { recursive: true });
   return dir;
-}
-
-function sha256(bytes: Buffer): string {
-  return createHash("sha256").update(bytes).digest("hex");
-}
-
-/** Upload stream: content then the hex digest as the trailer. */
-function uploadStream(content: Buffer, trailer = sha256(content)): Buffer {
-  return Buffer.concat([content, Buffer.from(trailer, "latin1")]);
-}
-
-function leftovers(dir: string): string[] {
-  return readdirSync(dir).filter((name) => name.startsWith(UPLOAD_TEMP_PREFIX));
 }
 
 /** Registers a test that needs pwsh: it fails under CI without it, else skips saying why. */

@@ -5,10 +5,12 @@
  * The child leads its own process group so a test can signal the whole command, as a host
  * terminating it would.
  */
+import { createHash } from "node:crypto";
+import { readdirSync } from "node:fs";
 import { spawn, type ChildProcess } from "node:child_process";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import type { RemoteInvocation } from "../../../../provider/winrm/scripts";
+import { type RemoteInvocation, UPLOAD_TEMP_PREFIX } from "../../../../provider/winrm/scripts";
 import { stdinEncoder } from "../../../../provider/winrm/scripts/stdin";
 import { findPwsh } from "../../../host/shell";
 import { splitWindowsCommandLine } from "../../../host/windows-command-line";
@@ -82,4 +84,18 @@ export async function run(
   if (stdin === null) throw new Error("child has no stdin");
   await pipeline(source, stdinEncoder(invocation.stdinEncoding), stdin).catch(() => undefined);
   return done;
+}
+
+export function sha256(bytes: Buffer): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/** An upload script's stdin: the content, then its hex SHA-256 as the 64-byte trailer. */
+export function uploadStream(content: Buffer, trailer = sha256(content)): Buffer {
+  return Buffer.concat([content, Buffer.from(trailer, "latin1")]);
+}
+
+/** Temporary upload files left in `dir`. */
+export function leftovers(dir: string): string[] {
+  return readdirSync(dir).filter((name) => name.startsWith(UPLOAD_TEMP_PREFIX));
 }
