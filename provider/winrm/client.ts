@@ -4,7 +4,7 @@
  */
 import { inspect } from "node:util";
 import { REDACTED } from "../auth/credentials";
-import { ProtocolError, WSManFault } from "../errors";
+import { ProtocolError, UnsupportedError, WSManFault } from "../errors";
 import { type CommandOptions, type CommandResult, runInShell } from "./command";
 import { type ClientOptions, resolveClientOptions, type ResolvedClientOptions } from "./options";
 import { type Requester, type ShellOptions, type ShellSettings, WinRSShell } from "./shell";
@@ -12,7 +12,12 @@ import { Transport } from "./transport";
 import { buildIdentify, child, parseEnvelope, parseFault, text } from "./wsman";
 import { type FileOperationOptions, RemoteFiles } from "./files";
 import { type RemoteScripts, type ScriptFamily, scriptsFor } from "./scripts";
-import { decodeClixml, framePowerShellInput } from "./scripts/powershell";
+import {
+  BOOTSTRAP_RESTRICTED_LANGUAGE,
+  decodeClixml,
+  framePowerShellInput,
+  restrictedLanguageAdvice,
+} from "./scripts/powershell";
 
 export interface IdentifyResult {
   protocolVersion: string;
@@ -168,7 +173,8 @@ export class WinRMClient {
 
   /** File operations (sha256, stat, remove, mkdirp, upload) in the host's script family. */
   async files(options: FileOperationOptions = {}): Promise<RemoteFiles> {
-    return new RemoteFiles(this, await this.scripts(), options);
+    const logon = this.options.transport.auth === "basic" ? "basic" : "ntlm";
+    return new RemoteFiles(this, await this.scripts(), { logon, ...options });
   }
 
   /**
@@ -189,7 +195,9 @@ export class WinRMClient {
       // The bootstrap reads all of its stdin (script and input) before the script runs.
       inputBeforeOutput: true,
     });
-    return { ...result, errorText: decodeClixml(result.stderr.toString("utf8")) };
+    const errorText = decodeClixml(result.stderr.toString("utf8"));
+    refuseRestrictedLanguage(result, errorText);
+    return { ...result, errorText };
   }
 
   /**
@@ -199,13 +207,17 @@ export class WinRMClient {
   async runScript(script: string, options: Omit<RunOptions, "stdin"> = {}): Promise<CommandResult> {
     const family = await this.scriptFamily();
     const invocation = scriptsFor(family).runScript();
-    return this.run(invocation.command, invocation.args, {
+    const result = await this.run(invocation.command, invocation.args, {
       ...options,
       skipCmdShell: invocation.skipCmdShell,
       stdin: family === "powershell" ? framePowerShellInput(script) : Buffer.from(script, "utf8"),
       // `sh -s` runs the script as it reads it; the PowerShell bootstrap reads it all first.
       inputBeforeOutput: family === "powershell",
     });
+    if (family === "powershell") {
+      refuseRestrictedLanguage(result, decodeClixml(result.stderr.toString("utf8")));
+    }
+    return result;
   }
 
   /**
@@ -407,4 +419,15 @@ export class WinRMClient {
     clearTimeout(timer);
     await this.transport.close();
   }
+}
+
+/**
+ * Throws the advice when the runScript bootstrap refused to start because the host runs
+ * PowerShell in a restricted language mode; a script's own failure is left to the caller.
+ */
+function refuseRestrictedLanguage(result: CommandResult, errorText: string): void {
+  const mode =
+    result.exitCode === 1 ? BOOTSTRAP_RESTRICTED_LANGUAGE.exec(errorText)?.[1] : undefined;
+  if (mode !== undefined)
+    throw new UnsupportedError(`running the script: ${restrictedLanguageAdvice(mode)}`);
 }

@@ -6,16 +6,24 @@
 import { createHash } from "node:crypto";
 import { posix, win32 } from "node:path";
 import { Readable } from "node:stream";
-import { CommandFailedError, IntegrityError, TimeoutError } from "../errors";
+import {
+  CommandFailedError,
+  IntegrityError,
+  TimeoutError,
+  UnsupportedError,
+  type WinRMError,
+} from "../errors";
 import { type ByteSource, type CommandResult, rechunk } from "./command";
 import type { RunOptions } from "./client";
 import {
   type FileStat,
   type RemoteInvocation,
   type RemoteScripts,
+  RESTRICTED_LANGUAGE_EXIT,
   UPLOAD_HASH_MISMATCH_EXIT,
 } from "./scripts";
-import { decodeClixml } from "./scripts/powershell";
+import { decodeClixml, restrictedLanguageAdvice } from "./scripts/powershell";
+import { type HostLogon, secondHopHint } from "./second-hop";
 import { stdinEncoder } from "./scripts/stdin";
 
 /** The part of WinRMClient file operations need. */
@@ -43,6 +51,8 @@ export interface FileOperationOptions {
    * a file on a hung share never ends, and without a limit nor would a refresh.
    */
   timeoutMs?: number;
+  /** How the session logged on, for the advice on a share's "access denied"; default ntlm. */
+  logon?: HostLogon;
 }
 
 export interface UploadResult {
@@ -62,7 +72,7 @@ export class RemoteFiles {
     private readonly defaults: FileOperationOptions = {},
   ) {}
 
-  private async invoke(invocation: RemoteInvocation, what: string): Promise<string> {
+  private async invoke(invocation: RemoteInvocation, what: string, path: string): Promise<string> {
     const timeoutMs = this.defaults.timeoutMs;
     let result: CommandResult;
     try {
@@ -81,10 +91,22 @@ export class RemoteFiles {
         { cause: error },
       );
     }
-    if (result.exitCode !== 0) {
-      throw new CommandFailedError(what, result.exitCode, this.errorText(result.stderr));
-    }
+    if (result.exitCode !== 0) throw this.failure(what, path, result);
     return result.stdout.toString("utf8");
+  }
+
+  /** The error for a helper that exited non-zero, with advice where the cause is known. */
+  private failure(what: string, path: string, result: CommandResult): WinRMError {
+    const stderr = this.errorText(result.stderr);
+    if (this.scripts.family === "powershell" && result.exitCode === RESTRICTED_LANGUAGE_EXIT) {
+      const mode = /runs in (\w+) mode/.exec(stderr)?.[1] ?? "ConstrainedLanguage";
+      return new UnsupportedError(`${what}: ${restrictedLanguageAdvice(mode)}`);
+    }
+    const error = new CommandFailedError(what, result.exitCode, stderr);
+    const logon = this.defaults.logon ?? "ntlm";
+    const hint = this.scripts.family === "powershell" ? secondHopHint(path, stderr, logon) : "";
+    if (hint) error.message += `. ${hint}`;
+    return error;
   }
 
   /** Readable stderr: PowerShell's CLIXML error records decoded, other text as it is. */
@@ -96,20 +118,22 @@ export class RemoteFiles {
   /** The remote file's SHA-256 in lowercase hex, or the word "absent". */
   async sha256(path: string): Promise<string> {
     return this.scripts.parseSha256(
-      await this.invoke(this.scripts.sha256(path), `hashing ${path}`),
+      await this.invoke(this.scripts.sha256(path), `hashing ${path}`, path),
     );
   }
 
   async stat(path: string): Promise<FileStat> {
-    return this.scripts.parseStat(await this.invoke(this.scripts.stat(path), `inspecting ${path}`));
+    return this.scripts.parseStat(
+      await this.invoke(this.scripts.stat(path), `inspecting ${path}`, path),
+    );
   }
 
   async remove(path: string, options: { recursive?: boolean } = {}): Promise<void> {
-    await this.invoke(this.scripts.remove(path, options), `removing ${path}`);
+    await this.invoke(this.scripts.remove(path, options), `removing ${path}`, path);
   }
 
   async mkdirp(path: string): Promise<void> {
-    await this.invoke(this.scripts.mkdirp(path), `creating ${path}`);
+    await this.invoke(this.scripts.mkdirp(path), `creating ${path}`, path);
   }
 
   /** The destination's folder, in the host's path syntax. */
@@ -161,13 +185,8 @@ export class RemoteFiles {
           "the destination was left unchanged",
       );
     }
-    if (result.exitCode !== 0) {
-      throw new CommandFailedError(
-        `uploading to ${destination}`,
-        result.exitCode,
-        this.errorText(result.stderr),
-      );
-    }
+    if (result.exitCode !== 0)
+      throw this.failure(`uploading to ${destination}`, destination, result);
     return { sha256, size };
   }
 }
