@@ -41,6 +41,14 @@ export interface HostOptions {
    * there is no cmd.exe here. The Windows persona refuses to start without pwsh.
    */
   persona?: "posix" | "windows";
+  /**
+   * The Windows persona's PowerShell language mode; default "FullLanguage".
+   * "ConstrainedLanguage" is what a host under an App Control for Business (WDAC) or AppLocker
+   * policy gives a command it did not allow: every -EncodedCommand runs in Constrained
+   * Language Mode (about_Language_Modes). pwsh on Linux has no such policy, so the persona puts
+   * the session in that mode itself before the command's own text runs.
+   */
+  powershellLanguageMode?: "FullLanguage" | "ConstrainedLanguage";
   /** Default 0: a free port. The host always binds 127.0.0.1. */
   port?: number;
   /** Default: one user "winrm-test" with a random password. */
@@ -142,6 +150,15 @@ export async function startHost(options: HostOptions = {}): Promise<Host> {
   if (persona !== "posix" && persona !== "windows") {
     throw new RangeError(`startHost: persona must be "posix" or "windows"`);
   }
+  const languageMode = options.powershellLanguageMode ?? "FullLanguage";
+  if (languageMode !== "FullLanguage" && languageMode !== "ConstrainedLanguage") {
+    throw new RangeError(
+      `startHost: powershellLanguageMode must be FullLanguage or ConstrainedLanguage`,
+    );
+  }
+  if (languageMode !== "FullLanguage" && persona !== "windows") {
+    throw new RangeError("startHost: powershellLanguageMode applies to the windows persona only");
+  }
   let pwsh = options.pwsh;
   if (persona === "windows") {
     if (pwsh === null) throw new RangeError("startHost: the windows persona needs pwsh");
@@ -227,6 +244,7 @@ export async function startHost(options: HostOptions = {}): Promise<Host> {
     shell: options.shell ?? DEFAULTS.shell,
     pwsh,
     persona,
+    powershellLanguageMode: languageMode,
     maxShellsPerUser: positiveInteger(
       "maxShellsPerUser",
       options.maxShellsPerUser,

@@ -63,6 +63,30 @@ export const SignalCode = Object.freeze({
 
 const POWERSHELL = /^\s*"?(powershell|powershell\.exe|pwsh|pwsh\.exe)"?(?=\s|$)/i;
 
+/** -EncodedCommand and the abbreviations powershell.exe accepts for it (-e, -ec, -enc, ...). */
+const ENCODED_COMMAND =
+  /^[-/]e(c|n|nc|nco|ncod|ncode|ncoded|ncodedc|ncodedco|ncodedcom|ncodedcomm|ncodedcomma|ncodedcomman|ncodedcommand)?$/i;
+
+/**
+ * The arguments with the -EncodedCommand text prefixed by a statement that puts the session in
+ * Constrained Language Mode, as an App Control or AppLocker policy would have started it. A
+ * line without -EncodedCommand is refused: the persona cannot constrain it faithfully.
+ */
+export function inConstrainedLanguage(argv: string[]): string[] {
+  const at = argv.findIndex((arg) => ENCODED_COMMAND.test(arg));
+  const encoded = at >= 0 ? argv[at + 1] : undefined;
+  if (encoded === undefined) {
+    throw new HostFault(
+      Faults.malformed("the loopback host constrains only -EncodedCommand PowerShell lines"),
+    );
+  }
+  const script = Buffer.from(encoded, "base64").toString("utf16le");
+  const constrained = `$ExecutionContext.SessionState.LanguageMode = 'ConstrainedLanguage'\n${script}`;
+  const copy = [...argv];
+  copy[at + 1] = Buffer.from(constrained, "utf16le").toString("base64");
+  return copy;
+}
+
 export interface WinRsOptions {
   log: ExecutionLog;
   /** The POSIX shell that stands in for cmd.exe. */
@@ -71,6 +95,8 @@ export interface WinRsOptions {
   pwsh?: string | null;
   /** "windows": PowerShell lines are split into argv as powershell.exe would split them. */
   persona?: "posix" | "windows";
+  /** The Windows persona's PowerShell language mode (HostOptions.powershellLanguageMode). */
+  powershellLanguageMode?: "FullLanguage" | "ConstrainedLanguage";
   maxShellsPerUser: number;
   maxConcurrentOperationsPerUser: number;
   /** The host's MaxEnvelopeSizekb in bytes: the response limit when a request names none. */
@@ -423,6 +449,9 @@ export class WinRsService {
       }
       file = this.pwsh();
       argv = splitWindowsCommandLine(commandLine).slice(1);
+      if (this.options.powershellLanguageMode === "ConstrainedLanguage") {
+        argv = inConstrainedLanguage(argv);
+      }
     } else if (skipShell) {
       const target = POWERSHELL.test(program) ? this.pwsh() : program;
       const resolved = resolveProgram(target, shell.env.PATH);

@@ -22,7 +22,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { after, before, describe, test, type TestContext } from "node:test";
-import { CommandFailedError, TimeoutError } from "../../provider/errors";
+import { CommandFailedError, TimeoutError, UnsupportedError } from "../../provider/errors";
 import { WinRMClient } from "../../provider/winrm/client";
 import { type Host, startHost } from "../host";
 import { findPwsh } from "../host/shell";
@@ -224,3 +224,64 @@ for (const persona of ["posix", "windows"] as const) {
     });
   });
 }
+
+/**
+ * Issue 11 item 7: a Windows host whose App Control or AppLocker policy runs PowerShell in
+ * Constrained Language Mode, as the Windows persona can start it. Every file operation fails
+ * with one sentence that names the cause, and so does a script.
+ */
+describe("a Windows host in Constrained Language Mode", () => {
+  let host: Host;
+  let client: WinRMClient;
+  let dir: string;
+  before(async () => {
+    if (findPwsh() === undefined) return;
+    host = await startHost({ persona: "windows", powershellLanguageMode: "ConstrainedLanguage" });
+    client = new WinRMClient({
+      host: "127.0.0.1",
+      port: host.port,
+      user: host.user,
+      password: host.password,
+    });
+    dir = mkdtempSync(join(tmpdir(), "pulumi-winrm-constrained-"));
+  });
+  after(async () => {
+    if (findPwsh() === undefined) return;
+    await client.close();
+    await host.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const namesTheCause = (error: unknown) => {
+    assert.ok(error instanceof UnsupportedError, String(error));
+    assert.match(
+      error.message,
+      /: PowerShell runs in ConstrainedLanguage mode on this host \(an App Control .* AppLocker .*exempt/,
+    );
+    assert.doesNotMatch(error.message, /\n/, "one line");
+    return true;
+  };
+
+  test("item 7: file operations name Constrained Language Mode", async (t) => {
+    if (!havePwsh(t)) return;
+    const files = await client.files();
+    const path = join(dir, "f");
+    writeFileSync(path, "previous");
+    await assert.rejects(files.sha256(path), namesTheCause);
+    await assert.rejects(files.stat(path), namesTheCause);
+    await assert.rejects(files.remove(path), namesTheCause);
+    await assert.rejects(files.upload(Buffer.from("new"), path), namesTheCause);
+    assert.equal(readFileSync(path, "utf8"), "previous");
+  });
+
+  test("item 7: a script fails with the same sentence, before any of it runs", async (t) => {
+    if (!havePwsh(t)) return;
+    const ran = join(dir, "ran");
+    await assert.rejects(client.runScript(`Set-Content -LiteralPath '${ran}' x`), namesTheCause);
+    await assert.rejects(
+      client.runPowerShell(`Set-Content -LiteralPath '${ran}' x`),
+      namesTheCause,
+    );
+    assert.equal(existsSync(ran), false);
+  });
+});

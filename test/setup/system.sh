@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Installs the system tools the tests use, from Debian's packages, when they are missing:
-# openssl (test certificates) and Python 3 with venv (the pyspnego and pywinrm peers).
+# openssl (test certificates), Python 3 with venv (the pyspnego and pywinrm peers), a C
+# compiler (test/support/fs-faults.c, which gives pwsh Windows' file refusals) and setpriv
+# (util-linux: a pwsh without root's permission bypass).
 set -euo pipefail
 
 missing=()
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
+command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
 if ! command -v python3 >/dev/null 2>&1; then
   missing+=(python3 python3-venv)
 elif ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then

@@ -50,6 +50,20 @@ sha256_stdin() {
 const FAIL_FUNCTION = String.raw`fail() { printf '%s: %s\n' "$p" "$1" >&2; exit "$2"; }`;
 
 /**
+ * `hidden` succeeds when $p cannot be told absent: `test -e` answers false both for a missing
+ * path and for one below a folder this account may not search, so the nearest folder above $p
+ * that exists decides. If it cannot be searched, "absent" would be a guess ("access denied").
+ */
+const HIDDEN_FUNCTION = String.raw`hidden() {
+  d=$p
+  while :; do
+    d=$(dirname -- "$d")
+    if [ -d "$d" ]; then [ ! -x "$d" ]; return; fi
+    case $d in /|.) return 1 ;; esac
+  done
+}`;
+
+/**
  * `iso8601 SECONDS` prints a UTC timestamp without relying on GNU `date -d` or BSD `date -r`:
  * it converts days since 1970-01-01 to a proleptic Gregorian date with integer arithmetic
  * (the days-to-civil method: shift the epoch to 0000-03-01, split into 400-year eras of
@@ -106,7 +120,8 @@ function sha256Script(path: string): string {
     FAIL_FUNCTION,
     SHA256_FUNCTIONS,
     `if [ -d "$p" ]; then fail 'is a directory' ${WRONG_TYPE_EXIT}; fi`,
-    `if [ ! -e "$p" ]; then echo absent; exit 0; fi`,
+    HIDDEN_FUNCTION,
+    `if [ ! -e "$p" ]; then hidden && fail 'Permission denied' 1; echo absent; exit 0; fi`,
     `pick_sha256 || exit`,
     `sha256_stdin < "$p" || exit 1`,
     `printf '%s\\n' "$h"`,
@@ -121,10 +136,13 @@ function sha256Script(path: string): string {
 function statScript(path: string): string {
   return [
     pathLine("p", path),
+    FAIL_FUNCTION,
+    HIDDEN_FUNCTION,
     ISO8601_FUNCTION,
     `set -f`,
     `if [ -d "$p" ]; then t=directory; elif [ -f "$p" ]; then t=file;`,
-    `elif [ -e "$p" ]; then t=other; else echo '{"exists":false}'; exit 0; fi`,
+    `elif [ -e "$p" ]; then t=other; elif hidden; then fail 'Permission denied' 1;`,
+    `else echo '{"exists":false}'; exit 0; fi`,
     `o=$(stat -L -c '%s %Y' -- "$p" 2>/dev/null) || o=$(stat -L -f '%z %m' -- "$p" 2>/dev/null) || o=`,
     `set -- $o`,
     `size=$1; mtime=$2`,

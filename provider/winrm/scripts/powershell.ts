@@ -16,6 +16,7 @@ import {
   SHA256_HEX_LENGTH,
   UPLOAD_HASH_MISMATCH_EXIT,
   UPLOAD_TEMP_PREFIX,
+  RESTRICTED_LANGUAGE_EXIT,
   WRONG_TYPE_EXIT,
   type RemoteInvocation,
   type RemoteScripts,
@@ -56,8 +57,33 @@ export function encodePowerShellCommand(script: string): string {
 }
 
 /**
- * Shared prelude of the helper scripts.
+ * The line the runScript bootstrap writes to stderr through Write-Error (as CLIXML in 5.1; pwsh 7
+ * puts "Write-Error: " before it) before it exits 1 in a restricted language mode; the mode's
+ * name is the first group.
+ */
+export const BOOTSTRAP_RESTRICTED_LANGUAGE =
+  /pulumi-winrm: PowerShell runs in (\w+) mode on this host/;
+
+/** What to tell a user whose host runs PowerShell in `mode`, a restricted language mode. */
+export function restrictedLanguageAdvice(mode: string): string {
+  return (
+    `PowerShell runs in ${mode} mode on this host (an App Control for Business (WDAC) or ` +
+    "AppLocker policy applies to this account), which refuses the .NET calls of the " +
+    "pulumi-winrm helper scripts; connect as an account the policy exempts (the default " +
+    "AppLocker rules exempt administrators) or have the policy allow PowerShell for it"
+  );
+}
+
+/** Refuses to go on in any language mode but FullLanguage (see prelude). */
+const LANGUAGE_MODE_CHECK = `if ($ExecutionContext.SessionState.LanguageMode -ne 'FullLanguage') { exit ${RESTRICTED_LANGUAGE_EXIT} }`;
+
+/**
+ * Shared prelude of the helper scripts (with the language check, or "").
  * - $ProgressPreference: progress records would otherwise reach stderr as CLIXML.
+ * - A host under an App Control (WDAC) or AppLocker policy runs this text in Constrained
+ *   Language Mode (about_Language_Modes), which refuses every .NET call below. The check uses
+ *   only what that mode allows (a property read, exit) and exits with
+ *   RESTRICTED_LANGUAGE_EXIT, which the client turns into one sentence naming the cause.
  * - $ErrorActionPreference = 'Stop' makes every cmdlet error terminating, so one catch at the
  *   end handles them all.
  * - Say writes one line straight to stdout and flushes it, so the line is out before `exit`
@@ -69,12 +95,15 @@ export function encodePowerShellCommand(script: string): string {
  *   .NET Framework [SHA256]::Create() (and the same static method reached through the CSP
  *   class) returns SHA256Managed, whose constructor throws when the FIPS policy is on, as on
  *   STIG-hardened servers. PowerShell 7 has the class too (obsolete, still working).
+ * - Errors are reported by GetBaseException's message: a .NET call's exception reaches
+ *   `catch` wrapped in MethodInvocationException, whose message repeats the call.
  * - Full makes a path absolute and, on Windows, adds the \\?\ (or \\?\UNC\) prefix once it is
  *   248 characters or longer, the MAX_PATH limit for directories ("Naming Files, Paths, and
  *   Namespaces"); .NET Framework 4.6.2 and later accept such paths in its file APIs.
  */
-const PRELUDE = `
+const prelude = (languageCheck: string) => `
 $ProgressPreference = 'SilentlyContinue'
+${languageCheck}
 $ErrorActionPreference = 'Stop'
 function Fail([string]$m, [int]$c) {
   $b = [Text.Encoding]::UTF8.GetBytes($m + [Environment]::NewLine)
@@ -91,6 +120,19 @@ function Full([string]$x) {
 }
 `;
 
+/**
+ * \`Absent { ... }\` runs the block only when $p does not exist. File.Exists, Directory.Exists
+ * and Test-Path answer false as well when the path cannot be read (access denied), so they
+ * cannot tell "absent" from "hidden from this account"; GetAttributes throws
+ * FileNotFoundException or DirectoryNotFoundException only for a missing path, and
+ * UnauthorizedAccessException (a failure, reported as one) when access is denied.
+ */
+const ABSENT = `
+function Absent([scriptblock]$then) {
+  try { [void][IO.File]::GetAttributes($p) } catch [IO.FileNotFoundException], [IO.DirectoryNotFoundException] { . $then }
+}
+`;
+
 const SAY = `
 function Say([string]$s) {
   [Console]::Out.WriteLine($s)
@@ -104,12 +146,16 @@ function Say([string]$s) {
  */
 function operation(name: string, body: string): string {
   const say = body.includes("Say ") ? SAY : "";
-  return compact(`${PRELUDE}${say}
+  const absent = body.includes("Absent ") ? ABSENT : "";
+  // The upload goes without the language check, to stay within cmd.exe's line: it always
+  // follows a mkdirp of its folder (RemoteFiles.upload), which has refused already.
+  const check = name === "upload" ? "" : LANGUAGE_MODE_CHECK;
+  return compact(`${prelude(check)}${say}${absent}
 try {
   $p = Full $p
   ${body}
 } catch {
-  Fail ('${name}: ' + $p + ': ' + $_.Exception.Message) 1
+  Fail ('${name}: ' + $p + ': ' + $_.Exception.GetBaseException().Message) 1
 }`);
 }
 
@@ -117,7 +163,7 @@ const SHA256_BODY = operation(
   "sha256",
   `
   if ([IO.Directory]::Exists($p)) { Fail ('sha256: ' + $p + ': is a directory') ${WRONG_TYPE_EXIT} }
-  if (-not [IO.File]::Exists($p)) { Say 'absent'; exit 0 }
+  if (-not [IO.File]::Exists($p)) { Absent { Say 'absent'; exit 0 } }
   # Share read, write and delete so a file that another process holds open can still be read.
   $s = New-Object IO.FileStream($p, [IO.FileMode]::Open, [IO.FileAccess]::Read, [IO.FileShare]'ReadWrite, Delete', 1048576)
   try { $h = (New-Object Security.Cryptography.SHA256CryptoServiceProvider).ComputeHash($s) } finally { $s.Dispose() }
@@ -132,8 +178,11 @@ const STAT_BODY = operation(
   $u = [Globalization.CultureInfo]::InvariantCulture
   if ([IO.Directory]::Exists($p)) { $i = New-Object IO.DirectoryInfo($p); $t = '"directory"' }
   elseif ([IO.File]::Exists($p)) { $i = New-Object IO.FileInfo($p); $t = '"file","size":' + $i.Length.ToString($u) }
-  elseif (Test-Path -LiteralPath $p) { Say '{"exists":true,"type":"other"}'; exit 0 }
-  else { Say '{"exists":false}'; exit 0 }
+  else {
+    Absent { Say '{"exists":false}'; exit 0 }
+    Say '{"exists":true,"type":"other"}'
+    exit 0
+  }
   $m = $i.LastWriteTimeUtc.ToString("yyyy'-'MM'-'dd'T'HH':'mm':'ss'.'fff'Z'", $u)
   Say ('{"exists":true,"type":' + $t + ',"modified":"' + $m + '"}')
   exit 0
@@ -156,7 +205,10 @@ function removeBody(options: RemoveOptions): string {
   if ([IO.Directory]::Exists($p)) {
     if (([IO.File]::GetAttributes($p) -band [IO.FileAttributes]::ReparsePoint) -ne 0) { [IO.Directory]::Delete($p) }
     else { ${tree} }
-  } elseif (Test-Path -LiteralPath $p) { Remove-Item -LiteralPath $p -Force }
+  } else {
+    Absent { exit 0 }
+    Remove-Item -LiteralPath $p -Force
+  }
   exit 0
 `,
   );
@@ -184,11 +236,22 @@ const MKDIRP_BODY = operation(
  *
  * The temporary file is created with FileMode.CreateNew beside the destination, then moved
  * over it: File.Replace when the destination exists (one ReplaceFile call on Windows, which
- * keeps the replaced file's ACL, attributes and creation time), else File.Move; if Replace is
- * refused (some file systems) the destination is deleted and the move done, and the new file
- * then has its folder's inherited ACL. The finally block deletes the temporary file on every path but success; a
- * process terminated outright (WinRS Signal terminate, TerminateProcess) runs no finally, so
- * its temporary file can remain under the recognisable prefix.
+ * keeps the replaced file's ACL, attributes and creation time), else File.Move. Replace's
+ * "no backup" argument is [NullString]::Value: PowerShell passes $null to a string parameter
+ * as "", which Replace refuses as an invalid path.
+ * - A read-only destination: Windows refuses to replace or delete a file with the ReadOnly
+ *   attribute, so the attribute is cleared for the replacement and set again afterwards, on
+ *   the new file on success and on the old one on failure.
+ * - Replace refused (some file systems, a file open without delete sharing): the old file is
+ *   renamed aside (the temporary name + ".old"), the new one moved in, and the old one
+ *   deleted; if the move in fails the old one is renamed back. The destination name is never
+ *   left empty by a delete, as it would be by delete-then-move when the move fails (on Windows
+ *   a file deleted while another process holds it open keeps its name until closed, so the
+ *   move can fail after the delete succeeded). The new file then has its folder's inherited
+ *   ACL and default attributes (with ReadOnly set again, as above).
+ * The finally block deletes the temporary file on every path but success; a process
+ * terminated outright (WinRS Signal terminate, TerminateProcess) runs no finally, so its
+ * temporary file can remain under the recognisable prefix.
  */
 const UPLOAD_BODY = operation(
   "upload",
@@ -220,18 +283,33 @@ const UPLOAD_BODY = operation(
         $n = $a.Length
       }
     }
-    if ($n -lt ${SHA256_HEX_LENGTH}) { Fail ('upload: ' + $p + ': the stream ended before its SHA-256 trailer') ${UPLOAD_HASH_MISMATCH_EXIT} }
+    if ($n -lt ${SHA256_HEX_LENGTH}) { Fail ('upload: ' + $p + ': no SHA-256 trailer') ${UPLOAD_HASH_MISMATCH_EXIT} }
     [void]$sha.TransformFinalBlock($h, 0, 0)
     $got = [BitConverter]::ToString($sha.Hash).Replace('-', '').ToLowerInvariant()
     $want = [Text.Encoding]::ASCII.GetString($h, 0, ${SHA256_HEX_LENGTH})
-    if ($got -cne $want) { Fail ('upload: ' + $p + ': SHA-256 mismatch: the content hashes to ' + $got) ${UPLOAD_HASH_MISMATCH_EXIT} }
+    if ($got -cne $want) { Fail ('upload: ' + $p + ': SHA-256 mismatch: ' + $got) ${UPLOAD_HASH_MISMATCH_EXIT} }
     $f.Dispose()
     $f = $null
     if ([IO.File]::Exists($p)) {
       # Only where paths use '/' (PowerShell 7 on Linux or macOS, where Replace is a rename):
-      # keep the replaced file's permission bits, without setuid, setgid and sticky.
-      if ([IO.Path]::DirectorySeparatorChar -eq '/') { [IO.File]::SetUnixFileMode($t, ([int][IO.File]::GetUnixFileMode($p) -band 511)) }
-      try { [IO.File]::Replace($t, $p, $null) } catch { [IO.File]::Delete($p); [IO.File]::Move($t, $p) }
+      # keep the replaced file's permission bits, without setuid, setgid and sticky, and with
+      # the owner's write bit: the temporary file is never read-only (it is made so below).
+      if ([IO.Path]::DirectorySeparatorChar -eq '/') { [IO.File]::SetUnixFileMode($t, ([int][IO.File]::GetUnixFileMode($p) -band 511 -bor 128)) }
+      $i = New-Object IO.FileInfo($p)
+      $q = $i.IsReadOnly
+      if ($q) { $i.IsReadOnly = $false }
+      try {
+        try { [IO.File]::Replace($t, $p, [NullString]::Value) } catch {
+          $k = $t + '.old'
+          try {
+            [IO.File]::Move($p, $k)
+            try { [IO.File]::Move($t, $p) } catch { [IO.File]::Move($k, $p); throw }
+          } catch { throw ('kept the old file: ' + $_.Exception.GetBaseException().Message) }
+          try { [IO.File]::Delete($k) } catch { }
+        }
+      } finally {
+        if ($q) { (New-Object IO.FileInfo($p)).IsReadOnly = $true }
+      }
     } else { [IO.File]::Move($t, $p) }
     $ok = $true
   } finally {
@@ -254,7 +332,10 @@ const UPLOAD_BODY = operation(
  * - `exit N` gives N;
  * - otherwise the exit code is 0, whatever the last native command returned (as with -File:
  *   write `exit $LASTEXITCODE` to pass one on);
- * - a script that does not parse gives 1 and each parse error ("line L, column C: message").
+ * - a script that does not parse gives 1 and each parse error ("line L, column C: message");
+ * - in a language mode other than FullLanguage (a WDAC or AppLocker policy) nothing runs: exit
+ *   1 with the line BOOTSTRAP_RESTRICTED_LANGUAGE matches, which the client turns into advice.
+ *   The bootstrap needs .NET calls that Constrained Language Mode refuses.
  * Errors reach stderr as PowerShell writes them (CLIXML, decoded by decodeClixml); no
  * try/catch wraps the script, because one would make every statement-terminating error end it.
  *
@@ -272,6 +353,7 @@ const UPLOAD_BODY = operation(
  */
 const BOOTSTRAP = compact(`
 $ProgressPreference = 'SilentlyContinue'
+if ($ExecutionContext.SessionState.LanguageMode -ne 'FullLanguage') { Write-Error ('pulumi-winrm: PowerShell runs in ' + $ExecutionContext.SessionState.LanguageMode + ' mode on this host'); exit 1 }
 try { [Console]::OutputEncoding = New-Object Text.UTF8Encoding($false) } catch { }
 $OutputEncoding = New-Object Text.UTF8Encoding($false)
 function Fail([string]$m) {

@@ -69,6 +69,12 @@ export const UPLOAD_HASH_MISMATCH_EXIT = 3;
 /** Exit code of an operation refused because the path has the wrong type (a directory). */
 export const WRONG_TYPE_EXIT = 2;
 
+/**
+ * Exit code of a PowerShell helper that found itself in a language mode other than
+ * FullLanguage (Constrained Language Mode under an App Control or AppLocker policy).
+ */
+export const RESTRICTED_LANGUAGE_EXIT = 4;
+
 /** The name prefix of an upload's temporary file, created in the destination's directory. */
 export const UPLOAD_TEMP_PREFIX = ".pulumi-winrm-upload-";
 

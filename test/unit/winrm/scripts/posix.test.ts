@@ -27,7 +27,7 @@ import {
   UPLOAD_TEMP_PREFIX,
   WRONG_TYPE_EXIT,
 } from "../../../../provider/winrm/scripts";
-import { leftovers, run, sha256, start, uploadStream } from "./support";
+import { leftovers, run, sha256, start, uploadStream, withoutPermissionBypass } from "./support";
 
 const scripts = scriptsFor("posix");
 
@@ -124,6 +124,36 @@ describe("posix stat", () => {
     assert.deepEqual(scripts.parseStat(missing.stdout), { exists: false });
     const device = scripts.parseStat((await run(scripts.stat("/dev/null"))).stdout);
     assert.equal(device.type, "other");
+  });
+});
+
+describe("posix access denied", () => {
+  test("a path below a folder this account may not search is an error, never absent", async () => {
+    const dir = freshDir("access-denied");
+    const locked = join(dir, "locked");
+    mkdirSync(locked);
+    const path = join(locked, "secret");
+    writeFileSync(path, "hidden");
+    chmodSync(locked, 0);
+    try {
+      const place = withoutPermissionBypass();
+      for (const [name, invocation] of [
+        ["sha256", scripts.sha256(path)],
+        ["stat", scripts.stat(path)],
+        ["stat below", scripts.stat(join(locked, "deeper", "f"))],
+        ["remove", scripts.remove(path)],
+      ] as const) {
+        const result = await run(invocation, Buffer.alloc(0), place);
+        assert.equal(result.code, 1, `${name}: ${result.stdout}`);
+        assert.equal(result.stdout, "", name);
+        assert.match(result.stderr, /Permission denied/, name);
+      }
+      const missing = await run(scripts.stat(join(dir, "missing", "f")), Buffer.alloc(0), place);
+      assert.equal(missing.stdout.trim(), '{"exists":false}', "a missing path is still absent");
+    } finally {
+      chmodSync(locked, 0o755);
+    }
+    assert.equal(readFileSync(path, "utf8"), "hidden", "remove did not remove it");
   });
 });
 

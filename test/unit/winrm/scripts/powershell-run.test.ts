@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
+  chmodSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -27,13 +28,18 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, test, type TestContext } from "node:test";
 import {
   decodeClixml,
+  RESTRICTED_LANGUAGE_EXIT,
   scriptsFor,
   UPLOAD_HASH_MISMATCH_EXIT,
   UPLOAD_TEMP_PREFIX,
   WRONG_TYPE_EXIT,
 } from "../../../../provider/winrm/scripts";
-import { framePowerShellInput } from "../../../../provider/winrm/scripts/powershell";
+import {
+  BOOTSTRAP_RESTRICTED_LANGUAGE,
+  framePowerShellInput,
+} from "../../../../provider/winrm/scripts/powershell";
 import { findPwsh } from "../../../host/shell";
+import { fnmatchLiteral, fsFaultsEnv } from "../../../support/fs-faults";
 import { havePwsh } from "../../../support/pwsh";
 import {
   leftovers,
@@ -43,6 +49,7 @@ import {
   type SpawnPlace,
   start,
   uploadStream,
+  withoutPermissionBypass,
 } from "./support";
 
 const scripts = scriptsFor("powershell");
@@ -247,10 +254,7 @@ describe("PowerShell upload, in pwsh", () => {
       const wrong = sha256(Buffer.from("something else"));
       const result = await run(scripts.upload(join(dir, "target")), uploadStream(content, wrong));
       assert.equal(result.code, UPLOAD_HASH_MISMATCH_EXIT);
-      assert.match(
-        result.stderr,
-        new RegExp(`SHA-256 mismatch: the content hashes to ${sha256(content)}`),
-      );
+      assert.match(result.stderr, new RegExp(`SHA-256 mismatch: ${sha256(content)}`));
       assert.deepEqual(readdirSync(dir), []);
     },
   );
@@ -271,7 +275,7 @@ describe("PowerShell upload, in pwsh", () => {
     for (const cut of [0, 63, 5000 + 63]) {
       const result = await run(scripts.upload(join(dir, "target")), full.subarray(0, cut));
       assert.equal(result.code, UPLOAD_HASH_MISMATCH_EXIT, `cut at ${cut}: ${result.stderr}`);
-      assert.match(result.stderr, /ended before its SHA-256 trailer|SHA-256 mismatch/);
+      assert.match(result.stderr, /no SHA-256 trailer|SHA-256 mismatch/);
       assert.deepEqual(readdirSync(dir), [], `cut at ${cut}`);
     }
   });
@@ -313,6 +317,119 @@ describe("PowerShell upload, in pwsh", () => {
       assert.equal(readFileSync(path, "utf8"), "previous");
       for (const name of readdirSync(dir))
         assert.ok(name === "target" || name.startsWith(UPLOAD_TEMP_PREFIX), name);
+    },
+  );
+});
+
+/**
+ * Issue 11, items 5 to 7: what a Windows host does to the helpers that pwsh on Linux does not do
+ * by itself. Windows' refusals are brought about for real: fs-faults (an LD_PRELOAD library)
+ * gives the file system Windows' read-only rule or a refused move, setpriv takes root's
+ * permission bypass away, and the session is put in Constrained Language Mode as a WDAC or
+ * AppLocker policy would start it.
+ */
+describe("PowerShell on a host that refuses, in pwsh", () => {
+  /** The upload's temporary file (the prefix and a GUID's 32 hex digits), not its backup. */
+  const TEMPORARY = fnmatchLiteral(UPLOAD_TEMP_PREFIX) + "[0-9a-f]".repeat(32);
+
+  pwshTest("item 5: the destination is replaced, never deleted first (File.Replace)", async () => {
+    const dir = freshDir("upload-replace-call");
+    const path = join(dir, "target");
+    writeFileSync(path, "previous");
+    // Deleting the destination is refused, as Windows refuses it while another process holds
+    // the file open: replacing it must not need a delete.
+    const env = fsFaultsEnv({ refuseUnlink: fnmatchLiteral(path) });
+    const result = await run(scripts.upload(path), uploadStream(Buffer.from("new")), { env });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(readFileSync(path, "utf8"), "new");
+    assert.deepEqual(leftovers(dir), []);
+  });
+
+  pwshTest("item 5: a read-only destination is replaced and stays read-only", async () => {
+    const dir = freshDir("upload-readonly");
+    const path = join(dir, "target");
+    writeFileSync(path, "previous");
+    chmodSync(path, 0o444);
+    const env = fsFaultsEnv({ windowsReadOnly: true });
+    const result = await run(scripts.upload(path), uploadStream(Buffer.from("new")), { env });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(readFileSync(path, "utf8"), "new");
+    assert.equal(statSync(path).mode & 0o777, 0o444, "still read-only");
+    assert.deepEqual(leftovers(dir), []);
+  });
+
+  pwshTest("item 5: a refused move keeps the old file, read-only as it was", async () => {
+    const dir = freshDir("upload-refused");
+    const path = join(dir, "target");
+    for (const mode of [0o644, 0o444]) {
+      writeFileSync(path, "previous");
+      chmodSync(path, mode);
+      const env = fsFaultsEnv({
+        windowsReadOnly: true,
+        refuse: { onto: fnmatchLiteral(path), from: TEMPORARY },
+      });
+      const result = await run(scripts.upload(path), uploadStream(Buffer.from("new")), { env });
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stderr, /^upload: .*target: kept the old file: .*denied/);
+      assert.equal(readFileSync(path, "utf8"), "previous", `mode ${mode.toString(8)}`);
+      assert.equal(statSync(path).mode & 0o777, mode);
+      assert.deepEqual(leftovers(dir), []);
+      chmodSync(path, 0o644);
+    }
+  });
+
+  pwshTest("item 6: access denied is an error, never absent", async () => {
+    const dir = freshDir("access-denied");
+    const locked = join(dir, "locked");
+    mkdirSync(locked);
+    const path = join(locked, "secret");
+    writeFileSync(path, "hidden");
+    chmodSync(locked, 0);
+    try {
+      const place = withoutPermissionBypass();
+      for (const [name, invocation] of [
+        ["sha256", scripts.sha256(path)],
+        ["stat", scripts.stat(path)],
+        ["remove", scripts.remove(path)],
+      ] as const) {
+        const result = await run(invocation, Buffer.alloc(0), place);
+        assert.equal(result.code, 1, `${name}: ${result.stdout}`);
+        assert.equal(result.stdout, "", name);
+        assert.match(result.stderr, new RegExp(`^${name}: .*secret: .*denied`), name);
+      }
+      const missing = await run(scripts.stat(join(dir, "missing")), Buffer.alloc(0), place);
+      assert.equal(missing.stdout.trim(), '{"exists":false}', "a missing path is still absent");
+    } finally {
+      chmodSync(locked, 0o755);
+    }
+    assert.equal(readFileSync(path, "utf8"), "hidden", "remove did not remove it");
+  });
+
+  pwshTest(
+    `item 7: in Constrained Language Mode every helper exits ${RESTRICTED_LANGUAGE_EXIT}, the bootstrap says so`,
+    async () => {
+      const dir = freshDir("constrained");
+      const path = join(dir, "f");
+      writeFileSync(path, "x");
+      for (const [name, invocation] of [
+        ["sha256", scripts.sha256(path)],
+        ["stat", scripts.stat(path)],
+        ["remove", scripts.remove(path)],
+        ["mkdirp", scripts.mkdirp(join(dir, "d"))],
+      ] as const) {
+        const result = await run(invocation, Buffer.alloc(0), { constrainedLanguage: true });
+        assert.equal(result.code, RESTRICTED_LANGUAGE_EXIT, `${name}: ${result.stderr}`);
+      }
+      assert.ok(existsSync(path) && !existsSync(join(dir, "d")), "nothing changed");
+      const input: Buffer[] = [];
+      for await (const chunk of framePowerShellInput("'never printed'"))
+        input.push(Buffer.from(chunk));
+      const boot = await run(scripts.runScript(), Buffer.concat(input), {
+        constrainedLanguage: true,
+      });
+      assert.equal(boot.code, 1);
+      assert.equal(boot.stdout, "");
+      assert.match(decodeClixml(boot.stderr), BOOTSTRAP_RESTRICTED_LANGUAGE);
     },
   );
 });

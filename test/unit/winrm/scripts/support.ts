@@ -12,7 +12,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { type RemoteInvocation, UPLOAD_TEMP_PREFIX } from "../../../../provider/winrm/scripts";
 import { stdinEncoder } from "../../../../provider/winrm/scripts/stdin";
-import { findPwsh } from "../../../host/shell";
+import { findPwsh, inConstrainedLanguage } from "../../../host/shell";
 import { splitWindowsCommandLine } from "../../../host/windows-command-line";
 
 function pwshPath(): string {
@@ -38,6 +38,10 @@ export interface RunResult {
 export interface SpawnPlace {
   cwd?: string;
   env?: NodeJS.ProcessEnv;
+  /** A program and its arguments that start the command, e.g. setpriv with fewer privileges. */
+  wrapper?: string[];
+  /** Start a PowerShell line in Constrained Language Mode, as the persona can (shell.ts). */
+  constrainedLanguage?: boolean;
 }
 
 export interface Running {
@@ -48,10 +52,14 @@ export interface Running {
 /** Starts the invocation; the caller feeds `child.stdin` (raw, before encoding) or not. */
 export function start(invocation: RemoteInvocation, options: SpawnPlace = {}): Running {
   const line = [invocation.command, ...invocation.args].join(" ");
-  const [program, ...args] = splitWindowsCommandLine(line);
-  const child = /^powershell(\.exe)?$/i.test(program ?? "")
-    ? spawn(pwshPath(), args, { detached: true, stdio: "pipe", ...options })
-    : spawn(SHELL, ["-c", line], { detached: true, stdio: "pipe", ...options });
+  const [program, ...split] = splitWindowsCommandLine(line);
+  const args = options.constrainedLanguage ? inConstrainedLanguage(split) : split;
+  const [file, ...argv] = [
+    ...(options.wrapper ?? []),
+    ...(/^powershell(\.exe)?$/i.test(program ?? "") ? [pwshPath(), ...args] : [SHELL, "-c", line]),
+  ] as [string, ...string[]];
+  const { cwd, env } = options;
+  const child = spawn(file, argv, { detached: true, stdio: "pipe", cwd, env });
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
   child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
@@ -98,4 +106,12 @@ export function uploadStream(content: Buffer, trailer = sha256(content)): Buffer
 /** Temporary upload files left in `dir`. */
 export function leftovers(dir: string): string[] {
   return readdirSync(dir).filter((name) => name.startsWith(UPLOAD_TEMP_PREFIX));
+}
+
+/** setpriv without root's permission bypass (CAP_DAC_*), so a mode-0 folder denies access. */
+export function withoutPermissionBypass(): SpawnPlace {
+  if (process.getuid?.() !== 0) return {};
+  return {
+    wrapper: ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--inh-caps", "-all"],
+  };
 }
