@@ -8,7 +8,7 @@ import { ProtocolError, UnsupportedError, WSManFault } from "../errors";
 import { type CommandOptions, type CommandResult, runInShell } from "./command";
 import { type ClientOptions, resolveClientOptions, type ResolvedClientOptions } from "./options";
 import { type Requester, type ShellOptions, type ShellSettings, WinRSShell } from "./shell";
-import { Transport } from "./transport";
+import { Transport } from "./http/pool";
 import { buildIdentify, child, parseEnvelope, parseFault, text } from "./wsman";
 import { type FileOperationOptions, RemoteFiles } from "./files";
 import { type RemoteScripts, type ScriptFamily, scriptsFor } from "./scripts";

@@ -4,7 +4,7 @@
  */
 import { concealSecret, parseUserName, type Secret } from "../auth/credentials";
 import { InvalidArgumentError } from "../errors";
-import type { AuthMethod, EncryptionMode, TransportOptions } from "./transport";
+import type { AuthMethod, EncryptionMode, TransportOptions } from "./http/options";
 
 export type ScriptFamilyChoice = "auto" | "powershell" | "posix";
 

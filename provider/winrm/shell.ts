@@ -5,7 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { ConnectionLostError, ProtocolError, WSManFault } from "../errors";
-import type { RequestOptions } from "./transport";
+import type { RequestOptions } from "./http/options";
 import {
   Action,
   attribute,

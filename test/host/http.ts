@@ -33,7 +33,7 @@ import {
   ENCRYPTED_CONTENT_TYPE,
   encryptMessage,
   isEncryptedContentType,
-} from "../../provider/winrm/encryption";
+} from "../../provider/winrm/http/encryption";
 import type { FaultController, MessageFault } from "./faults";
 import { type ExecutionLog, LogKind } from "./log";
 import type { WinRsService } from "./shell";

@@ -12,7 +12,7 @@ import { type AcceptorContext, createAcceptor } from "../../provider/auth/contex
 import { userTable } from "../../provider/auth/credentials";
 import { ConnectionLostError, IntegrityError } from "../../provider/errors";
 import { WinRMClient } from "../../provider/winrm/client";
-import { isEncryptedContentType } from "../../provider/winrm/encryption";
+import { isEncryptedContentType } from "../../provider/winrm/http/encryption";
 import { type Host, LogKind, startHost } from "../host";
 import { httpResponse, type Proxy, startProxy } from "./support/proxy";
 

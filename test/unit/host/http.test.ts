@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { createInitiator } from "../../../provider/auth/context";
-import { encryptMessage, ENCRYPTED_CONTENT_TYPE } from "../../../provider/winrm/encryption";
+import { encryptMessage, ENCRYPTED_CONTENT_TYPE } from "../../../provider/winrm/http/encryption";
 import { type Host, LogKind, startHost } from "../../host";
 import {
   ACTIONS,

@@ -13,7 +13,7 @@ import {
   ENCRYPTED_CONTENT_TYPE,
   encryptMessage,
   isEncryptedContentType,
-} from "../../../provider/winrm/encryption";
+} from "../../../provider/winrm/http/encryption";
 import type { Host } from "../../host";
 import { escapeXml } from "../../host/wsman";
 

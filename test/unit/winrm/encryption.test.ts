@@ -12,7 +12,7 @@ import {
   ENCRYPTED_CONTENT_TYPE,
   encryptMessage,
   isEncryptedContentType,
-} from "../../../provider/winrm/encryption";
+} from "../../../provider/winrm/http/encryption";
 import { IntegrityError, ProtocolError } from "../../../provider/errors";
 
 async function pair(): Promise<[SecurityContext, SecurityContext]> {

@@ -27,7 +27,7 @@ import {
   UPLOAD_TEMP_PREFIX,
   WRONG_TYPE_EXIT,
 } from "../../../../provider/winrm/scripts";
-import { leftovers, run, sha256, start, uploadStream, withoutPermissionBypass } from "./support";
+import { leftovers, run, sha256, start, uploadStream, withHiddenFile } from "./support";
 
 const scripts = scriptsFor("posix");
 
@@ -130,17 +130,11 @@ describe("posix stat", () => {
 describe("posix access denied", () => {
   test("a path below a folder this account may not search is an error, never absent", async () => {
     const dir = freshDir("access-denied");
-    const locked = join(dir, "locked");
-    mkdirSync(locked);
-    const path = join(locked, "secret");
-    writeFileSync(path, "hidden");
-    chmodSync(locked, 0);
-    try {
-      const place = withoutPermissionBypass();
+    const path = await withHiddenFile(dir, async (path, place) => {
       for (const [name, invocation] of [
         ["sha256", scripts.sha256(path)],
         ["stat", scripts.stat(path)],
-        ["stat below", scripts.stat(join(locked, "deeper", "f"))],
+        ["stat below", scripts.stat(join(path, "..", "deeper", "f"))],
         ["remove", scripts.remove(path)],
       ] as const) {
         const result = await run(invocation, Buffer.alloc(0), place);
@@ -150,9 +144,7 @@ describe("posix access denied", () => {
       }
       const missing = await run(scripts.stat(join(dir, "missing", "f")), Buffer.alloc(0), place);
       assert.equal(missing.stdout.trim(), '{"exists":false}', "a missing path is still absent");
-    } finally {
-      chmodSync(locked, 0o755);
-    }
+    });
     assert.equal(readFileSync(path, "utf8"), "hidden", "remove did not remove it");
   });
 });

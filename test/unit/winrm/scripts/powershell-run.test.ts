@@ -49,7 +49,7 @@ import {
   type SpawnPlace,
   start,
   uploadStream,
-  withoutPermissionBypass,
+  withHiddenFile,
 } from "./support";
 
 const scripts = scriptsFor("powershell");
@@ -380,13 +380,7 @@ describe("PowerShell on a host that refuses, in pwsh", () => {
 
   pwshTest("item 6: access denied is an error, never absent", async () => {
     const dir = freshDir("access-denied");
-    const locked = join(dir, "locked");
-    mkdirSync(locked);
-    const path = join(locked, "secret");
-    writeFileSync(path, "hidden");
-    chmodSync(locked, 0);
-    try {
-      const place = withoutPermissionBypass();
+    const path = await withHiddenFile(dir, async (path, place) => {
       for (const [name, invocation] of [
         ["sha256", scripts.sha256(path)],
         ["stat", scripts.stat(path)],
@@ -399,9 +393,7 @@ describe("PowerShell on a host that refuses, in pwsh", () => {
       }
       const missing = await run(scripts.stat(join(dir, "missing")), Buffer.alloc(0), place);
       assert.equal(missing.stdout.trim(), '{"exists":false}', "a missing path is still absent");
-    } finally {
-      chmodSync(locked, 0o755);
-    }
+    });
     assert.equal(readFileSync(path, "utf8"), "hidden", "remove did not remove it");
   });
 

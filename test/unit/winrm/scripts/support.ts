@@ -6,7 +6,8 @@
  * terminating it would.
  */
 import { createHash } from "node:crypto";
-import { readdirSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { spawn, type ChildProcess } from "node:child_process";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -114,4 +115,26 @@ export function withoutPermissionBypass(): SpawnPlace {
   return {
     wrapper: ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--inh-caps", "-all"],
   };
+}
+
+/**
+ * Runs `body` on a file (`<dir>/locked/secret`, holding "hidden") inside a folder this account
+ * may not search: mode 0, with `place` taking root's permission bypass away. The folder is
+ * opened again afterwards, whatever happened; the file's path is returned for checks.
+ */
+export async function withHiddenFile(
+  dir: string,
+  body: (path: string, place: SpawnPlace) => Promise<void>,
+): Promise<string> {
+  const locked = join(dir, "locked");
+  mkdirSync(locked);
+  const path = join(locked, "secret");
+  writeFileSync(path, "hidden");
+  chmodSync(locked, 0);
+  try {
+    await body(path, withoutPermissionBypass());
+  } finally {
+    chmodSync(locked, 0o755);
+  }
+  return path;
 }

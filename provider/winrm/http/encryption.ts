@@ -8,16 +8,21 @@
  * by the closing boundary with no line break before it. It must be parsed by lengths, never by
  * searching for the boundary, which may occur inside ciphertext by chance.
  */
-import { ProtocolError } from "../errors";
-import type { SecurityContext } from "../auth/context";
+import { ProtocolError } from "../../errors";
+import type { SecurityContext } from "../../auth/context";
 
 /** The protocol string for Negotiate (SPNEGO, NTLM or Kerberos) sealing. */
 export const SPNEGO_ENCRYPTED = "application/HTTP-SPNEGO-session-encrypted";
 const BOUNDARY = "Encrypted Boundary";
 const ORIGINAL_TYPE = "application/soap+xml;charset=UTF-8";
 
-/** The Content-Type header of an encrypted request or response. */
-export const ENCRYPTED_CONTENT_TYPE = `multipart/encrypted;protocol="${SPNEGO_ENCRYPTED}";boundary="${BOUNDARY}"`;
+/** The Content-Type header of a request or response sealed under `protocol`. */
+export function encryptedContentType(protocol: string): string {
+  return `multipart/encrypted;protocol="${protocol}";boundary="${BOUNDARY}"`;
+}
+
+/** The Content-Type header of a Negotiate-sealed request or response. */
+export const ENCRYPTED_CONTENT_TYPE = encryptedContentType(SPNEGO_ENCRYPTED);
 
 /** Largest signature header accepted; NTLM's is 16, Kerberos' under 100. */
 const MAX_HEADER_LENGTH = 1024;
@@ -43,11 +48,14 @@ export function encryptMessage(context: SecurityContext, soap: Uint8Array): Buff
   ]);
 }
 
-/** True when a Content-Type header announces an MS-WSMV encrypted body. */
-export function isEncryptedContentType(contentType: string | undefined): boolean {
+/** True when a Content-Type header announces an MS-WSMV body sealed under `protocol`. */
+export function isEncryptedContentType(
+  contentType: string | undefined,
+  protocol = SPNEGO_ENCRYPTED,
+): boolean {
   if (!contentType) return false;
   const lower = contentType.toLowerCase();
-  return lower.startsWith("multipart/encrypted") && lower.includes(SPNEGO_ENCRYPTED.toLowerCase());
+  return lower.startsWith("multipart/encrypted") && lower.includes(protocol.toLowerCase());
 }
 
 /**

@@ -1,0 +1,57 @@
+/** What the HTTP layer is configured with, and what each request says about itself. */
+import type { Secret } from "../../auth/credentials";
+
+export type AuthMethod = "negotiate" | "ntlm" | "basic";
+export type EncryptionMode = "auto" | "always" | "never";
+
+export interface TlsOptions {
+  /** PEM CA bundle to trust instead of the default roots (Node's and the system's). */
+  ca?: string | Buffer;
+  /** SHA-256 fingerprint of the server certificate (hex, colons allowed): trust exactly it. */
+  certFingerprint?: string;
+  /** Skip certificate verification entirely. Only when set by name. */
+  insecure?: boolean;
+}
+
+export interface TransportOptions {
+  /** http(s)://host:port/wsman */
+  endpoint: URL;
+  auth: AuthMethod;
+  user: string;
+  secret: Secret;
+  encryption: EncryptionMode;
+  allowUnencrypted: boolean;
+  tls: TlsOptions;
+  connectTimeoutMs: number;
+  /** How long to keep retrying a host that refuses or resets connections (still booting). */
+  readyTimeoutMs: number;
+  /** Most authenticated connections to keep open at once. */
+  maxConnections: number;
+  /** Largest response body accepted, bytes. */
+  maxResponseBytes: number;
+}
+
+export interface RequestOptions {
+  /** Whether repeating the request after a dropped connection is safe (Receive, Signal, Delete). */
+  idempotent: boolean;
+  /** HTTP read timeout: above the request's WS-Man OperationTimeout. */
+  timeoutMs: number;
+  /**
+   * The host may hold this request until the command consumes it: a Send of stdin is answered
+   * only once the command's input pipe has room (MS-WSMV 3.1.4.12).
+   */
+  mayBlockOnHost?: boolean;
+}
+
+/** One HTTP reply, its body read whole (bounded by maxResponseBytes). */
+export interface HttpResponse {
+  statusCode: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+/** A SOAP reply as the layers above see it: decrypted, with its HTTP status. */
+export interface SoapReply {
+  statusCode: number;
+  soap: Buffer;
+}

@@ -1,0 +1,193 @@
+/**
+ * A pool of authenticated connections to one endpoint for one identity, with the retries
+ * that are safe: a request that never reached the host (still booting) until the ready
+ * timeout, and an idempotent one once after a dropped connection or a forgotten context.
+ *
+ * Every handshake costs round trips and shows in the host's security log, so the pool keeps one
+ * connection and opens another only when waiting for the first could stall: when a Send is in
+ * flight (the host may hold it until the command reads its input, and what lets the command go
+ * on may be the very Receive that is waiting), when a Send would wait (the Receive in flight
+ * may be waiting for its input), or when a caller has waited longer than OPEN_ANOTHER_AFTER_MS.
+ */
+import { ConnectionLostError, HostUnreachableError, WinRMError } from "../../errors";
+import type { HttpAuthenticator } from "./authenticator";
+import { basicAuthenticator } from "./basic";
+import { Connection } from "./connection";
+import { errorCode, isConnectionFailure, NotSent, SessionExpired } from "./failures";
+import { negotiateAuthenticator } from "./negotiate";
+import type { RequestOptions, SoapReply, TransportOptions } from "./options";
+import { validateSecurity } from "./security";
+
+/** How long a caller waits for the busy connection(s) before the pool opens another. */
+const OPEN_ANOTHER_AFTER_MS = 2000;
+
+/** The strategy for the configured scheme. */
+function authenticatorFor(options: TransportOptions): HttpAuthenticator {
+  return options.auth === "basic" ? basicAuthenticator(options) : negotiateAuthenticator(options);
+}
+
+/** A pool of authenticated connections to one endpoint, for one identity. */
+export class Transport {
+  private readonly connections: Connection[] = [];
+  private readonly waiters: Array<() => void> = [];
+  private closed = false;
+  private readonly authenticator: HttpAuthenticator;
+
+  constructor(readonly options: TransportOptions) {
+    validateSecurity(options);
+    this.authenticator = authenticatorFor(options);
+  }
+
+  /** Sends a SOAP envelope; returns the reply envelope and its HTTP status. */
+  async request(soap: Buffer, options: RequestOptions): Promise<SoapReply> {
+    const connection = await this.acquire(options.mayBlockOnHost === true);
+    if (options.mayBlockOnHost) {
+      connection.blockedOnHost = true;
+      // Callers already waiting may now open another connection instead.
+      for (const wake of this.waiters.splice(0)) wake();
+    }
+    try {
+      return await connection.exclusive(() => this.sendWithRecovery(connection, soap, options));
+    } finally {
+      connection.blockedOnHost = false;
+      this.release();
+    }
+  }
+
+  /**
+   * Sends on `connection`, recovering from what can be recovered: a request that never reached
+   * the host authenticated is retried until the ready timeout (a host still booting); a dropped
+   * connection or a forgotten context is retried once on a fresh handshake, but only for
+   * idempotent requests.
+   */
+  private async sendWithRecovery(
+    connection: Connection,
+    soap: Buffer,
+    options: RequestOptions,
+  ): Promise<SoapReply> {
+    const deadline = Date.now() + this.options.readyTimeoutMs;
+    let delay = 250;
+    let retriedAfterSend = false;
+    for (;;) {
+      try {
+        return await connection.send(soap, options.timeoutMs);
+      } catch (error) {
+        if (error instanceof NotSent) {
+          if (Date.now() + delay > deadline) throw this.unreachable(error.cause);
+          await new Promise((resolve) => setTimeout(resolve, delay));
+          delay = Math.min(delay * 2, 5000);
+          continue;
+        }
+        // A 401 to a sealed request says the host no longer knows this connection's context
+        // (a service restart) — or that someone between here and the host replaced its
+        // answer: a bare 401 is not sealed, so it proves nothing about whether the host acted.
+        // Only requests that are safe to repeat (Identify, Receive with its OperationID,
+        // Signal, Delete) are repeated after one, as after a dropped connection.
+        const expired = error instanceof SessionExpired;
+        if (!expired && !isConnectionFailure(error)) throw error;
+        if (!options.idempotent) {
+          throw new ConnectionLostError(
+            (expired
+              ? "the host answered HTTP 401 to a request that must not run twice (a command or its input)"
+              : "the connection to the host dropped while a request that must not run twice (a command or its input) was in flight") +
+              "; it was not repeated, and the host may or may not have acted on it",
+            { cause: expired ? undefined : error },
+          );
+        }
+        if (retriedAfterSend) {
+          throw new ConnectionLostError(
+            expired
+              ? "the host refused the request again after re-authenticating (HTTP 401)"
+              : "the connection dropped again after re-authenticating",
+            { cause: expired ? undefined : error },
+          );
+        }
+        retriedAfterSend = true;
+      }
+    }
+  }
+
+  private unreachable(cause: unknown): WinRMError {
+    if (cause instanceof WinRMError) return cause;
+    const code = errorCode(cause) ?? (cause instanceof Error ? cause.message : "unknown error");
+    return new HostUnreachableError(
+      this.options.endpoint.href,
+      `cannot reach ${this.options.endpoint.host} (${code}) after trying for ${this.options.readyTimeoutMs} ms: ` +
+        "check the host name, port and firewall, or raise readyTimeout for a host that is still booting",
+      { cause },
+    );
+  }
+
+  /**
+   * An idle connection, a new one, or the next one released. `sending` (a Send of stdin) never
+   * waits for a busy connection while another may be opened: the request holding it may be a
+   * Receive of the same command, waiting for output that only this input lets it produce.
+   */
+  private async acquire(sending: boolean): Promise<Connection> {
+    const waitingSince = Date.now();
+    for (;;) {
+      if (this.closed) throw new ConnectionLostError("the WinRM client was closed");
+      const idle = this.connections.find((connection) => !connection.busy);
+      if (idle) return idle;
+      const waited = Date.now() - waitingSince;
+      if (
+        this.connections.length < this.options.maxConnections &&
+        (this.connections.length === 0 ||
+          sending ||
+          this.connections.some((connection) => connection.blockedOnHost) ||
+          waited >= OPEN_ANOTHER_AFTER_MS)
+      ) {
+        const connection = new Connection(this.options, this.authenticator);
+        this.connections.push(connection);
+        return connection;
+      }
+      await this.waitForRelease(
+        this.connections.length < this.options.maxConnections
+          ? OPEN_ANOTHER_AFTER_MS - waited
+          : undefined,
+      );
+    }
+  }
+
+  /** Resolves when a connection is released, or after `timeoutMs` when given. */
+  private waitForRelease(timeoutMs: number | undefined): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const wake = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.waiters.push(wake);
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          const index = this.waiters.indexOf(wake);
+          if (index >= 0) this.waiters.splice(index, 1);
+          resolve();
+        }, timeoutMs);
+      }
+    });
+  }
+
+  /** How many authenticated connections the pool holds (for tests and diagnostics). */
+  get connectionCount(): number {
+    return this.connections.length;
+  }
+
+  private release(): void {
+    this.waiters.shift()?.();
+  }
+
+  /**
+   * True when every connection is taken and requests are waiting for one: a Receive should
+   * then wait only briefly for output, so that it does not hold a connection others need.
+   */
+  contended(): boolean {
+    return this.waiters.length > 0;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const wake of this.waiters.splice(0)) wake();
+    await Promise.all(this.connections.map((connection) => connection.close()));
+  }
+}
