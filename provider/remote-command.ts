@@ -21,7 +21,7 @@ import {
   withClient,
 } from "./connection";
 import type { WinRMClient } from "./winrm/client";
-import type { CommandResult } from "./winrm/command";
+import type { CommandResult } from "./winrm/winrs/command";
 
 export type CommandShell = "powershell" | "cmd";
 export type Logging = "stdout" | "stderr" | "stdoutAndStderr" | "none";

@@ -14,7 +14,7 @@ import {
   withClient,
 } from "./connection";
 import type { WinRMClient } from "./winrm/client";
-import type { ByteSource } from "./winrm/command";
+import type { ByteSource } from "./winrm/winrs/command";
 
 export interface RemoteFileInputs {
   connection: ConnectionArgs;

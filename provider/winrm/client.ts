@@ -5,11 +5,11 @@
 import { inspect } from "node:util";
 import { REDACTED } from "../auth/credentials";
 import { ProtocolError, UnsupportedError, WSManFault } from "../errors";
-import { type CommandOptions, type CommandResult, runInShell } from "./command";
+import { type CommandResult, type RunOptions, runInShell } from "./winrs/command";
 import { type ClientOptions, resolveClientOptions, type ResolvedClientOptions } from "./options";
-import { type Requester, type ShellOptions, type ShellSettings, WinRSShell } from "./shell";
+import { type ShellOptions, WinRSShell } from "./winrs/shell";
 import { Transport } from "./http/pool";
-import { buildIdentify, child, parseEnvelope, parseFault, text } from "./wsman";
+import { type IdentifyResult, WSManSession } from "./wsman";
 import { type FileOperationOptions, RemoteFiles } from "./files";
 import { type RemoteScripts, type ScriptFamily, scriptsFor } from "./scripts";
 import {
@@ -19,19 +19,8 @@ import {
   restrictedLanguageAdvice,
 } from "./scripts/powershell";
 
-export interface IdentifyResult {
-  protocolVersion: string;
-  productVendor: string;
-  productVersion: string;
-  /** True when the host is Windows (its vendor is Microsoft). */
-  windows: boolean;
-}
-
-export interface RunOptions extends CommandOptions {
-  /** Environment and working directory get a shell of their own, not a pooled one. */
-  environment?: Record<string, string>;
-  workingDirectory?: string;
-}
+export type { IdentifyResult } from "./wsman";
+export type { RunOptions } from "./winrs/command";
 
 /** Room left in each envelope for headers and the Send element around the base64 payload. */
 const ENVELOPE_OVERHEAD = 4096;
@@ -75,19 +64,28 @@ export class WinRMClient {
   /** Commands between their start and their result. */
   private running = 0;
   /**
-   * What shells send through: the transport, reporting contention also while several commands
-   * run, so that their Receives take turns on one connection instead of each holding it.
+   * The WS-Management session shells use: over the transport, reporting contention also while
+   * several commands run, so that their Receives take turns on one connection instead of each
+   * holding it.
    */
-  private readonly requester: Requester;
+  private readonly session: WSManSession;
 
   constructor(options: ClientOptions) {
     this.options = resolveClientOptions(options);
     const transport = new Transport(this.options.transport);
     this.transport = transport;
-    this.requester = {
-      request: (soap, requestOptions) => transport.request(soap, requestOptions),
-      contended: () => transport.contended() || this.running > 1,
-    };
+    this.session = new WSManSession(
+      {
+        request: (soap, requestOptions) => transport.request(soap, requestOptions),
+        contended: () => transport.contended() || this.running > 1,
+      },
+      {
+        to: this.endpoint,
+        operationTimeoutSeconds: this.options.operationTimeoutSeconds,
+        maxEnvelopeSize: this.options.maxEnvelopeSize,
+        locale: this.options.locale,
+      },
+    );
   }
 
   /**
@@ -122,38 +120,14 @@ export class WinRMClient {
     return this.options.transport.endpoint.href;
   }
 
-  private get settings(): ShellSettings {
-    return {
-      to: this.endpoint,
-      operationTimeoutSeconds: this.options.operationTimeoutSeconds,
-      maxEnvelopeSize: this.options.maxEnvelopeSize,
-      locale: this.options.locale,
-    };
-  }
-
   /** Largest stdin chunk whose base64 form fits in one envelope. */
   get stdinChunkBytes(): number {
     return Math.floor((this.options.maxEnvelopeSize - ENVELOPE_OVERHEAD) / 4) * 3;
   }
 
   /** WS-Management Identify (DSP0226 11): who the host says it is. */
-  async identify(): Promise<IdentifyResult> {
-    const reply = await this.transport.request(Buffer.from(buildIdentify(), "utf8"), {
-      idempotent: true,
-      timeoutMs: (this.options.operationTimeoutSeconds + 30) * 1000,
-    });
-    const { body } = parseEnvelope(reply.soap.toString("utf8"));
-    const fault = parseFault(body);
-    if (fault) throw fault;
-    const response = child(body, "IdentifyResponse");
-    if (!response) throw new ProtocolError("IdentifyResponse", "missing from the reply");
-    const productVendor = text(child(response, "ProductVendor")).trim();
-    return {
-      protocolVersion: text(child(response, "ProtocolVersion")).trim(),
-      productVendor,
-      productVersion: text(child(response, "ProductVersion")).trim(),
-      windows: /microsoft/i.test(productVendor),
-    };
+  identify(): Promise<IdentifyResult> {
+    return this.session.identify();
   }
 
   /**
@@ -296,7 +270,7 @@ export class WinRMClient {
       if (this.shellCount < Math.min(this.options.maxShells, this.shellLimit)) {
         this.shellCount++;
         try {
-          return await WinRSShell.create(this.requester, this.settings, {});
+          return await WinRSShell.create(this.session, {});
         } catch (error) {
           this.shellCount--;
           if (!isQuotaFault(error) || Date.now() > deadline) throw error;
@@ -347,7 +321,7 @@ export class WinRMClient {
     const deadline = Date.now() + Math.max(this.options.transport.readyTimeoutMs, QUOTA_WAIT_MS);
     for (;;) {
       try {
-        return await WinRSShell.create(this.requester, this.settings, options);
+        return await WinRSShell.create(this.session, options);
       } catch (error) {
         if (!isQuotaFault(error) || Date.now() > deadline) throw error;
         const idle = this.idle.pop();

@@ -13,8 +13,7 @@ import {
   UnsupportedError,
   type WinRMError,
 } from "../errors";
-import { type ByteSource, type CommandResult, rechunk } from "./command";
-import type { RunOptions } from "./client";
+import { type ByteSource, type CommandResult, rechunk, type RunOptions } from "./winrs/command";
 import {
   type FileStat,
   type RemoteInvocation,

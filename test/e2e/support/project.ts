@@ -104,7 +104,9 @@ export async function createProject(): Promise<E2EProject> {
   try {
     const packed = check(
       "npm pack",
-      await exec("npm", ["pack", "--json", "--pack-destination", packDir], {
+      // The tree is built already; prepack's build would rewrite dist/ under tests running
+      // from it beside this one.
+      await exec("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", packDir], {
         cwd: REPO_ROOT,
         timeoutMs: 120_000,
       }),

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { CommandFailedError } from "../../../provider/errors";
-import type { CommandResult } from "../../../provider/winrm/command";
+import type { CommandResult } from "../../../provider/winrm/winrs/command";
 import { type CommandRunner, RemoteFiles } from "../../../provider/winrm/files";
 import { scriptsFor } from "../../../provider/winrm/scripts";
 import { isUncPath, secondHopHint } from "../../../provider/winrm/second-hop";

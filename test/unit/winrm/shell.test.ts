@@ -5,8 +5,9 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { ProtocolError, WSManFault } from "../../../provider/errors";
-import { runInShell } from "../../../provider/winrm/command";
-import { type Requester, WinRSShell } from "../../../provider/winrm/shell";
+import { runInShell } from "../../../provider/winrm/winrs/command";
+import { WinRSShell } from "../../../provider/winrm/winrs/shell";
+import { type Requester, WSManSession } from "../../../provider/winrm/wsman";
 
 const NS =
   'xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" ' +
@@ -62,7 +63,7 @@ const TIMED_OUT =
 describe("WinRS shell operations (MS-WSMV 3.1.4)", () => {
   test("create reads the ShellId selector of ResourceCreated", async () => {
     const requester = scripted([CREATED]);
-    const shell = await WinRSShell.create(requester, settings, {
+    const shell = await WinRSShell.create(new WSManSession(requester, settings), {
       environment: { A: "1" },
       workingDirectory: "C:\\x",
     });
@@ -84,7 +85,7 @@ describe("WinRS shell operations (MS-WSMV 3.1.4)", () => {
         `<rsp:Stream Name="stderr" CommandId="${CID}" End="true"></rsp:Stream>` +
         `<rsp:CommandState CommandId="${CID}" State="${DONE}"><rsp:ExitCode>255</rsp:ExitCode></rsp:CommandState></rsp:ReceiveResponse>`,
     ]);
-    const shell = await WinRSShell.create(requester, settings);
+    const shell = await WinRSShell.create(new WSManSession(requester, settings));
     const seen: string[] = [];
     const result = await runInShell(
       shell,
@@ -109,7 +110,7 @@ describe("WinRS shell operations (MS-WSMV 3.1.4)", () => {
         `<rsp:CommandState CommandId="${CID}" State="${DONE}"><rsp:ExitCode>3</rsp:ExitCode></rsp:CommandState>` +
         `</rsp:ReceiveResponse>`,
     ]);
-    const shell = await WinRSShell.create(requester, settings);
+    const shell = await WinRSShell.create(new WSManSession(requester, settings));
     const result = await runInShell(shell, "cmd", ["/c", "x"], {}, 1000);
     assert.equal(result.exitCode, 3);
     assert.equal(result.stdout.toString(), "all");
@@ -122,7 +123,7 @@ describe("WinRS shell operations (MS-WSMV 3.1.4)", () => {
       COMMAND,
       `<rsp:ReceiveResponse><rsp:CommandState CommandId="${CID}" State="${DONE}"/></rsp:ReceiveResponse>`,
     ]);
-    const shell = await WinRSShell.create(requester, settings);
+    const shell = await WinRSShell.create(new WSManSession(requester, settings));
     await assert.rejects(runInShell(shell, "cmd", ["/c", "x"], {}, 1000), (error: unknown) => {
       assert.ok(error instanceof ProtocolError, String(error));
       assert.match(error.message, /done without an exit code/);
@@ -151,7 +152,7 @@ describe("WinRS shell operations (MS-WSMV 3.1.4)", () => {
       `<rsp:ReceiveResponse><rsp:Stream Name="stdout" CommandId="${CID}">${parts.at(-1)!.toString("base64")}</rsp:Stream>` +
         `<rsp:CommandState CommandId="${CID}" State="${DONE}"><rsp:ExitCode>0</rsp:ExitCode></rsp:CommandState></rsp:ReceiveResponse>`,
     ]);
-    const shell = await WinRSShell.create(requester, settings);
+    const shell = await WinRSShell.create(new WSManSession(requester, settings));
     const texts: string[] = [];
     await runInShell(shell, "x", [], { onStdoutText: (text) => texts.push(text) }, 1000);
     assert.equal(texts.join(""), "aö€😀z");
@@ -175,7 +176,7 @@ describe("WinRS shell operations (MS-WSMV 3.1.4)", () => {
       send,
       `<rsp:ReceiveResponse><rsp:CommandState CommandId="${CID}" State="${DONE}"><rsp:ExitCode>0</rsp:ExitCode></rsp:CommandState></rsp:ReceiveResponse>`,
     ]);
-    const shell = await WinRSShell.create(requester, settings);
+    const shell = await WinRSShell.create(new WSManSession(requester, settings));
     // A lone receive would race the sends; make the receive wait until stdin is complete.
     const original = shell.receive.bind(shell);
     shell.receive = async (id: string) => {
@@ -201,12 +202,15 @@ describe("WinRS shell operations (MS-WSMV 3.1.4)", () => {
         `<f:Message>The request for the Windows Remote Shell with ShellId X failed because the shell was not found on the server.</f:Message>` +
         `</f:WSManFault></s:Detail></s:Fault>`,
     ]);
-    await assert.rejects(WinRSShell.create(requester, settings), (error: unknown) => {
-      assert.ok(error instanceof WSManFault);
-      assert.equal(error.wsmanCode, 2150858843);
-      assert.match(error.message, /shell was not found/);
-      return true;
-    });
+    await assert.rejects(
+      WinRSShell.create(new WSManSession(requester, settings)),
+      (error: unknown) => {
+        assert.ok(error instanceof WSManFault);
+        assert.equal(error.wsmanCode, 2150858843);
+        assert.match(error.message, /shell was not found/);
+        return true;
+      },
+    );
   });
 
   test("a fault that names another request in RelatesTo is not this request's answer", async () => {
@@ -217,10 +221,13 @@ describe("WinRS shell operations (MS-WSMV 3.1.4)", () => {
           soap: Buffer.from(envelope("uuid:00000000-0000-0000-0000-000000000000", TIMED_OUT)),
         }),
     };
-    await assert.rejects(WinRSShell.create(requester, settings), (error: unknown) => {
-      assert.ok(error instanceof ProtocolError, String(error));
-      assert.match(error.message, /RelatesTo .* does not answer request/);
-      return true;
-    });
+    await assert.rejects(
+      WinRSShell.create(new WSManSession(requester, settings)),
+      (error: unknown) => {
+        assert.ok(error instanceof ProtocolError, String(error));
+        assert.match(error.message, /RelatesTo .* does not answer request/);
+        return true;
+      },
+    );
   });
 });

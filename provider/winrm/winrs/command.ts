@@ -4,7 +4,7 @@
  * keeps a bounded tail of each stream for the caller.
  */
 import { StringDecoder } from "node:string_decoder";
-import { ProtocolError, TimeoutError } from "../errors";
+import { ProtocolError, TimeoutError } from "../../errors";
 import { CONTENDED_RECEIVE_SECONDS, type WinRSShell } from "./shell";
 
 /** Bytes of a command's stdin or output: a buffer, or a stream of chunks of any size. */
@@ -33,6 +33,13 @@ export interface CommandOptions {
    * never wait for a Receive and the command needs no connection of its own.
    */
   inputBeforeOutput?: boolean;
+}
+
+/** CommandOptions and the shell a command needs. */
+export interface RunOptions extends CommandOptions {
+  /** Environment and working directory get a shell of their own, not a pooled one. */
+  environment?: Record<string, string>;
+  workingDirectory?: string;
 }
 
 export interface CommandResult {

@@ -4,40 +4,21 @@
  * the loops that drive a command to completion live in command.ts.
  */
 import { randomUUID } from "node:crypto";
-import { ConnectionLostError, ProtocolError, WSManFault } from "../errors";
-import type { RequestOptions } from "./http/options";
+import { ConnectionLostError, ProtocolError, WSManFault } from "../../errors";
 import {
   Action,
   attribute,
-  buildEnvelope,
-  checkRelatesTo,
   child,
   children,
   escapeXml,
   find,
   operationIdHeader,
-  parseEnvelope,
-  parseFault,
+  type Reply,
   text,
   WSManFaultCode,
+  type WSManSession,
   type XmlNode,
-} from "./wsman";
-
-/** What sends an envelope and returns the reply: the Transport, or anything shaped like it. */
-export interface Requester {
-  request(soap: Buffer, options: RequestOptions): Promise<{ statusCode: number; soap: Buffer }>;
-  /** Whether other requests want a connection (then Receives wait only briefly). */
-  contended?(): boolean;
-}
-
-export interface ShellSettings {
-  /** The endpoint URL, for the a:To header. */
-  to: string;
-  operationTimeoutSeconds: number;
-  /** MaxEnvelopeSize in bytes, for requests and the responses the host may send. */
-  maxEnvelopeSize: number;
-  locale?: string;
-}
+} from "../wsman";
 
 export interface ShellOptions {
   environment?: Record<string, string>;
@@ -84,49 +65,14 @@ function briefTimeout(briefSeconds: number, wholeSeconds: boolean): number {
   return wholeSeconds ? Math.max(1, Math.ceil(brief)) : brief;
 }
 
-/** Seconds the HTTP read timeout stays above a request's OperationTimeout. */
-const READ_TIMEOUT_MARGIN_SECONDS = 30;
-
-/** What a host was seen to do, learnt from its replies and shared per requester. */
-interface HostTraits {
-  /** It replays cached Receive responses (MS-WSMV 3.1.4.1.39, robust connections). */
-  robust: boolean;
-  /**
-   * It refused a fractional OperationTimeout (PT0.100S) on a Receive. DSP0226 6.1 makes
-   * OperationTimeout an xs:duration and Windows' own client sends milliseconds, but no
-   * specification promises sub-second values, so one refusal makes brief Receives wait whole
-   * seconds on that host from then on.
-   */
-  wholeSecondTimeouts: boolean;
-}
-
-const hostTraits = new WeakMap<Requester, HostTraits>();
-
 export class WinRSShell {
-  private readonly traits: HostTraits;
-  private readonly receiveSettings: ShellSettings;
-
   private constructor(
-    private readonly requester: Requester,
-    private readonly settings: ShellSettings,
+    private readonly session: WSManSession,
     readonly id: string,
-  ) {
-    let traits = hostTraits.get(requester);
-    if (!traits)
-      hostTraits.set(requester, (traits = { robust: false, wholeSecondTimeouts: false }));
-    this.traits = traits;
-    this.receiveSettings = {
-      ...settings,
-      maxEnvelopeSize: Math.min(settings.maxEnvelopeSize, RECEIVE_ENVELOPE_SIZE),
-    };
-  }
+  ) {}
 
   /** Creates a shell (MS-WSMV 3.1.4.5, WS-Transfer Create of rsp:Shell). */
-  static async create(
-    requester: Requester,
-    settings: ShellSettings,
-    options: ShellOptions = {},
-  ): Promise<WinRSShell> {
+  static async create(session: WSManSession, options: ShellOptions = {}): Promise<WinRSShell> {
     const environment = Object.entries(options.environment ?? {});
     const body =
       `<rsp:Shell>` +
@@ -143,7 +89,7 @@ export class WinRSShell {
         : "") +
       `<rsp:InputStreams>stdin</rsp:InputStreams><rsp:OutputStreams>stdout stderr</rsp:OutputStreams>` +
       `</rsp:Shell>`;
-    const reply = await invoke(requester, settings, Action.CREATE, body, {
+    const { body: reply } = await session.invoke(Action.CREATE, body, {
       options: {
         WINRS_NOPROFILE: options.noProfile === false ? "FALSE" : "TRUE",
         WINRS_CODEPAGE: String(options.codepage ?? 65001),
@@ -155,7 +101,7 @@ export class WinRSShell {
     const selector = findSelector(reply, "ShellId");
     const id = selector ?? text(find(reply, "ShellId")).trim();
     if (!id) throw new ProtocolError("CreateResponse", "no ShellId in the response");
-    return new WinRSShell(requester, settings, id);
+    return new WinRSShell(session, id);
   }
 
   /**
@@ -173,7 +119,7 @@ export class WinRSShell {
       `<rsp:CommandLine><rsp:Command>${escapeXml(command)}</rsp:Command>` +
       args.map((arg) => `<rsp:Arguments>${escapeXml(arg)}</rsp:Arguments>`).join("") +
       `</rsp:CommandLine>`;
-    const reply = await invoke(this.requester, this.settings, Action.COMMAND, body, {
+    const { body: reply } = await this.session.invoke(Action.COMMAND, body, {
       selectors: { ShellId: this.id },
       options: {
         WINRS_CONSOLEMODE_STDIN: options.pipeStdin ? "FALSE" : "TRUE",
@@ -195,7 +141,7 @@ export class WinRSShell {
       `<rsp:Send><rsp:Stream Name="stdin" CommandId="${escapeXml(commandId)}"${end ? ' End="true"' : ""}>` +
       Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("base64") +
       `</rsp:Stream></rsp:Send>`;
-    await invoke(this.requester, this.settings, Action.SEND, body, {
+    await this.session.invoke(Action.SEND, body, {
       selectors: { ShellId: this.id },
       idempotent: false,
       mayBlockOnHost: mayBlock,
@@ -218,30 +164,27 @@ export class WinRSShell {
     // A Receive consumes output: repeating one whose response was lost would lose that output.
     // It is repeated only where the host caches responses by OperationID (MS-WSMV 3.1.4.1.39).
     const operationId = `uuid:${randomUUID().toUpperCase()}`;
-    let reply: { header: XmlNode; body: XmlNode };
+    const traits = this.session.traits;
+    let reply: Reply;
     let retransmission = false;
-    let wholeSeconds = this.traits.wholeSecondTimeouts;
+    let wholeSeconds = traits.wholeSecondTimeouts;
     for (;;) {
-      const timeoutSeconds = this.requester.contended?.()
+      const timeoutSeconds = this.session.contended()
         ? briefTimeout(briefSeconds, wholeSeconds)
-        : this.receiveSettings.operationTimeoutSeconds;
+        : this.session.settings.operationTimeoutSeconds;
       try {
-        reply = await invokeWithHeader(
-          this.requester,
-          { ...this.receiveSettings, operationTimeoutSeconds: timeoutSeconds },
-          Action.RECEIVE,
-          body,
-          {
-            selectors: { ShellId: this.id },
-            options: { WSMAN_CMDSHELL_OPTION_KEEPALIVE: "TRUE" },
-            idempotent: false,
-            extraHeaders: operationIdHeader(operationId, retransmission),
-          },
-        );
+        reply = await this.session.invoke(Action.RECEIVE, body, {
+          selectors: { ShellId: this.id },
+          options: { WSMAN_CMDSHELL_OPTION_KEEPALIVE: "TRUE" },
+          idempotent: false,
+          extraHeaders: operationIdHeader(operationId, retransmission),
+          operationTimeoutSeconds: timeoutSeconds,
+          maxEnvelopeSize: Math.min(this.session.settings.maxEnvelopeSize, RECEIVE_ENVELOPE_SIZE),
+        });
         break;
       } catch (error) {
         if (error instanceof WSManFault && error.wsmanCode === WSManFaultCode.OPERATION_TIMEOUT) {
-          if (wholeSeconds) this.traits.wholeSecondTimeouts = true;
+          if (wholeSeconds) traits.wholeSecondTimeouts = true;
           return { stdout: [], stderr: [], done: false, exitCode: undefined };
         }
         // A fault answers a request the host did not carry out, so nothing was consumed and the
@@ -250,7 +193,7 @@ export class WinRSShell {
           wholeSeconds = true;
           continue;
         }
-        if (error instanceof ConnectionLostError && !retransmission && this.traits.robust) {
+        if (error instanceof ConnectionLostError && !retransmission && traits.robust) {
           retransmission = true;
           continue;
         }
@@ -265,8 +208,8 @@ export class WinRSShell {
         throw error;
       }
     }
-    if (wholeSeconds) this.traits.wholeSecondTimeouts = true;
-    if (child(reply.header, "OperationID")) this.traits.robust = true;
+    if (wholeSeconds) traits.wholeSecondTimeouts = true;
+    if (child(reply.header, "OperationID")) traits.robust = true;
     const response = find(reply.body, "ReceiveResponse");
     const result: ReceiveResult = { stdout: [], stderr: [], done: false, exitCode: undefined };
     for (const stream of children(response, "Stream")) {
@@ -299,7 +242,7 @@ export class WinRSShell {
   /** Signals a command (MS-WSMV 3.1.4.13): terminate, or Ctrl+C. */
   async signal(commandId: string, signal: Signal): Promise<void> {
     const body = `<rsp:Signal CommandId="${escapeXml(commandId)}"><rsp:Code>${SIGNAL_CODES[signal]}</rsp:Code></rsp:Signal>`;
-    await invoke(this.requester, this.settings, Action.SIGNAL, body, {
+    await this.session.invoke(Action.SIGNAL, body, {
       selectors: { ShellId: this.id },
       idempotent: true,
     });
@@ -307,7 +250,7 @@ export class WinRSShell {
 
   /** Deletes the shell (MS-WSMV 3.1.4.6, WS-Transfer Delete), ending its processes. */
   async delete(): Promise<void> {
-    await invoke(this.requester, this.settings, Action.DELETE, "", {
+    await this.session.invoke(Action.DELETE, "", {
       selectors: { ShellId: this.id },
       idempotent: true,
     });
@@ -318,68 +261,4 @@ function findSelector(node: XmlNode, name: string): string | undefined {
   const set = find(node, "SelectorSet");
   const selector = children(set, "Selector").find((item) => attribute(item, "Name") === name);
   return selector ? text(selector).trim() : undefined;
-}
-
-interface InvokeOptions {
-  selectors?: Record<string, string>;
-  options?: Record<string, string>;
-  idempotent: boolean;
-  mayBlockOnHost?: boolean;
-  extraHeaders?: string;
-}
-
-/**
- * One request and its reply: builds the envelope, sends it, parses the reply, checks that it
- * answers this request, and throws the fault it carries, if any.
- */
-async function invoke(
-  requester: Requester,
-  settings: ShellSettings,
-  action: Action,
-  body: string,
-  options: InvokeOptions,
-): Promise<XmlNode> {
-  return (await invokeWithHeader(requester, settings, action, body, options)).body;
-}
-
-async function invokeWithHeader(
-  requester: Requester,
-  settings: ShellSettings,
-  action: Action,
-  body: string,
-  options: InvokeOptions,
-): Promise<{ header: XmlNode; body: XmlNode }> {
-  const envelope = buildEnvelope({
-    action,
-    to: settings.to,
-    selectors: options.selectors,
-    options: options.options,
-    operationTimeoutSeconds: settings.operationTimeoutSeconds,
-    maxEnvelopeSize: settings.maxEnvelopeSize,
-    locale: settings.locale,
-    body,
-    messageId: `uuid:${randomUUID().toUpperCase()}`,
-    extraHeaders: options.extraHeaders,
-  });
-  const reply = await requester.request(Buffer.from(envelope.xml, "utf8"), {
-    idempotent: options.idempotent,
-    mayBlockOnHost: options.mayBlockOnHost,
-    timeoutMs: (settings.operationTimeoutSeconds + READ_TIMEOUT_MARGIN_SECONDS) * 1000,
-  });
-  const parsed = parseEnvelope(reply.soap.toString("utf8"));
-  const fault = parseFault(parsed.body);
-  if (fault) {
-    // A fault answers this request too, and says so (MS-WSMV 2.2.4.19 faults carry
-    // RelatesTo); one that names another request is not this request's answer. A fault
-    // without RelatesTo is a host that could not read our MessageID: believed, it is sealed.
-    if (child(parsed.header, "RelatesTo") !== undefined) {
-      checkRelatesTo(parsed.header, envelope.messageId);
-    }
-    throw fault;
-  }
-  if (reply.statusCode >= 300) {
-    throw new ProtocolError("SOAP envelope", `HTTP ${reply.statusCode} without a fault`);
-  }
-  checkRelatesTo(parsed.header, envelope.messageId);
-  return parsed;
 }

@@ -1,0 +1,152 @@
+/**
+ * A WS-Management session with one endpoint: the generic call (an action on a resource URI,
+ * with selectors and options, answered by a reply that must relate to it or by a fault) and
+ * what the host was seen to do, learnt from its replies. WinRS (winrs/) is built on it, and
+ * PSRP (MS-PSRP), which uses the same calls on another resource URI, would be too.
+ */
+import { randomUUID } from "node:crypto";
+import { ProtocolError } from "../../errors";
+import type { RequestOptions, SoapReply } from "../http/options";
+import { type Action, buildEnvelope, buildIdentify, checkRelatesTo } from "./envelope";
+import { parseFault } from "./fault";
+import { child, parseEnvelope, text, type XmlNode } from "./xml";
+
+/** What sends an envelope and returns the reply: the Transport, or anything shaped like it. */
+export interface Requester {
+  request(soap: Buffer, options: RequestOptions): Promise<SoapReply>;
+  /** Whether other requests want a connection (then Receives wait only briefly). */
+  contended?(): boolean;
+}
+
+export interface SessionSettings {
+  /** The endpoint URL, for the a:To header. */
+  to: string;
+  operationTimeoutSeconds: number;
+  /** MaxEnvelopeSize in bytes, for requests and the responses the host may send. */
+  maxEnvelopeSize: number;
+  locale?: string;
+}
+
+export interface InvokeOptions {
+  /** The resource the action applies to; default the WinRS cmd shell (MS-WSMV 2.2.4.37). */
+  resourceUri?: string;
+  selectors?: Record<string, string>;
+  options?: Record<string, string>;
+  idempotent: boolean;
+  mayBlockOnHost?: boolean;
+  /** Further header elements, already escaped (such as p:OperationID). */
+  extraHeaders?: string;
+  /** This request's OperationTimeout and MaxEnvelopeSize, when not the session's. */
+  operationTimeoutSeconds?: number;
+  maxEnvelopeSize?: number;
+}
+
+/** A reply that answers its request: its header and body. */
+export interface Reply {
+  header: XmlNode;
+  body: XmlNode;
+}
+
+/** What a host was seen to do, learnt from its replies. */
+export interface HostTraits {
+  /** It replays cached Receive responses (MS-WSMV 3.1.4.1.39, robust connections). */
+  robust: boolean;
+  /**
+   * It refused a fractional OperationTimeout (PT0.100S) on a Receive. DSP0226 6.1 makes
+   * OperationTimeout an xs:duration and Windows' own client sends milliseconds, but no
+   * specification promises sub-second values, so one refusal makes brief Receives wait whole
+   * seconds on that host from then on.
+   */
+  wholeSecondTimeouts: boolean;
+}
+
+export interface IdentifyResult {
+  protocolVersion: string;
+  productVendor: string;
+  productVersion: string;
+  /** True when the vendor is Microsoft: the host runs Windows and its WinRM service. */
+  windows: boolean;
+}
+
+/** Seconds the HTTP read timeout stays above a request's OperationTimeout. */
+const READ_TIMEOUT_MARGIN_SECONDS = 30;
+
+export class WSManSession {
+  readonly traits: HostTraits = { robust: false, wholeSecondTimeouts: false };
+
+  constructor(
+    private readonly requester: Requester,
+    readonly settings: SessionSettings,
+  ) {}
+
+  /** Whether other requests want a connection now. */
+  contended(): boolean {
+    return this.requester.contended?.() ?? false;
+  }
+
+  /**
+   * One request and its reply: builds the envelope, sends it, parses the reply, checks that it
+   * answers this request, and throws the fault it carries, if any.
+   */
+  async invoke(action: Action, body: string, options: InvokeOptions): Promise<Reply> {
+    const operationTimeoutSeconds =
+      options.operationTimeoutSeconds ?? this.settings.operationTimeoutSeconds;
+    const envelope = buildEnvelope({
+      action,
+      to: this.settings.to,
+      resourceUri: options.resourceUri,
+      selectors: options.selectors,
+      options: options.options,
+      operationTimeoutSeconds,
+      maxEnvelopeSize: options.maxEnvelopeSize ?? this.settings.maxEnvelopeSize,
+      locale: this.settings.locale,
+      body,
+      messageId: `uuid:${randomUUID().toUpperCase()}`,
+      extraHeaders: options.extraHeaders,
+    });
+    const reply = await this.requester.request(Buffer.from(envelope.xml, "utf8"), {
+      idempotent: options.idempotent,
+      mayBlockOnHost: options.mayBlockOnHost,
+      timeoutMs: (operationTimeoutSeconds + READ_TIMEOUT_MARGIN_SECONDS) * 1000,
+    });
+    const parsed = parseEnvelope(reply.soap.toString("utf8"));
+    const fault = parseFault(parsed.body);
+    if (fault) {
+      // A fault answers this request too, and says so (MS-WSMV 2.2.4.19 faults carry
+      // RelatesTo); one that names another request is not this request's answer. A fault
+      // without RelatesTo is a host that could not read our MessageID: believed, it is sealed.
+      if (child(parsed.header, "RelatesTo") !== undefined) {
+        checkRelatesTo(parsed.header, envelope.messageId);
+      }
+      throw fault;
+    }
+    if (reply.statusCode >= 300) {
+      throw new ProtocolError("SOAP envelope", `HTTP ${reply.statusCode} without a fault`);
+    }
+    checkRelatesTo(parsed.header, envelope.messageId);
+    return parsed;
+  }
+
+  /**
+   * WS-Management Identify (DSP0226 11): who the host says it is. The request has no
+   * MessageID, so the reply has no RelatesTo to check.
+   */
+  async identify(): Promise<IdentifyResult> {
+    const reply = await this.requester.request(Buffer.from(buildIdentify(), "utf8"), {
+      idempotent: true,
+      timeoutMs: (this.settings.operationTimeoutSeconds + READ_TIMEOUT_MARGIN_SECONDS) * 1000,
+    });
+    const { body } = parseEnvelope(reply.soap.toString("utf8"));
+    const fault = parseFault(body);
+    if (fault) throw fault;
+    const response = child(body, "IdentifyResponse");
+    if (!response) throw new ProtocolError("IdentifyResponse", "missing from the reply");
+    const productVendor = text(child(response, "ProductVendor")).trim();
+    return {
+      protocolVersion: text(child(response, "ProtocolVersion")).trim(),
+      productVendor,
+      productVersion: text(child(response, "ProductVersion")).trim(),
+      windows: /microsoft/i.test(productVendor),
+    };
+  }
+}
