@@ -12,6 +12,12 @@ import { createHash } from "node:crypto";
 import { parseUserName } from "./auth/credentials";
 import { WinRMError } from "./errors";
 import { WinRMClient } from "./winrm/client";
+import {
+  type ConnectionOption,
+  listValues,
+  numericDefault,
+  optionsOf,
+} from "./winrm/connection-options";
 import { type ClientOptions, resolveClientOptions } from "./winrm/options";
 
 /** The connection as users write it (named as pulumi-command names its SSH connection). */
@@ -41,9 +47,10 @@ export interface CheckFailure {
   reason: string;
 }
 
+/** The resources' defaults that differ from the client's (connection-options.ts). */
 export const CONNECTION_DEFAULTS = Object.freeze({
-  readyTimeoutSeconds: 300,
-  maxConcurrency: 10,
+  readyTimeoutSeconds: numericDefault("readyTimeout", "resource"),
+  maxConcurrency: numericDefault("maxConcurrency", "resource"),
 });
 
 /** The engine's placeholder for a value not known during preview. */
@@ -67,22 +74,7 @@ export function checkConnection(value: unknown, property = "connection"): CheckF
   const fail = (name: string, reason: string) =>
     failures.push({ property: `${property}.${name}`, reason });
   const known = (name: string) => connection[name] !== undefined && !isUnknown(connection[name]);
-  const allowed = new Set([
-    "host",
-    "port",
-    "user",
-    "password",
-    "auth",
-    "https",
-    "insecure",
-    "caCert",
-    "certFingerprint",
-    "allowUnencrypted",
-    "operationTimeout",
-    "readyTimeout",
-    "maxConcurrency",
-    "scripts",
-  ]);
+  const allowed = new Set(optionsOf("R").map((option) => option.name));
   for (const name of Object.keys(connection)) {
     if (!allowed.has(name))
       fail(name, `is not a connection option (known: ${[...allowed].join(", ")})`);
@@ -109,38 +101,10 @@ export function checkConnection(value: unknown, property = "connection"): CheckF
       "is required (pass it as a secret: pulumi.secret(...) or a secret config value)",
     );
   }
-  if (known("port")) {
-    const port = connection.port;
-    if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) {
-      fail("port", `must be a whole number from 1 to 65535, got ${JSON.stringify(port)}`);
-    }
-  }
-  if (known("auth") && !["negotiate", "ntlm", "basic"].includes(connection.auth as string)) {
-    fail("auth", `must be "negotiate", "ntlm" or "basic", got ${JSON.stringify(connection.auth)}`);
-  }
-  if (known("scripts") && !["auto", "powershell", "posix"].includes(connection.scripts as string)) {
-    fail(
-      "scripts",
-      `must be "auto", "powershell" (a Windows host) or "posix", got ${JSON.stringify(connection.scripts)}`,
-    );
-  }
-  for (const name of ["https", "insecure", "allowUnencrypted"]) {
-    if (known(name) && typeof connection[name] !== "boolean") fail(name, "must be true or false");
-  }
-  for (const name of ["operationTimeout", "readyTimeout", "maxConcurrency"]) {
-    const number = connection[name];
-    if (
-      known(name) &&
-      (typeof number !== "number" ||
-        !Number.isInteger(number) ||
-        number < (name === "readyTimeout" ? 0 : 1))
-    ) {
-      fail(
-        name,
-        name === "readyTimeout"
-          ? `must be a whole number of seconds, 0 or more, got ${JSON.stringify(number)}`
-          : `must be a positive whole number, got ${JSON.stringify(number)}`,
-      );
+  for (const option of optionsOf("R")) {
+    if (known(option.name)) {
+      const reason = kindProblem(option, connection[option.name]);
+      if (reason !== undefined) fail(option.name, reason);
     }
   }
   const https = connection.https === true;
@@ -177,27 +141,53 @@ export function checkConnection(value: unknown, property = "connection"): CheckF
   return failures;
 }
 
+/**
+ * What a value of the wrong type or out of range is told; undefined when it is fine. Host,
+ * user and password have rules of their own above.
+ */
+function kindProblem(option: ConnectionOption, value: unknown): string | undefined {
+  const got = JSON.stringify(value);
+  switch (option.kind) {
+    case "boolean":
+      return typeof value === "boolean" ? undefined : "must be true or false";
+    case "enum":
+      return (option.values ?? []).includes(value as string)
+        ? undefined
+        : `must be ${listValues(option.values ?? [])}, got ${got}`;
+    case "integer": {
+      const min = option.min ?? 1;
+      const whole = typeof value === "number" && Number.isInteger(value);
+      if (whole && value >= min && (option.max === undefined || value <= option.max)) {
+        return undefined;
+      }
+      const what = option.unit?.resource === "s" ? "whole number of seconds" : "whole number";
+      return `must be a ${what} from ${min} to ${option.max ?? "any"}, got ${got}`;
+    }
+    case "string":
+      return undefined;
+  }
+}
+
+/**
+ * The client options for a resource's connection: each option both take, under the client's
+ * name and in its unit (seconds become milliseconds), with the resources' own defaults;
+ * maxConcurrency becomes the client's maxShells.
+ */
 export function toClientOptions(connection: ConnectionArgs): ClientOptions {
-  return {
-    host: connection.host,
-    port: connection.port,
-    https: connection.https,
-    user: connection.user,
-    password: connection.password,
-    auth: connection.auth,
-    allowUnencrypted: connection.allowUnencrypted,
-    caCert: connection.caCert,
-    certFingerprint: connection.certFingerprint,
-    insecure: connection.insecure,
-    operationTimeout: connection.operationTimeout,
-    readyTimeout: (connection.readyTimeout ?? CONNECTION_DEFAULTS.readyTimeoutSeconds) * 1000,
-    maxShells: connection.maxConcurrency ?? CONNECTION_DEFAULTS.maxConcurrency,
-    scripts: connection.scripts,
-    // Every resource of a stack shares one client. Its transport keeps one authenticated
-    // connection and opens another only while stdin is sent (so input and output can travel at
-    // once) or when a request has waited too long; the client's default cap, one more than its
-    // shells, leaves a connection for Receives even when every command's Send is held.
-  };
+  const values = connection as unknown as Record<string, unknown>;
+  const client: Record<string, unknown> = {};
+  for (const option of optionsOf("R")) {
+    const value = values[option.name] ?? option.defaults?.resource;
+    if (!option.surfaces.includes("C") || value === undefined) continue;
+    const toMs = option.unit?.resource === "s" && option.unit.client === "ms";
+    client[option.clientName ?? option.name] = toMs ? (value as number) * 1000 : value;
+  }
+  // Every resource of a stack shares one client. Its transport keeps one authenticated
+  // connection and opens another only while stdin is sent (so input and output can travel at
+  // once) or when a request has waited too long; the client's default cap, one more than its
+  // shells, leaves a connection for Receives even when every command's Send is held.
+  client.maxShells = connection.maxConcurrency ?? CONNECTION_DEFAULTS.maxConcurrency;
+  return client as unknown as ClientOptions;
 }
 
 interface PoolEntry {

@@ -4,6 +4,7 @@
  * the process table), only from WINRM_PASSWORD or a prompt.
  */
 import { parseArgs } from "node:util";
+import { type ConnectionOption, optionsOf } from "../winrm/connection-options";
 import type { ClientOptions } from "../winrm/options";
 
 export class UsageError extends Error {
@@ -13,40 +14,52 @@ export class UsageError extends Error {
 export const COMMANDS = ["exec", "ps", "cp", "identify"] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
-const CONNECTION_FLAGS = {
-  host: { type: "string", short: "H" },
-  port: { type: "string", short: "p" },
-  user: { type: "string", short: "u" },
-  auth: { type: "string" },
-  https: { type: "boolean" },
-  "ca-cert": { type: "string" },
-  "cert-fingerprint": { type: "string" },
-  insecure: { type: "boolean" },
-  "allow-unencrypted": { type: "boolean" },
-  "operation-timeout": { type: "string" },
-  "ready-timeout": { type: "string" },
-  timeout: { type: "string" },
-  scripts: { type: "string" },
-  help: { type: "boolean", short: "h" },
-} as const;
+/** One flag per connection option the tool takes (connection-options.ts), and its own. */
+const CONNECTION_FLAGS = Object.fromEntries([
+  ...optionsOf("L").map((option) => [
+    option.flag!.name,
+    {
+      type: option.kind === "boolean" ? "boolean" : "string",
+      ...(option.flag!.short ? { short: option.flag!.short } : {}),
+    },
+  ]),
+  ["timeout", { type: "string" }],
+  ["help", { type: "boolean", short: "h" }],
+]) as Record<string, { type: "string" | "boolean"; short?: string }>;
 
-export const CONNECTION_HELP = `Connection:
-  -H, --host HOST              host name or address (required)
-  -p, --port PORT              default 5985, or 5986 with --https
-  -u, --user USER              DOMAIN\\user, user@domain or user (required)
-      --auth METHOD            negotiate (default), ntlm or basic
-      --https                  use HTTPS
-      --ca-cert FILE           trust this PEM CA bundle (HTTPS)
-      --cert-fingerprint HEX   trust exactly the certificate with this SHA-256 fingerprint (HTTPS)
-      --insecure               do not verify the certificate (HTTPS; not recommended)
-      --allow-unencrypted      permit Basic or unencrypted messages over plain HTTP
-      --operation-timeout SEC  WS-Man OperationTimeout (default 20)
-      --ready-timeout SEC      keep retrying a host that is still booting (default 30)
-      --timeout SEC            whole-command limit (default: none)
-      --scripts FAMILY         auto (default), powershell or posix
-  -h, --help                   this help
+/** The default the tool uses, in the tool's unit (seconds for times). */
+function cliDefault(option: ConnectionOption): string | undefined {
+  const value = option.defaults?.client;
+  if (option.kind === "boolean") return undefined;
+  if (value === undefined) {
+    const text = option.defaultText.replace(/`(https)`/g, "--$1").replace(/`/g, "");
+    return text === "" || text === "(required)" ? undefined : text;
+  }
+  const inMs = option.unit?.client === "ms" && option.unit.resource === "s";
+  if (typeof value === "number") return String(inMs ? value / 1000 : value);
+  return typeof value === "string" ? value : undefined;
+}
 
-The password comes from the environment variable WINRM_PASSWORD, or is prompted for.`;
+/** `  -H, --host HOST              help` for one option. */
+function helpLine(flags: string, help: string): string {
+  return `  ${flags.padEnd(27)}  ${help}`;
+}
+
+export const CONNECTION_HELP = [
+  "Connection:",
+  ...optionsOf("L").map((option) => {
+    const flag = option.flag!;
+    const names = `${flag.short ? `-${flag.short}, ` : "    "}--${flag.name}${flag.argument ? ` ${flag.argument}` : ""}`;
+    const given = cliDefault(option);
+    const required = option.defaultText === "(required)" ? " (required)" : "";
+    const help = option.help.replace(/`/g, "");
+    return helpLine(names, `${help}${required}${given ? ` (default ${given})` : ""}`);
+  }),
+  helpLine("    --timeout SEC", "whole-command limit (default: none)"),
+  helpLine("-h, --help", "this help"),
+  "",
+  "The password comes from the environment variable WINRM_PASSWORD, or is prompted for.",
+].join("\n");
 
 export const USAGE: Record<CommandName | "main", string> = {
   main: `Usage: pulumi-winrm COMMAND [OPTIONS]
@@ -90,10 +103,35 @@ export interface ParsedCommandLine {
   positionals: string[];
 }
 
-function seconds(flag: string, value: string | undefined): number | undefined {
+/** A flag's value as the client takes it, or a UsageError that says what the flag wants. */
+function flagValue(option: ConnectionOption, value: string | boolean | undefined): unknown {
+  const flag = option.flag!.name;
+  if (option.kind === "boolean") return value ?? false;
+  if (typeof value !== "string") return undefined;
+  if (option.kind === "enum" && !(option.values ?? []).includes(value)) {
+    const values = option.values ?? [];
+    throw new UsageError(
+      `--${flag} must be ${values.slice(0, -1).join(", ")} or ${values[values.length - 1]}, not "${value}"`,
+    );
+  }
+  if (option.kind !== "integer") return value;
+  if (option.unit?.resource === "s") {
+    const time = seconds(flag, value, option.min === 0)!;
+    return option.unit.client === "ms" ? Math.round(time * 1000) : Math.ceil(time);
+  }
+  const number = Number(value);
+  const [min, max] = [option.min ?? 1, option.max ?? Number.MAX_SAFE_INTEGER];
+  if (!Number.isInteger(number) || number < min || number > max) {
+    throw new UsageError(`--${flag} must be a number from ${min} to ${max}, not "${value}"`);
+  }
+  return number;
+}
+
+function seconds(flag: string, value: string | undefined, zero = false): number | undefined {
   if (value === undefined) return undefined;
-  if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0) {
-    throw new UsageError(`--${flag} takes a positive number of seconds, not "${value}"`);
+  if (!/^\d+(\.\d+)?$/.test(value) || (Number(value) <= 0 && !(zero && Number(value) === 0))) {
+    const what = zero ? "a number of seconds, 0 or more" : "a positive number of seconds";
+    throw new UsageError(`--${flag} takes ${what}, not "${value}"`);
   }
   return Number(value);
 }
@@ -136,43 +174,20 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
   }
   if (!values.host) throw new UsageError("--host is required");
   if (!values.user) throw new UsageError("--user is required");
-  const port = values.port === undefined ? undefined : Number(values.port);
-  if (port !== undefined && (!Number.isInteger(port) || port < 1 || port > 65535)) {
-    throw new UsageError(`--port must be a number from 1 to 65535, not "${values.port}"`);
-  }
-  const auth = values.auth;
-  if (auth !== undefined && !["negotiate", "ntlm", "basic"].includes(auth)) {
-    throw new UsageError(`--auth must be negotiate, ntlm or basic, not "${auth}"`);
-  }
-  const scripts = values.scripts;
-  if (scripts !== undefined && !["auto", "powershell", "posix"].includes(scripts)) {
-    throw new UsageError(`--scripts must be auto, powershell or posix, not "${scripts}"`);
-  }
   const trust = [values["ca-cert"], values["cert-fingerprint"], values.insecure].filter(
     (value) => value,
   );
   if (trust.length > 1)
     throw new UsageError("give at most one of --ca-cert, --cert-fingerprint and --insecure");
-  const operationTimeout = seconds("operation-timeout", values["operation-timeout"]);
-  const readyTimeout = seconds("ready-timeout", values["ready-timeout"]);
-  const timeout = seconds("timeout", values.timeout);
+  const connection: Record<string, unknown> = {};
+  for (const option of optionsOf("L")) {
+    connection[option.clientName ?? option.name] = flagValue(option, values[option.flag!.name]);
+  }
+  const timeout = seconds("timeout", values.timeout as string | undefined);
   return {
     command,
     help: false,
-    connection: {
-      host: values.host,
-      port,
-      user: values.user,
-      auth: auth as ClientOptions["auth"],
-      https: values.https ?? false,
-      certFingerprint: values["cert-fingerprint"],
-      insecure: values.insecure ?? false,
-      allowUnencrypted: values["allow-unencrypted"] ?? false,
-      operationTimeout: operationTimeout === undefined ? undefined : Math.ceil(operationTimeout),
-      readyTimeout: readyTimeout === undefined ? undefined : Math.round(readyTimeout * 1000),
-      scripts: scripts as ClientOptions["scripts"],
-      caCert: values["ca-cert"],
-    },
+    connection: connection as ParsedCommandLine["connection"],
     timeoutMs: timeout === undefined ? undefined : Math.round(timeout * 1000),
     positionals,
   };

@@ -1,9 +1,10 @@
 /**
- * Client options: every default lives here, and every option is validated here, with an
- * InvalidArgumentError that names the option as the caller spelled it.
+ * Client options, validated with an InvalidArgumentError that names the option as the caller
+ * spelled it. Names, ranges and defaults come from the one declaration, connection-options.ts.
  */
 import { concealSecret, parseUserName, type Secret } from "../auth/credentials";
 import { InvalidArgumentError } from "../errors";
+import { clientRange, connectionOption } from "./connection-options";
 import type { AuthMethod, EncryptionMode, TransportOptions } from "./http/options";
 
 export type ScriptFamilyChoice = "auto" | "powershell" | "posix";
@@ -34,10 +35,10 @@ export interface ClientOptions {
   insecure?: boolean;
   /** WS-Man OperationTimeout in seconds. Default 20. */
   operationTimeout?: number;
-  /** TCP and TLS connect timeout in ms. Default 15000. */
-  connectTimeout?: number;
-  /** How long to wait for a host that is still booting, ms. Default 30000. */
-  readyTimeout?: number;
+  /** TCP and TLS connect timeout, milliseconds. Default 15000. */
+  connectTimeoutMs?: number;
+  /** How long to wait for a host that is still booting, milliseconds. Default 30000. */
+  readyTimeoutMs?: number;
   /** The host's MaxEnvelopeSizekb. Default 500 (Windows Server 2012 and later; 150 on 2008 R2). */
   maxEnvelopeSizeKb?: number;
   /** Shells (and so concurrent commands) this client keeps at most. Default 5. */
@@ -64,43 +65,53 @@ export interface ResolvedClientOptions {
   locale: string;
 }
 
+/** The client's defaults, read from the one declaration (connection-options.ts). */
 export const DEFAULTS = Object.freeze({
   httpPort: 5985,
   httpsPort: 5986,
-  path: "/wsman",
-  auth: "negotiate",
-  encryption: "auto",
-  operationTimeoutSeconds: 20,
-  connectTimeoutMs: 15_000,
-  readyTimeoutMs: 30_000,
-  maxEnvelopeSizeKb: 500,
-  maxShells: 5,
-  locale: "en-US",
+  path: clientDefault<string>("path"),
+  auth: clientDefault<AuthMethod>("auth"),
+  encryption: clientDefault<EncryptionMode>("encryption"),
+  operationTimeoutSeconds: clientDefault<number>("operationTimeout"),
+  connectTimeoutMs: clientDefault<number>("connectTimeoutMs"),
+  readyTimeoutMs: clientDefault<number>("readyTimeoutMs"),
+  maxEnvelopeSizeKb: clientDefault<number>("maxEnvelopeSizeKb"),
+  maxShells: clientDefault<number>("maxShells"),
+  locale: clientDefault<string>("locale"),
 });
 
-function positiveInteger(
-  name: string,
-  value: number | undefined,
-  fallback: number,
-  max: number,
-): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value <= 0 || value > max) {
+function clientDefault<T>(name: string): T {
+  return connectionOption(name).defaults?.client as T;
+}
+
+/** Options renamed when times got their unit in their name; passing one says what to change. */
+const RENAMED: Readonly<Record<string, string>> = Object.freeze({
+  readyTimeout: "readyTimeoutMs (milliseconds)",
+  connectTimeout: "connectTimeoutMs (milliseconds)",
+});
+
+/** A whole number within the option's range on the client, or its default when absent. */
+function wholeNumber(name: string, value: number | undefined, fallback?: number): number {
+  const option = connectionOption(name);
+  const [min, max] = clientRange(option);
+  if (value === undefined) {
+    const given = fallback ?? option.defaults?.client;
+    if (typeof given !== "number") throw new InvalidArgumentError(name, "is required");
+    return given;
+  }
+  if (!Number.isInteger(value) || value < min || value > max) {
     throw new InvalidArgumentError(
       name,
-      `must be a whole number from 1 to ${max}, got ${String(value)}`,
+      `must be a whole number from ${min} to ${max}, got ${String(value)}`,
     );
   }
   return value;
 }
 
-function oneOf<T extends string>(
-  name: string,
-  value: T | undefined,
-  allowed: readonly T[],
-  fallback: T,
-): T {
-  if (value === undefined) return fallback;
+function oneOf<T extends string>(name: string, value: T | undefined): T {
+  const option = connectionOption(name);
+  const allowed = option.values ?? [];
+  if (value === undefined) return option.defaults?.client as T;
   if (!allowed.includes(value)) {
     throw new InvalidArgumentError(
       name,
@@ -110,17 +121,10 @@ function oneOf<T extends string>(
   return value;
 }
 
-function atLeastTwo(connections: number): number {
-  if (connections < 2) {
-    throw new InvalidArgumentError(
-      "maxConnections",
-      "must be at least 2, so that a command's input and output can travel at the same time",
-    );
-  }
-  return connections;
-}
-
 export function resolveClientOptions(options: ClientOptions): ResolvedClientOptions {
+  for (const [old, now] of Object.entries(RENAMED)) {
+    if (old in options) throw new InvalidArgumentError(old, `is now ${now}`);
+  }
   if (typeof options.host !== "string" || options.host.trim() === "") {
     throw new InvalidArgumentError("host", "must be a host name or IP address");
   }
@@ -142,12 +146,7 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     throw new InvalidArgumentError("password", "a password (or ntHash) is required");
   }
   const https = options.https ?? false;
-  const port = positiveInteger(
-    "port",
-    options.port,
-    https ? DEFAULTS.httpsPort : DEFAULTS.httpPort,
-    65535,
-  );
+  const port = wholeNumber("port", options.port, https ? DEFAULTS.httpsPort : DEFAULTS.httpPort);
   const path = options.path ?? DEFAULTS.path;
   if (!path.startsWith("/")) throw new InvalidArgumentError("path", 'must start with "/"');
   const host =
@@ -155,28 +154,22 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
       ? `[${options.host}]`
       : options.host;
   const endpoint = new URL(`${https ? "https" : "http"}://${host}:${port}${path}`);
-  const auth = oneOf("auth", options.auth, ["negotiate", "ntlm", "basic"], DEFAULTS.auth);
-  const encryption = oneOf(
-    "encryption",
-    options.encryption,
-    ["auto", "always", "never"],
-    DEFAULTS.encryption,
-  );
+  const auth = oneOf("auth", options.auth);
+  const encryption = oneOf("encryption", options.encryption);
   if ((options.caCert || options.certFingerprint || options.insecure) && !https) {
     throw new InvalidArgumentError(
       options.caCert ? "caCert" : options.certFingerprint ? "certFingerprint" : "insecure",
       "applies only with https: true",
     );
   }
-  const maxEnvelopeSizeKb = positiveInteger(
-    "maxEnvelopeSizeKb",
-    options.maxEnvelopeSizeKb,
-    DEFAULTS.maxEnvelopeSizeKb,
-    65536,
-  );
-  if (maxEnvelopeSizeKb < 32)
-    throw new InvalidArgumentError("maxEnvelopeSizeKb", "must be at least 32");
-  const maxShells = positiveInteger("maxShells", options.maxShells, DEFAULTS.maxShells, 1000);
+  const maxEnvelopeSizeKb = wholeNumber("maxEnvelopeSizeKb", options.maxEnvelopeSizeKb);
+  const maxShells = wholeNumber("maxShells", options.maxShells);
+  if (options.maxConnections !== undefined && options.maxConnections < 2) {
+    throw new InvalidArgumentError(
+      "maxConnections",
+      "must be at least 2, so that a command's input and output can travel at the same time",
+    );
+  }
   return {
     transport: {
       endpoint,
@@ -190,35 +183,15 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
         certFingerprint: options.certFingerprint,
         insecure: options.insecure ?? false,
       },
-      connectTimeoutMs: positiveInteger(
-        "connectTimeout",
-        options.connectTimeout,
-        DEFAULTS.connectTimeoutMs,
-        3_600_000,
-      ),
-      readyTimeoutMs:
-        options.readyTimeout === 0
-          ? 0
-          : positiveInteger(
-              "readyTimeout",
-              options.readyTimeout,
-              DEFAULTS.readyTimeoutMs,
-              86_400_000,
-            ),
-      maxConnections: atLeastTwo(
-        positiveInteger("maxConnections", options.maxConnections, maxShells + 1, 1000),
-      ),
+      connectTimeoutMs: wholeNumber("connectTimeoutMs", options.connectTimeoutMs),
+      readyTimeoutMs: wholeNumber("readyTimeoutMs", options.readyTimeoutMs),
+      maxConnections: wholeNumber("maxConnections", options.maxConnections, maxShells + 1),
       maxResponseBytes: maxEnvelopeSizeKb * 1024 * 4 + 64 * 1024,
     },
-    operationTimeoutSeconds: positiveInteger(
-      "operationTimeout",
-      options.operationTimeout,
-      DEFAULTS.operationTimeoutSeconds,
-      3600,
-    ),
+    operationTimeoutSeconds: wholeNumber("operationTimeout", options.operationTimeout),
     maxEnvelopeSize: maxEnvelopeSizeKb * 1024,
     maxShells,
-    scripts: oneOf("scripts", options.scripts, ["auto", "powershell", "posix"], "auto"),
+    scripts: oneOf("scripts", options.scripts),
     locale: options.locale ?? DEFAULTS.locale,
   };
 }

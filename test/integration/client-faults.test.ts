@@ -220,9 +220,9 @@ describe("a host that refuses sub-second OperationTimeouts", () => {
 });
 
 describe("a host that is still booting", () => {
-  test("is waited for within readyTimeout", async () => {
+  test("is waited for within readyTimeoutMs", async () => {
     const host = await startHost({ refuseConnectionsForMs: 1500 });
-    const client = clientFor(host, { readyTimeout: 15_000 });
+    const client = clientFor(host, { readyTimeoutMs: 15_000 });
     try {
       const result = await client.run("echo booted");
       assert.equal(result.stdout.toString(), "booted\n");
@@ -232,9 +232,9 @@ describe("a host that is still booting", () => {
     }
   });
 
-  test("fails with the last cause beyond readyTimeout", async () => {
+  test("fails with the last cause beyond readyTimeoutMs", async () => {
     const host = await startHost({ refuseConnectionsForMs: 10_000 });
-    const client = clientFor(host, { readyTimeout: 800 });
+    const client = clientFor(host, { readyTimeoutMs: 800 });
     try {
       await assert.rejects(client.run("echo never"), (error: unknown) => {
         assert.ok(error instanceof HostUnreachableError, String(error));

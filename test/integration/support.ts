@@ -10,7 +10,7 @@ export function clientFor(host: Host, options: Partial<ClientOptions> = {}): Win
     port: host.port,
     user: host.user,
     password: host.password,
-    readyTimeout: 2000,
+    readyTimeoutMs: 2000,
     ...options,
   });
 }

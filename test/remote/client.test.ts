@@ -124,7 +124,7 @@ describe("remote host: client", { skip: configured ? false : SKIP_REASON }, () =
   });
 
   test("a wrong password is an AuthenticationError naming the user", async () => {
-    const wrong = target.client({ password: "not-the-password", readyTimeout: 0 });
+    const wrong = target.client({ password: "not-the-password", readyTimeoutMs: 0 });
     try {
       await assert.rejects(wrong.run("echo never"), (error: unknown) => {
         assert.ok(error instanceof AuthenticationError, String(error));

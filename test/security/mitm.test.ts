@@ -57,7 +57,7 @@ describe("an attacker in the middle of plain HTTP", () => {
       port: proxy.port,
       user: host.user,
       password: host.password,
-      readyTimeout: 0,
+      readyTimeoutMs: 0,
     });
   const started = (marker: string) =>
     host.log
@@ -193,7 +193,7 @@ describe("a fake server that does not know the password", () => {
       user: "winrm-test",
       password: "the real password",
       auth: "ntlm",
-      readyTimeout: 0,
+      readyTimeoutMs: 0,
     });
     try {
       await assert.rejects(client.identify(), (error: unknown) => {

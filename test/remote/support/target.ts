@@ -152,7 +152,7 @@ export async function openTarget(): Promise<Target> {
     };
   }
   const client = (extra: Partial<ClientOptions> = {}) =>
-    new WinRMClient({ readyTimeout: 30_000, ...options, ...extra });
+    new WinRMClient({ readyTimeoutMs: 30_000, ...options, ...extra });
   const probe = client();
   let windows: boolean;
   try {

@@ -78,23 +78,23 @@ describe("checkConnection", () => {
     [
       "a fractional operationTimeout",
       { ...base, operationTimeout: 1.5 },
-      /^connection\.operationTimeout: must be a positive whole number, got 1\.5/,
+      /^connection\.operationTimeout: must be a whole number of seconds from 1 to 3600, got 1\.5/,
     ],
     [
       "a negative readyTimeout",
       { ...base, readyTimeout: -1 },
-      /^connection\.readyTimeout: must be a whole number of seconds, 0 or more, got -1/,
+      /^connection\.readyTimeout: must be a whole number of seconds from 0 to 86400, got -1/,
     ],
     [
       "maxConcurrency 0",
       { ...base, maxConcurrency: 0 },
-      /^connection\.maxConcurrency: must be a positive whole number, got 0/,
+      /^connection\.maxConcurrency: must be a whole number from 1 to 1000, got 0/,
     ],
     ["https as text", { ...base, https: "yes" }, /^connection\.https: must be true or false/],
     [
       "an unknown script family",
       { ...base, scripts: "cmd" },
-      /^connection\.scripts: must be "auto", "powershell" \(a Windows host\) or "posix", got "cmd"/,
+      /^connection\.scripts: must be "auto", "powershell" or "posix", got "cmd"/,
     ],
     [
       "a misspelt option",
