@@ -12,6 +12,7 @@ import { createHash } from "node:crypto";
 import { parseUserName } from "./auth/credentials";
 import { WinRMError } from "./errors";
 import { WinRMClient } from "./winrm/client";
+import { WaitQueue } from "./winrm/wait-queue";
 import {
   type ConnectionOption,
   listValues,
@@ -194,7 +195,7 @@ interface PoolEntry {
   client: WinRMClient;
   /** Operations in flight and waiting, for the per-host cap. */
   active: number;
-  waiters: Array<() => void>;
+  waiters: WaitQueue;
   limit: number;
 }
 
@@ -258,19 +259,18 @@ export async function withClient<T>(
     entry = {
       client: new WinRMClient(toClientOptions(connection)),
       active: 0,
-      waiters: [],
+      waiters: new WaitQueue(),
       limit: connection.maxConcurrency ?? CONNECTION_DEFAULTS.maxConcurrency,
     };
     pool().set(key, entry);
   }
   const held = entry;
-  while (held.active >= held.limit)
-    await new Promise<void>((resolve) => held.waiters.push(resolve));
+  while (held.active >= held.limit) await held.waiters.wait();
   held.active++;
   try {
     return await work(held.client);
   } finally {
     held.active--;
-    held.waiters.shift()?.();
+    held.waiters.wakeOne();
   }
 }

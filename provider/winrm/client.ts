@@ -9,6 +9,7 @@ import { type CommandResult, type RunOptions, runInShell } from "./winrs/command
 import { type ClientOptions, resolveClientOptions, type ResolvedClientOptions } from "./options";
 import { type ShellOptions, WinRSShell } from "./winrs/shell";
 import { Transport } from "./http/pool";
+import { WaitQueue } from "./wait-queue";
 import { type IdentifyResult, WSManSession } from "./wsman";
 import { type FileOperationOptions, RemoteFiles } from "./files";
 import { type RemoteScripts, type ScriptFamily, scriptsFor } from "./scripts";
@@ -56,7 +57,7 @@ export class WinRMClient {
   private readonly transport: Transport;
   private readonly idle: WinRSShell[] = [];
   private shellCount = 0;
-  private readonly waiting: Array<() => void> = [];
+  private readonly waiting = new WaitQueue();
   private closed = false;
   private family: Promise<ScriptFamily> | undefined;
   /** Shells the host allows this client, learnt from QuotaLimit faults. */
@@ -252,7 +253,7 @@ export class WinRMClient {
     } finally {
       if (shell) await shell.delete().catch(() => undefined);
       this.shellCount--;
-      this.waiting.shift()?.();
+      this.waiting.wakeOne();
     }
   }
 
@@ -285,17 +286,8 @@ export class WinRMClient {
   }
 
   /** Resolves when a shell is released, or after `ms` when given. */
-  private nextRelease(ms?: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const wake = () => {
-        clearTimeout(timer);
-        const index = this.waiting.indexOf(wake);
-        if (index >= 0) this.waiting.splice(index, 1);
-        resolve();
-      };
-      const timer = ms === undefined ? undefined : setTimeout(wake, ms);
-      this.waiting.push(wake);
-    });
+  private async nextRelease(ms?: number): Promise<void> {
+    await this.waiting.wait({ timeoutMs: ms });
   }
 
   /** Waits until a dedicated shell may be created, then counts it. */
@@ -346,7 +338,7 @@ export class WinRMClient {
       this.shellCount--;
       this.deleteInBackground(shell);
     }
-    this.waiting.shift()?.();
+    this.waiting.wakeOne();
   }
 
   /** Deletes that callers do not wait for; close() waits for them (DELETE_WAIT_MS at most). */
@@ -371,7 +363,7 @@ export class WinRMClient {
       this.idle.splice(index, 1);
       this.shellCount--;
       this.deleteInBackground(shell);
-      this.waiting.shift()?.();
+      this.waiting.wakeOne();
     }, SHELL_IDLE_MS);
     timer.unref();
   }
@@ -380,7 +372,7 @@ export class WinRMClient {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const wake of this.waiting.splice(0)) wake();
+    this.waiting.wakeAll();
     for (const shell of this.idle.splice(0)) this.deleteInBackground(shell);
     // Every shell this client still holds on the host is deleted before the connections go,
     // also one given up after a failed command; a host that does not answer is not waited

@@ -17,6 +17,7 @@ import { errorCode, isConnectionFailure, NotSent, SessionExpired } from "./failu
 import { negotiateAuthenticator } from "./negotiate";
 import type { RequestOptions, SoapReply, TransportOptions } from "./options";
 import { validateSecurity } from "./security";
+import { WaitQueue } from "../wait-queue";
 
 /** How long a caller waits for the busy connection(s) before the pool opens another. */
 const OPEN_ANOTHER_AFTER_MS = 2000;
@@ -29,7 +30,7 @@ function authenticatorFor(options: TransportOptions): HttpAuthenticator {
 /** A pool of authenticated connections to one endpoint, for one identity. */
 export class Transport {
   private readonly connections: Connection[] = [];
-  private readonly waiters: Array<() => void> = [];
+  private readonly waiters = new WaitQueue();
   private closed = false;
   private readonly authenticator: HttpAuthenticator;
 
@@ -44,7 +45,7 @@ export class Transport {
     if (options.mayBlockOnHost) {
       connection.blockedOnHost = true;
       // Callers already waiting may now open another connection instead.
-      for (const wake of this.waiters.splice(0)) wake();
+      this.waiters.wakeAll();
     }
     try {
       return await connection.exclusive(() => this.sendWithRecovery(connection, soap, options));
@@ -150,22 +151,8 @@ export class Transport {
   }
 
   /** Resolves when a connection is released, or after `timeoutMs` when given. */
-  private waitForRelease(timeoutMs: number | undefined): Promise<void> {
-    return new Promise<void>((resolve) => {
-      let timer: NodeJS.Timeout | undefined;
-      const wake = (): void => {
-        clearTimeout(timer);
-        resolve();
-      };
-      this.waiters.push(wake);
-      if (timeoutMs !== undefined) {
-        timer = setTimeout(() => {
-          const index = this.waiters.indexOf(wake);
-          if (index >= 0) this.waiters.splice(index, 1);
-          resolve();
-        }, timeoutMs);
-      }
-    });
+  private async waitForRelease(timeoutMs: number | undefined): Promise<void> {
+    await this.waiters.wait({ timeoutMs });
   }
 
   /** How many authenticated connections the pool holds (for tests and diagnostics). */
@@ -174,7 +161,7 @@ export class Transport {
   }
 
   private release(): void {
-    this.waiters.shift()?.();
+    this.waiters.wakeOne();
   }
 
   /**
@@ -187,7 +174,7 @@ export class Transport {
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const wake of this.waiters.splice(0)) wake();
+    this.waiters.wakeAll();
     await Promise.all(this.connections.map((connection) => connection.close()));
   }
 }

@@ -1,0 +1,90 @@
+/**
+ * One queue of callers waiting for something another caller gives back (a connection, a
+ * shell, an operation slot): first come, first woken; each wait may end at a timeout or when
+ * its AbortSignal fires. The clock is injectable so tests can move time instead of sleeping.
+ */
+
+/** What a wait reads time from and sets its timer with. */
+export interface Clock {
+  now(): number;
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(timer: unknown): void;
+}
+
+export const systemClock: Clock = Object.freeze({
+  now: () => Date.now(),
+  setTimeout: (callback: () => void, ms: number): unknown => setTimeout(callback, ms),
+  clearTimeout: (timer: unknown) => clearTimeout(timer as NodeJS.Timeout),
+});
+
+export interface WaitOptions {
+  /** Give up waiting after this long: the wait resolves "timeout". */
+  timeoutMs?: number;
+  /** Abort the wait: it rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+export type WaitOutcome = "woken" | "timeout";
+
+interface Waiter {
+  settle(outcome: WaitOutcome): void;
+}
+
+export class WaitQueue {
+  private readonly waiters: Waiter[] = [];
+
+  constructor(private readonly clock: Clock = systemClock) {}
+
+  /** Callers waiting now. */
+  get length(): number {
+    return this.waiters.length;
+  }
+
+  /** Waits for wakeOne or wakeAll, the timeout, or the signal, whichever comes first. */
+  wait(options: WaitOptions = {}): Promise<WaitOutcome> {
+    const { timeoutMs, signal } = options;
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
+    return new Promise<WaitOutcome>((resolve, reject) => {
+      let timer: unknown;
+      const finish = () => {
+        const index = this.waiters.indexOf(waiter);
+        if (index >= 0) this.waiters.splice(index, 1);
+        if (timer !== undefined) this.clock.clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+      };
+      const waiter: Waiter = {
+        settle: (outcome) => {
+          finish();
+          resolve(outcome);
+        },
+      };
+      const onAbort = () => {
+        finish();
+        reject(abortReason(signal!));
+      };
+      this.waiters.push(waiter);
+      signal?.addEventListener("abort", onAbort, { once: true });
+      if (timeoutMs !== undefined) {
+        timer = this.clock.setTimeout(() => waiter.settle("timeout"), Math.max(0, timeoutMs));
+      }
+    });
+  }
+
+  /** Wakes the longest waiting caller; false when nobody waits. */
+  wakeOne(): boolean {
+    const waiter = this.waiters[0];
+    waiter?.settle("woken");
+    return waiter !== undefined;
+  }
+
+  /** Wakes every caller waiting now. */
+  wakeAll(): void {
+    for (const waiter of [...this.waiters]) waiter.settle("woken");
+  }
+}
+
+/** The signal's reason when it is an Error (AbortSignal.abort() gives a DOMException, one). */
+function abortReason(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason : new Error("the wait was aborted", { cause: reason });
+}
