@@ -20,6 +20,7 @@ import {
   UNKNOWN,
   withClient,
 } from "./connection";
+import { changedKeys, pickInputs, sameHost } from "./resource-inputs";
 import type { WinRMClient } from "./winrm/client";
 import type { CommandResult } from "./winrm/winrs/command";
 
@@ -151,17 +152,7 @@ export function check(olds: Record<string, unknown>, news: Record<string, unknow
 }
 
 function inputsOf(props: Record<string, unknown>): RemoteCommandInputs {
-  const inputs: Record<string, unknown> = {};
-  for (const key of INPUT_KEYS) if (props[key] !== undefined) inputs[key] = props[key];
-  return inputs as unknown as RemoteCommandInputs;
-}
-
-function same(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
-}
-
-function changedInputs(olds: Record<string, unknown>, news: Record<string, unknown>) {
-  return INPUT_KEYS.filter((key) => !same(olds[key], news[key]) || isUnknown(news[key]));
+  return pickInputs<RemoteCommandInputs>(props, INPUT_KEYS);
 }
 
 /** Drift found by the last refresh: `test` failed, or `read` saw something else. */
@@ -172,10 +163,8 @@ function drifted(olds: Record<string, unknown>): boolean {
 }
 
 export function diff(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>) {
-  const replaces = REPLACING_KEYS.filter(
-    (key) => !same(olds[key], news[key]) || isUnknown(news[key]),
-  );
-  const changed = changedInputs(olds, news);
+  const replaces = changedKeys(olds, news, REPLACING_KEYS);
+  const changed = changedKeys(olds, news, INPUT_KEYS);
   // Connection changes (a new password, say) need no replacement when the host is the same.
   const connectionOnly =
     replaces.length === 1 &&
@@ -189,16 +178,6 @@ export function diff(_id: string, olds: Record<string, unknown>, news: Record<st
     deleteBeforeReplace: true,
     stables: [],
   };
-}
-
-function sameHost(a: unknown, b: unknown): boolean {
-  const left = a as Partial<ConnectionArgs> | undefined;
-  const right = b as Partial<ConnectionArgs> | undefined;
-  return (
-    !isUnknown(right?.host) &&
-    left?.host === right?.host &&
-    (left?.port ?? null) === (right?.port ?? null)
-  );
 }
 
 /** Decodes PowerShell's CLIXML stderr as it arrives and prints the text (ClixmlStream). */
@@ -348,7 +327,7 @@ export async function update(
   const inputs = inputsOf(news);
   // Only the connection changed (a rotated password, a longer timeout) and the host is in sync:
   // keep what was recorded and run nothing; the new connection is used from now on.
-  const changed = changedInputs(olds, news);
+  const changed = changedKeys(olds, news, INPUT_KEYS);
   if (changed.length === 1 && changed[0] === "connection" && !drifted(olds)) {
     return { outs: { ...olds, ...inputs } };
   }

@@ -13,6 +13,7 @@ import {
   isUnknown,
   withClient,
 } from "./connection";
+import { changedKeys, pickInputs, sameHost } from "./resource-inputs";
 import type { WinRMClient } from "./winrm/client";
 import type { ByteSource } from "./winrm/winrs/command";
 
@@ -63,9 +64,7 @@ function filesOf(client: WinRMClient, inputs: RemoteFileInputs) {
 const PROGRESS_STEP = 16 * 1024 * 1024;
 
 function inputsOf(props: Record<string, unknown>): RemoteFileInputs {
-  const inputs: Record<string, unknown> = {};
-  for (const key of INPUT_KEYS) if (props[key] !== undefined) inputs[key] = props[key];
-  return inputs as unknown as RemoteFileInputs;
+  return pickInputs<RemoteFileInputs>(props, INPUT_KEYS);
 }
 
 export function check(_olds: Record<string, unknown>, news: Record<string, unknown>) {
@@ -155,30 +154,9 @@ export async function diff(
 ) {
   const replaces: string[] = [];
   if (olds.path !== news.path || isUnknown(news.path)) replaces.push("path");
-  const oldConnection = olds.connection as Partial<ConnectionArgs> | undefined;
-  const newConnection = news.connection as Partial<ConnectionArgs> | undefined;
-  if (
-    isUnknown(newConnection?.host) ||
-    oldConnection?.host !== newConnection?.host ||
-    oldConnection?.port !== newConnection?.port
-  ) {
-    replaces.push("connection");
-  }
-  let changed = replaces.length > 0;
-  for (const key of [
-    "content",
-    "source",
-    "asset",
-    "deleteOnDestroy",
-    "timeout",
-    "connection",
-  ] as const) {
-    if (
-      JSON.stringify(olds[key] ?? null) !== JSON.stringify(news[key] ?? null) ||
-      isUnknown(news[key])
-    )
-      changed = true;
-  }
+  if (!sameHost(olds.connection, news.connection)) replaces.push("connection");
+  const inputs = INPUT_KEYS.filter((key) => key !== "path");
+  let changed = replaces.length > 0 || changedKeys(olds, news, inputs).length > 0;
   // The same inputs can still mean new content (a source file edited locally), and a refresh
   // may have found the remote file changed or gone.
   if (!changed && news.content === undefined && !isUnknown(news)) {

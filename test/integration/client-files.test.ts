@@ -27,6 +27,7 @@ import { WinRMClient } from "../../provider/winrm/client";
 import { type Host, startHost } from "../host";
 import { findPwsh } from "../host/shell";
 import { havePwsh } from "../support/pwsh";
+import { clientFor } from "./support";
 
 const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
 
@@ -40,12 +41,8 @@ for (const persona of ["posix", "windows"] as const) {
     const ready = (t: TestContext) => !windows || havePwsh(t);
     before(async () => {
       host = await startHost({ persona: windows && findPwsh() === undefined ? "posix" : persona });
-      client = new WinRMClient({
-        host: "127.0.0.1",
-        port: host.port,
-        user: host.user,
-        password: host.password,
-      });
+      // The default readyTimeoutMs: a slow pwsh start must not count as a host that is down.
+      client = clientFor(host, { readyTimeoutMs: 30_000 });
       dir = mkdtempSync(join(tmpdir(), "pulumi-winrm-files-"));
     });
     after(async () => {
@@ -237,12 +234,7 @@ describe("a Windows host in Constrained Language Mode", () => {
   before(async () => {
     if (findPwsh() === undefined) return;
     host = await startHost({ persona: "windows", powershellLanguageMode: "ConstrainedLanguage" });
-    client = new WinRMClient({
-      host: "127.0.0.1",
-      port: host.port,
-      user: host.user,
-      password: host.password,
-    });
+    client = clientFor(host);
     dir = mkdtempSync(join(tmpdir(), "pulumi-winrm-constrained-"));
   });
   after(async () => {

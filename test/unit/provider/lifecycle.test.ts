@@ -1,0 +1,231 @@
+/**
+ * The resources' check, diff and (where it runs nothing) update, table by table, without a
+ * host or the engine: what the e2e tests prove on the Pulumi CLI, here in milliseconds and
+ * case by case. The e2e tests remain the proof that the engine calls these as assumed.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import { UNKNOWN } from "../../../provider/connection";
+import * as command from "../../../provider/remote-command";
+import * as file from "../../../provider/remote-file";
+
+type Props = Record<string, unknown>;
+
+/** A host nothing listens on: an operation that contacted it could not succeed. */
+const connection = { host: "127.0.0.1", port: 1, user: "u", password: "p", readyTimeout: 0 };
+
+interface DiffCase {
+  name: string;
+  olds: Props;
+  news: Props;
+  changes: boolean;
+  replaces: string[];
+}
+
+describe("RemoteCommand diff", () => {
+  const base = { connection, create: "echo hi", delete: "echo bye" };
+  const cases: DiffCase[] = [
+    { name: "nothing changed", olds: base, news: base, changes: false, replaces: [] },
+    {
+      name: "a new password: a change, no replacement",
+      olds: base,
+      news: { ...base, connection: { ...connection, password: "q" } },
+      changes: true,
+      replaces: [],
+    },
+    {
+      name: "a longer operationTimeout: a change, no replacement",
+      olds: base,
+      news: { ...base, connection: { ...connection, operationTimeout: 60 } },
+      changes: true,
+      replaces: [],
+    },
+    {
+      name: "another host: replaced",
+      olds: base,
+      news: { ...base, connection: { ...connection, host: "10.0.0.2" } },
+      changes: true,
+      replaces: ["connection"],
+    },
+    {
+      name: "another port: replaced",
+      olds: base,
+      news: { ...base, connection: { ...connection, port: 2 } },
+      changes: true,
+      replaces: ["connection"],
+    },
+    {
+      name: "a host unknown in preview: replaced",
+      olds: base,
+      news: { ...base, connection: { ...connection, host: UNKNOWN } },
+      changes: true,
+      replaces: ["connection"],
+    },
+    {
+      name: "new triggers: replaced",
+      olds: { ...base, triggers: [1] },
+      news: { ...base, triggers: [2] },
+      changes: true,
+      replaces: ["triggers"],
+    },
+    {
+      name: "a new create command: an update",
+      olds: base,
+      news: { ...base, create: "echo hello" },
+      changes: true,
+      replaces: [],
+    },
+    {
+      name: "a command unknown in preview: an update",
+      olds: base,
+      news: { ...base, create: UNKNOWN },
+      changes: true,
+      replaces: [],
+    },
+    {
+      name: "refresh found test failing: drift, an update",
+      olds: { ...base, test: "exit 1", inSync: false },
+      news: { ...base, test: "exit 1" },
+      changes: true,
+      replaces: [],
+    },
+    {
+      name: "refresh found read's output changed: drift, an update",
+      olds: { ...base, read: "cat f", state: "b", appliedState: "a" },
+      news: { ...base, read: "cat f" },
+      changes: true,
+      replaces: [],
+    },
+    {
+      name: "read's output as applied: no drift",
+      olds: { ...base, read: "cat f", state: "a", appliedState: "a" },
+      news: { ...base, read: "cat f" },
+      changes: false,
+      replaces: [],
+    },
+  ];
+  for (const item of cases) {
+    test(item.name, () => {
+      const result = command.diff("id", item.olds, item.news);
+      assert.equal(result.changes, item.changes);
+      assert.deepEqual(result.replaces, item.replaces);
+      assert.equal(result.deleteBeforeReplace, true);
+    });
+  }
+});
+
+describe("RemoteCommand check and update", () => {
+  const cases: [string, Props, RegExp | undefined][] = [
+    ["a minimal command", { connection, create: "echo hi" }, undefined],
+    ["no create", { connection }, /^create: is required/],
+    ["a shell that is neither", { connection, create: "x", shell: "bash" }, /^shell: must be/],
+    [
+      "a multi-line cmd command on a host pinned to PowerShell",
+      { connection: { ...connection, scripts: "powershell" }, create: "a\nb", shell: "cmd" },
+      /^create: /,
+    ],
+    ["a zero timeout", { connection, create: "x", timeout: 0 }, /^timeout: must be a positive/],
+    [
+      "an environment value not text",
+      { connection, create: "x", environment: { A: 1 } },
+      /^environment\.A: must be a string/,
+    ],
+    ["a connection still unknown", { connection: UNKNOWN, create: "x" }, undefined],
+  ];
+  for (const [name, news, failure] of cases) {
+    test(`check: ${name}`, () => {
+      const { failures } = command.check({}, news);
+      const text = failures.map((item) => `${item.property}: ${item.reason}`).join("\n");
+      if (failure === undefined) assert.equal(text, "");
+      else assert.match(text, failure);
+    });
+  }
+
+  test("update of the connection alone runs nothing and keeps what was recorded", async () => {
+    const olds = { connection, create: "echo hi", stdout: "hi\n", state: "s" };
+    const news = { connection: { ...connection, password: "rotated" }, create: "echo hi" };
+    // 127.0.0.1:1 refuses connections: running anything would fail.
+    const outs = (await command.update("id", olds, news)).outs as Props;
+    assert.equal(outs.stdout, "hi\n");
+    assert.equal(outs.state, "s");
+    assert.deepEqual(outs.connection, news.connection);
+  });
+});
+
+describe("RemoteFile diff", () => {
+  const dir = mkdtempSync(join(tmpdir(), "pulumi-winrm-lifecycle-"));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const source = join(dir, "source.txt");
+  writeFileSync(source, "edited locally");
+  const base = { connection, path: "C:\\app\\a.txt", content: "x" };
+  const sha = "0".repeat(64);
+  const cases: DiffCase[] = [
+    {
+      name: "nothing changed",
+      olds: { ...base, sha256: sha, remoteSha256: sha },
+      news: base,
+      changes: false,
+      replaces: [],
+    },
+    {
+      name: "new content: an update",
+      olds: { ...base, sha256: sha, remoteSha256: sha },
+      news: { ...base, content: "y" },
+      changes: true,
+      replaces: [],
+    },
+    {
+      name: "another path: replaced (and, case only, too: the delete runs first)",
+      olds: base,
+      news: { ...base, path: "C:\\app\\A.txt" },
+      changes: true,
+      replaces: ["path"],
+    },
+    {
+      name: "a path unknown in preview: replaced",
+      olds: base,
+      news: { ...base, path: UNKNOWN },
+      changes: true,
+      replaces: ["path"],
+    },
+    {
+      name: "a new password: a change, no replacement",
+      olds: base,
+      news: { ...base, connection: { ...connection, password: "q" } },
+      changes: true,
+      replaces: [],
+    },
+    {
+      name: "another host: replaced",
+      olds: base,
+      news: { ...base, connection: { ...connection, host: "10.0.0.2" } },
+      changes: true,
+      replaces: ["connection"],
+    },
+    {
+      name: "refresh found the remote file changed: drift, an update",
+      olds: { ...base, sha256: sha, remoteSha256: "1".repeat(64) },
+      news: base,
+      changes: true,
+      replaces: [],
+    },
+    {
+      name: "the same source path, its file edited locally: an update",
+      olds: { connection, path: base.path, source, sha256: sha, remoteSha256: sha },
+      news: { connection, path: base.path, source },
+      changes: true,
+      replaces: [],
+    },
+  ];
+  for (const item of cases) {
+    test(item.name, async () => {
+      const result = await file.diff("id", item.olds, item.news);
+      assert.equal(result.changes, item.changes);
+      assert.deepEqual(result.replaces, item.replaces);
+      assert.equal(result.deleteBeforeReplace, true);
+    });
+  }
+});
