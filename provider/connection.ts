@@ -49,7 +49,7 @@ export interface CheckFailure {
 }
 
 /** The resources' defaults that differ from the client's (connection-options.ts). */
-export const CONNECTION_DEFAULTS = Object.freeze({
+const CONNECTION_DEFAULTS = Object.freeze({
   readyTimeoutSeconds: numericDefault("readyTimeout", "resource"),
   maxConcurrency: numericDefault("maxConcurrency", "resource"),
 });

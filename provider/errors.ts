@@ -223,3 +223,11 @@ export class CommandFailedError extends WinRMError {
     this.stderrTail = stderrTail;
   }
 }
+
+/** The error for an operation on a WinRMClient after its close(). */
+export function clientClosedError(): ConnectionLostError {
+  return new ConnectionLostError(
+    "this WinRMClient was closed (close() was called, or the provider is shutting down): " +
+      "create a new client to go on",
+  );
+}

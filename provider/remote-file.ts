@@ -34,7 +34,7 @@ export interface RemoteFileInputs {
 }
 
 /** A hash of a FIFO or of a file on a hung share never ends; refresh must not either. */
-export const FILE_OPERATION_TIMEOUT_SECONDS = 300;
+const FILE_OPERATION_TIMEOUT_SECONDS = 300;
 
 export interface RemoteFileOutputs extends RemoteFileInputs {
   /** SHA-256 of the content that should be there. */

@@ -105,7 +105,7 @@ export function encodeTlv(tag: number, ...contents: Uint8Array[]): Buffer {
 }
 
 /** Contents octets of an OBJECT IDENTIFIER (X.690 8.19). */
-export function encodeOidContents(dotted: string): Buffer {
+function encodeOidContents(dotted: string): Buffer {
   const arcs = dotted.split(".").map(Number);
   const [first = 0, second = 0, ...rest] = arcs;
   const bytes: number[] = [];

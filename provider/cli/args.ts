@@ -11,7 +11,7 @@ export class UsageError extends Error {
   override name = "UsageError";
 }
 
-export const COMMANDS = ["exec", "ps", "cp", "identify"] as const;
+const COMMANDS = ["exec", "ps", "cp", "identify"] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 /** One flag per connection option the tool takes (connection-options.ts), and its own. */
@@ -45,7 +45,7 @@ function helpLine(flags: string, help: string): string {
   return `  ${flags.padEnd(27)}  ${help}`;
 }
 
-export const CONNECTION_HELP = [
+const CONNECTION_HELP = [
   "Connection:",
   ...optionsOf("L").map((option) => {
     const flag = option.flag!;

@@ -4,7 +4,7 @@
  */
 import { inspect } from "node:util";
 import { REDACTED } from "../auth/credentials";
-import { ProtocolError, UnsupportedError, WSManFault } from "../errors";
+import { clientClosedError, UnsupportedError, WSManFault } from "../errors";
 import { type CommandResult, type RunOptions, runInShell } from "./winrs/command";
 import { type ClientOptions, resolveClientOptions, type ResolvedClientOptions } from "./options";
 import { type ShellOptions, WinRSShell } from "./winrs/shell";
@@ -265,7 +265,7 @@ export class WinRMClient {
   private async acquireShell(): Promise<WinRSShell> {
     const deadline = Date.now() + Math.max(this.options.transport.readyTimeoutMs, QUOTA_WAIT_MS);
     for (;;) {
-      if (this.closed) throw new ProtocolError("WinRMClient", "the client is closed");
+      if (this.closed) throw clientClosedError();
       const idle = this.idle.pop();
       if (idle) return idle;
       if (this.shellCount < Math.min(this.options.maxShells, this.shellLimit)) {
@@ -293,7 +293,7 @@ export class WinRMClient {
   /** Waits until a dedicated shell may be created, then counts it. */
   private async reserveSlot(): Promise<void> {
     for (;;) {
-      if (this.closed) throw new ProtocolError("WinRMClient", "the client is closed");
+      if (this.closed) throw clientClosedError();
       if (this.shellCount < Math.min(this.options.maxShells, this.shellLimit)) {
         this.shellCount++;
         return;

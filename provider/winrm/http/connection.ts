@@ -10,7 +10,7 @@
 import { Client } from "undici";
 import type { SecurityContext } from "../../auth/context";
 import {
-  ConnectionLostError,
+  clientClosedError,
   HttpError,
   IntegrityError,
   PlaintextRefusedError,
@@ -83,7 +83,7 @@ export class Connection {
 
   /** Sends one SOAP message and returns the reply (decrypted), whatever its HTTP status. */
   async send(soap: Buffer, timeoutMs: number): Promise<SoapReply> {
-    if (this.closed) throw new ConnectionLostError("the WinRM client was closed");
+    if (this.closed) throw clientClosedError();
     const handshake = this.authenticator.handshake;
     if (handshake && this.authenticatedGeneration !== this.socketGeneration) {
       try {

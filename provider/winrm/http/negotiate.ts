@@ -16,7 +16,7 @@ import type { TransportOptions } from "./options";
 const AUTH_TIMEOUT_MS = 30_000;
 
 /** The token of a `WWW-Authenticate: Negotiate <base64>` header, if there is one. */
-export function negotiateToken(header: string | string[] | undefined): Buffer | undefined {
+function negotiateToken(header: string | string[] | undefined): Buffer | undefined {
   for (const value of Array.isArray(header) ? header : header ? [header] : []) {
     for (const part of value.split(",")) {
       const match = /^\s*Negotiate\s+([A-Za-z0-9+/=]+)\s*$/i.exec(part);

@@ -9,7 +9,12 @@
  * on may be the very Receive that is waiting), when a Send would wait (the Receive in flight
  * may be waiting for its input), or when a caller has waited longer than OPEN_ANOTHER_AFTER_MS.
  */
-import { ConnectionLostError, HostUnreachableError, WinRMError } from "../../errors";
+import {
+  clientClosedError,
+  ConnectionLostError,
+  HostUnreachableError,
+  WinRMError,
+} from "../../errors";
 import type { HttpAuthenticator } from "./authenticator";
 import { basicAuthenticator } from "./basic";
 import { Connection } from "./connection";
@@ -127,7 +132,7 @@ export class Transport {
   private async acquire(sending: boolean): Promise<Connection> {
     const waitingSince = Date.now();
     for (;;) {
-      if (this.closed) throw new ConnectionLostError("the WinRM client was closed");
+      if (this.closed) throw clientClosedError();
       const idle = this.connections.find((connection) => !connection.busy);
       if (idle) return idle;
       const waited = Date.now() - waitingSince;

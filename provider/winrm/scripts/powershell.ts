@@ -29,7 +29,7 @@ export { decodeClixml } from "./clixml";
 export const CMD_MAX_COMMAND_LINE = 8191;
 
 /** CreateProcess's lpCommandLine limit, 32,768 characters including the terminating NUL. */
-export const CREATE_PROCESS_MAX_COMMAND_LINE = 32768;
+const CREATE_PROCESS_MAX_COMMAND_LINE = 32768;
 
 /** The flags every invocation carries; -NonInteractive turns a prompt into an error. */
 const POWERSHELL_FLAGS = "-NoLogo -NoProfile -NonInteractive -ExecutionPolicy Bypass";
@@ -52,7 +52,7 @@ function compact(script: string): string {
 }
 
 /** Base64 of the UTF-16LE text, as -EncodedCommand expects (about_PowerShell_exe). */
-export function encodePowerShellCommand(script: string): string {
+function encodePowerShellCommand(script: string): string {
   return Buffer.from(script, "utf16le").toString("base64");
 }
 

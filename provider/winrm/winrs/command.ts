@@ -52,14 +52,14 @@ export interface CommandResult {
   stderrBytes: number;
 }
 
-export const DEFAULT_MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
+const DEFAULT_MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
 /** OperationTimeout of the first Receive of a command while the connection is contended. */
 const FIRST_BRIEF_RECEIVE_SECONDS = 0.1;
 /** How long a timed-out command with stdin may take to end after its stdin is closed. */
 const STDIN_CLOSE_GRACE_MS = 3000;
 
 /** Keeps the last `limit` bytes written to it. */
-export class TailBuffer {
+class TailBuffer {
   private chunks: Buffer[] = [];
   private kept = 0;
   total = 0;

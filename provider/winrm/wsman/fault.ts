@@ -6,10 +6,6 @@ import { attribute, child, find, text, type XmlNode } from "./xml";
 export const WSManFaultCode = Object.freeze({
   /** ERROR_WSMAN_OPERATION_TIMEDOUT: a Receive saw no output in time; receive again. */
   OPERATION_TIMEOUT: 2150858793,
-  /** ERROR_WSMAN_QUOTA_MAX_SHELLS_PPQ and friends: a per-user quota is exhausted. */
-  QUOTA_MAX_SHELLS: 2150859173,
-  /** ERROR_WSMAN_SHELL_NOT_FOUND: the shell is gone. */
-  SHELL_NOT_FOUND: 2150858843,
 } as const);
 
 /**

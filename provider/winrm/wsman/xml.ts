@@ -58,7 +58,7 @@ export function parseEnvelope(xml: string): { header: XmlNode; body: XmlNode } {
   return { header: asNode(envelope.Header) ?? {}, body: asNode(envelope.Body) ?? {} };
 }
 
-export function asNode(value: XmlValue | undefined): XmlNode | undefined {
+function asNode(value: XmlValue | undefined): XmlNode | undefined {
   if (value === undefined || typeof value === "string") return undefined;
   if (Array.isArray(value)) return asNode(value[0]);
   return value;
