@@ -8,7 +8,12 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { parseCommandLine } from "../../../provider/cli/args";
-import { checkConnection, toClientOptions } from "../../../provider/connection";
+import {
+  type ConnectionArgs as ProviderConnectionArgs,
+  checkConnection,
+  toClientOptions,
+} from "../../../provider/connection";
+import type { ConnectionArgs as SdkConnectionArgs } from "../../../sdk/connection";
 import { InvalidArgumentError } from "../../../provider/errors";
 import {
   CONNECTION_OPTIONS,
@@ -28,7 +33,38 @@ function row(option: ConnectionOption): string {
   return `| ${name} | ${scope} | ${option.defaultText} | ${option.help} |`;
 }
 
+/**
+ * The TypeScript interfaces users and the provider write connections with. Record<keyof ...>
+ * makes the compiler demand exactly their properties here; the test then demands exactly the
+ * declaration's R options, so neither side can gain an option the other lacks.
+ */
+const SDK_NAMES: Record<keyof SdkConnectionArgs, true> = {
+  host: true,
+  port: true,
+  user: true,
+  password: true,
+  auth: true,
+  https: true,
+  insecure: true,
+  caCert: true,
+  certFingerprint: true,
+  allowUnencrypted: true,
+  operationTimeout: true,
+  readyTimeout: true,
+  maxConcurrency: true,
+  scripts: true,
+};
+const PROVIDER_NAMES: Record<keyof ProviderConnectionArgs, true> = { ...SDK_NAMES };
+
 describe("connection options, declared once", () => {
+  test("the SDK's and the provider's ConnectionArgs have exactly the R options", () => {
+    const declared = optionsOf("R")
+      .map((option) => option.name)
+      .sort();
+    assert.deepEqual(Object.keys(SDK_NAMES).sort(), declared);
+    assert.deepEqual(Object.keys(PROVIDER_NAMES).sort(), declared);
+  });
+
   test("the README's option table is the declaration, row for row", () => {
     const readme = readFileSync(README, "utf8");
     const start = readme.indexOf("| option | scope | default | meaning |");
