@@ -84,7 +84,7 @@ export class WaitQueue {
 }
 
 /** The signal's reason when it is an Error (AbortSignal.abort() gives a DOMException, one). */
-function abortReason(signal: AbortSignal): Error {
+export function abortReason(signal: AbortSignal): Error {
   const reason: unknown = signal.reason;
   return reason instanceof Error ? reason : new Error("the wait was aborted", { cause: reason });
 }

@@ -309,3 +309,37 @@ describe("client over HTTPS", () => {
     });
   }
 });
+
+describe("stopping a command", () => {
+  let host: Host;
+  before(async () => {
+    host = await startHost();
+  });
+  after(() => host.close());
+
+  test("an AbortSignal terminates the running command and rejects with its reason", async () => {
+    const client = clientFor(host);
+    try {
+      const controller = new AbortController();
+      const started = client.run("sleep 30; echo never", [], {
+        signal: controller.signal,
+        onStdout: () => assert.fail("the command printed after it was stopped"),
+      });
+      // Abort once the host has the command running.
+      while (host.log.entries(LogKind.COMMAND_STARTED).length === 0) {
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      controller.abort(new Error("the operation was cancelled"));
+      await assert.rejects(started, /^Error: the operation was cancelled$/);
+      const signals = host.log.entries(LogKind.SIGNAL);
+      assert.equal(signals.length, 1, "one Signal terminate");
+      assert.match(String(signals[0]?.detail), /signal\/terminate$/);
+      await assert.rejects(
+        client.run("echo x", [], { signal: AbortSignal.abort(new Error("already")) }),
+        /already/,
+      );
+    } finally {
+      await client.close();
+    }
+  });
+});

@@ -5,6 +5,7 @@
  */
 import { StringDecoder } from "node:string_decoder";
 import { ProtocolError, TimeoutError } from "../../errors";
+import { abortReason } from "../wait-queue";
 import { CONTENDED_RECEIVE_SECONDS, type WinRSShell } from "./shell";
 
 /** Bytes of a command's stdin or output: a buffer, or a stream of chunks of any size. */
@@ -23,6 +24,11 @@ export interface CommandOptions {
   onStderrText?: (text: string) => void;
   /** Whole-command limit; on expiry the command is terminated. Undefined: no limit. */
   timeoutMs?: number;
+  /**
+   * Stops the command: it is terminated (after its stdin is closed, as on a timeout) and the
+   * call rejects with the signal's reason.
+   */
+  signal?: AbortSignal;
   /** Bytes of each stream kept for the result (the tail); the callbacks see everything. */
   maxOutputBytes?: number;
   /** Run the command line directly rather than through cmd.exe (WINRS_SKIP_CMD_SHELL). */
@@ -143,6 +149,7 @@ export async function runInShell(
   options: CommandOptions,
   stdinChunkBytes: number,
 ): Promise<CommandResult> {
+  if (options.signal?.aborted) throw abortReason(options.signal);
   const limit = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
   const stdout = new TailBuffer(limit);
   const stderr = new TailBuffer(limit);
@@ -191,35 +198,39 @@ export async function runInShell(
     }
   };
 
-  let timer: NodeJS.Timeout | undefined;
-  const timeout =
+  // One signal stops the command, whatever the cause: the caller's signal, the whole-command
+  // timeout, or a stdin failure while the command still runs (it would wait for input
+  // forever; after the command ended a failed send only means it stopped reading).
+  const stop = new AbortController();
+  const forward = () => stop.abort(abortReason(options.signal!));
+  options.signal?.addEventListener("abort", forward, { once: true });
+  if (options.signal?.aborted) forward();
+  const timer =
     options.timeoutMs === undefined
-      ? new Promise<never>(() => undefined)
-      : new Promise<never>((_, reject) => {
-          timer = setTimeout(() => {
-            reject(
-              new TimeoutError(
-                `the command did not finish within ${options.timeoutMs} ms and was terminated`,
-                options.timeoutMs!,
-              ),
-            );
-          }, options.timeoutMs);
-        });
-  // A stdin failure while the command still runs fails the command (it would wait for input
-  // forever); after the command ended it only means the command stopped reading.
-  const pumpFailure = inputFirst
-    ? new Promise<never>(() => undefined)
-    : pump.then(
-        () => new Promise<never>(() => undefined),
-        (error: unknown) => {
-          if (finished) return new Promise<never>(() => undefined);
-          throw error;
-        },
-      );
+      ? undefined
+      : setTimeout(() => {
+          stop.abort(
+            new TimeoutError(
+              `the command did not finish within ${options.timeoutMs} ms and was terminated`,
+              options.timeoutMs!,
+            ),
+          );
+        }, options.timeoutMs);
+  if (!inputFirst) {
+    pump.catch((error: unknown) => {
+      if (!finished) stop.abort(error);
+    });
+  }
+  const stopped = new Promise<never>((_, reject) => {
+    const fail = () => reject(abortReason(stop.signal));
+    if (stop.signal.aborted) fail();
+    else stop.signal.addEventListener("abort", fail, { once: true });
+  });
+  stopped.catch(() => undefined); // observed by the race below, or never raised
   const receiving = inputFirst ? receiveAfterInput(pump, receiveLoop) : receiveLoop();
-  receiving.catch(() => undefined); // observed below, or abandoned after a timeout
+  receiving.catch(() => undefined); // observed below, or abandoned after a stop
   try {
-    const exitCode = await Promise.race([receiving, timeout, pumpFailure]);
+    const exitCode = await Promise.race([receiving, stopped]);
     finished = true;
     return {
       exitCode,
@@ -243,6 +254,7 @@ export async function runInShell(
     throw error;
   } finally {
     clearTimeout(timer);
+    options.signal?.removeEventListener("abort", forward);
   }
 }
 
