@@ -227,9 +227,11 @@ export class WinRMClient {
       return this.withDedicatedShell(
         { environment: options.environment, workingDirectory: options.workingDirectory },
         (shell) => runInShell(shell, command, args, options, this.stdinChunkBytes),
+        options.signal,
       );
     }
-    const shell = await this.acquireShell();
+    // A caller that gives up (its signal) stops waiting for a shell, too.
+    const shell = await this.acquireShell(options.signal);
     let state: "healthy" | "gone" = "healthy";
     try {
       return await runInShell(shell, command, args, options, this.stdinChunkBytes);
@@ -244,11 +246,12 @@ export class WinRMClient {
   private async withDedicatedShell<T>(
     options: ShellOptions,
     work: (shell: WinRSShell) => Promise<T>,
+    signal?: AbortSignal,
   ): Promise<T> {
-    await this.reserveSlot();
+    await this.reserveSlot(signal);
     let shell: WinRSShell | undefined;
     try {
-      shell = await this.createShell(options);
+      shell = await this.createShell(options, signal);
       return await work(shell);
     } finally {
       if (shell) await shell.delete().catch(() => undefined);
@@ -262,7 +265,7 @@ export class WinRMClient {
    * be released. The limit is maxShells, lowered to what the host granted when it answers a
    * create with a QuotaLimit fault (MaxShellsPerUser), so callers queue instead of failing.
    */
-  private async acquireShell(): Promise<WinRSShell> {
+  private async acquireShell(signal?: AbortSignal): Promise<WinRSShell> {
     const deadline = Date.now() + Math.max(this.options.transport.readyTimeoutMs, QUOTA_WAIT_MS);
     for (;;) {
       if (this.closed) throw clientClosedError();
@@ -277,21 +280,21 @@ export class WinRMClient {
           if (!isQuotaFault(error) || Date.now() > deadline) throw error;
           // Other users of the account may hold shells too: never go below one, and retry.
           this.shellLimit = Math.max(1, this.shellCount);
-          await this.nextRelease(QUOTA_RETRY_MS);
+          await this.nextRelease(QUOTA_RETRY_MS, signal);
           continue;
         }
       }
-      await this.nextRelease(this.shellCount === 0 ? QUOTA_RETRY_MS : undefined);
+      await this.nextRelease(this.shellCount === 0 ? QUOTA_RETRY_MS : undefined, signal);
     }
   }
 
-  /** Resolves when a shell is released, or after `ms` when given. */
-  private async nextRelease(ms?: number): Promise<void> {
-    await this.waiting.wait({ timeoutMs: ms });
+  /** Resolves when a shell is released, or after `ms` when given; rejects when `signal` fires. */
+  private async nextRelease(ms?: number, signal?: AbortSignal): Promise<void> {
+    await this.waiting.wait({ timeoutMs: ms, signal });
   }
 
   /** Waits until a dedicated shell may be created, then counts it. */
-  private async reserveSlot(): Promise<void> {
+  private async reserveSlot(signal?: AbortSignal): Promise<void> {
     for (;;) {
       if (this.closed) throw clientClosedError();
       if (this.shellCount < Math.min(this.options.maxShells, this.shellLimit)) {
@@ -304,12 +307,12 @@ export class WinRMClient {
         await idle.delete().catch(() => undefined);
         return;
       }
-      await this.nextRelease();
+      await this.nextRelease(undefined, signal);
     }
   }
 
   /** Creates a dedicated shell, waiting out the host's shell quota like acquireShell does. */
-  private async createShell(options: ShellOptions): Promise<WinRSShell> {
+  private async createShell(options: ShellOptions, signal?: AbortSignal): Promise<WinRSShell> {
     const deadline = Date.now() + Math.max(this.options.transport.readyTimeoutMs, QUOTA_WAIT_MS);
     for (;;) {
       try {
@@ -321,7 +324,7 @@ export class WinRMClient {
           this.shellCount--;
           await idle.delete().catch(() => undefined);
         } else {
-          await this.nextRelease(QUOTA_RETRY_MS);
+          await this.nextRelease(QUOTA_RETRY_MS, signal);
         }
       }
     }

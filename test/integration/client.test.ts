@@ -342,4 +342,28 @@ describe("stopping a command", () => {
       await client.close();
     }
   });
+
+  test("an AbortSignal also ends the wait for a shell, and that command never starts", async () => {
+    const client = clientFor(host, { maxShells: 1 });
+    const holder = new AbortController();
+    const waiter = new AbortController();
+    try {
+      const before = host.log.entries(LogKind.COMMAND_STARTED).length;
+      const holding = client.run("sleep 30", [], { signal: holder.signal });
+      holding.catch(() => undefined);
+      while (host.log.entries(LogKind.COMMAND_STARTED).length === before) {
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      // The only shell is busy: this one waits for it until its caller gives up.
+      const waiting = client.run("echo second", [], { signal: waiter.signal });
+      waiter.abort(new Error("gave up waiting"));
+      await assert.rejects(waiting, /^Error: gave up waiting$/);
+      assert.equal(host.log.entries(LogKind.COMMAND_STARTED).length, before + 1);
+      holder.abort(new Error("done"));
+      await assert.rejects(holding, /done/);
+    } finally {
+      holder.abort();
+      await client.close();
+    }
+  });
 });
