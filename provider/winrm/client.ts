@@ -171,7 +171,7 @@ export class WinRMClient {
       inputBeforeOutput: true,
     });
     const errorText = decodeClixml(result.stderr.toString("utf8"));
-    refuseRestrictedLanguage(result, errorText);
+    refuseRestrictedLanguage(result.exitCode, () => errorText);
     return { ...result, errorText };
   }
 
@@ -190,7 +190,7 @@ export class WinRMClient {
       inputBeforeOutput: family === "powershell",
     });
     if (family === "powershell") {
-      refuseRestrictedLanguage(result, decodeClixml(result.stderr.toString("utf8")));
+      refuseRestrictedLanguage(result.exitCode, () => decodeClixml(result.stderr.toString("utf8")));
     }
     return result;
   }
@@ -394,9 +394,10 @@ export class WinRMClient {
  * Throws the advice when the runScript bootstrap refused to start because the host runs
  * PowerShell in a restricted language mode; a script's own failure is left to the caller.
  */
-function refuseRestrictedLanguage(result: CommandResult, errorText: string): void {
-  const mode =
-    result.exitCode === 1 ? BOOTSTRAP_RESTRICTED_LANGUAGE.exec(errorText)?.[1] : undefined;
+function refuseRestrictedLanguage(exitCode: number, errorText: () => string): void {
+  // Only an exit code of 1 can be the bootstrap's refusal: stderr is decoded for that alone.
+  if (exitCode !== 1) return;
+  const mode = BOOTSTRAP_RESTRICTED_LANGUAGE.exec(errorText())?.[1];
   if (mode !== undefined)
     throw new UnsupportedError(`running the script: ${restrictedLanguageAdvice(mode)}`);
 }

@@ -63,9 +63,14 @@ export const SignalCode = Object.freeze({
 
 const POWERSHELL = /^\s*"?(powershell|powershell\.exe|pwsh|pwsh\.exe)"?(?=\s|$)/i;
 
-/** -EncodedCommand and the abbreviations powershell.exe accepts for it (-e, -ec, -enc, ...). */
-const ENCODED_COMMAND =
-  /^[-/]e(c|n|nc|nco|ncod|ncode|ncoded|ncodedc|ncodedco|ncodedcom|ncodedcomm|ncodedcomma|ncodedcomman|ncodedcommand)?$/i;
+/**
+ * -EncodedCommand, or an abbreviation of it that powershell.exe accepts (-e, -en, -enc, ...),
+ * or -ec; the parameter may start with / as well as -.
+ */
+function isEncodedCommandFlag(arg: string): boolean {
+  const flag = arg.toLowerCase().replace(/^\//, "-");
+  return flag === "-ec" || (flag.length >= 2 && "-encodedcommand".startsWith(flag));
+}
 
 /**
  * The arguments with the -EncodedCommand text prefixed by a statement that puts the session in
@@ -73,7 +78,7 @@ const ENCODED_COMMAND =
  * line without -EncodedCommand is refused: the persona cannot constrain it faithfully.
  */
 export function inConstrainedLanguage(argv: string[]): string[] {
-  const at = argv.findIndex((arg) => ENCODED_COMMAND.test(arg));
+  const at = argv.findIndex(isEncodedCommandFlag);
   const encoded = at >= 0 ? argv[at + 1] : undefined;
   if (encoded === undefined) {
     throw new HostFault(
