@@ -9,7 +9,7 @@ import { type CommandResult, type RunOptions, runInShell } from "./winrs/command
 import { type ClientOptions, resolveClientOptions, type ResolvedClientOptions } from "./options";
 import { type ShellOptions, WinRSShell } from "./winrs/shell";
 import { Transport } from "./http/pool";
-import { WaitQueue } from "./wait-queue";
+import { abortReason, type Clock, systemClock, WaitQueue } from "./wait-queue";
 import { type IdentifyResult, WSManSession } from "./wsman";
 import { type FileOperationOptions, RemoteFiles } from "./files";
 import { type RemoteScripts, type ScriptFamily, scriptsFor } from "./scripts";
@@ -57,7 +57,9 @@ export class WinRMClient {
   private readonly transport: Transport;
   private readonly idle: WinRSShell[] = [];
   private shellCount = 0;
-  private readonly waiting = new WaitQueue();
+  private readonly waiting: WaitQueue;
+  /** Where the client's waits and timers read time: the system clock, or a test's. */
+  private readonly clock: Clock;
   private closed = false;
   private family: Promise<ScriptFamily> | undefined;
   /** Shells the host allows this client, learnt from QuotaLimit faults. */
@@ -65,15 +67,25 @@ export class WinRMClient {
   /** Commands between their start and their result. */
   private running = 0;
   /**
+   * A stop per running command, for close(): it terminates them on the host rather than
+   * leaving them to run on after their caller has gone.
+   */
+  private readonly stops = new Set<AbortController>();
+  /** The runs in progress, which close() lets end before it deletes their shells. */
+  private readonly inFlight = new Set<Promise<unknown>>();
+  /**
    * The WS-Management session shells use: over the transport, reporting contention also while
    * several commands run, so that their Receives take turns on one connection instead of each
    * holding it.
    */
   private readonly session: WSManSession;
 
-  constructor(options: ClientOptions) {
+  /** `internals.clock`: tests move time by hand instead of sleeping. */
+  constructor(options: ClientOptions, internals: { clock?: Clock } = {}) {
     this.options = resolveClientOptions(options);
-    const transport = new Transport(this.options.transport);
+    this.clock = internals.clock ?? systemClock;
+    this.waiting = new WaitQueue(this.clock);
+    const transport = new Transport({ ...this.options.transport, clock: this.clock });
     this.transport = transport;
     this.session = new WSManSession(
       {
@@ -209,11 +221,23 @@ export class WinRMClient {
     args: readonly string[] = [],
     options: RunOptions = {},
   ): Promise<CommandResult> {
+    if (this.closed) throw clientClosedError();
+    // The command stops on the caller's signal or on close(), whichever comes first.
+    const stop = new AbortController();
+    const forward = () => stop.abort(abortReason(options.signal!));
+    if (options.signal?.aborted) forward();
+    options.signal?.addEventListener("abort", forward, { once: true });
+    this.stops.add(stop);
     this.running++;
+    const run = this.runCounted(command, args, { ...options, signal: stop.signal });
+    this.inFlight.add(run);
     try {
-      return await this.runCounted(command, args, options);
+      return await run;
     } finally {
       this.running--;
+      this.inFlight.delete(run);
+      this.stops.delete(stop);
+      options.signal?.removeEventListener("abort", forward);
     }
   }
 
@@ -266,7 +290,8 @@ export class WinRMClient {
    * create with a QuotaLimit fault (MaxShellsPerUser), so callers queue instead of failing.
    */
   private async acquireShell(signal?: AbortSignal): Promise<WinRSShell> {
-    const deadline = Date.now() + Math.max(this.options.transport.readyTimeoutMs, QUOTA_WAIT_MS);
+    const deadline =
+      this.clock.now() + Math.max(this.options.transport.readyTimeoutMs, QUOTA_WAIT_MS);
     for (;;) {
       if (this.closed) throw clientClosedError();
       const idle = this.idle.pop();
@@ -274,10 +299,10 @@ export class WinRMClient {
       if (this.shellCount < Math.min(this.options.maxShells, this.shellLimit)) {
         this.shellCount++;
         try {
-          return await WinRSShell.create(this.session, {});
+          return await WinRSShell.create(this.session, {}, signal);
         } catch (error) {
           this.shellCount--;
-          if (!isQuotaFault(error) || Date.now() > deadline) throw error;
+          if (!isQuotaFault(error) || this.clock.now() > deadline) throw error;
           // Other users of the account may hold shells too: never go below one, and retry.
           this.shellLimit = Math.max(1, this.shellCount);
           await this.nextRelease(QUOTA_RETRY_MS, signal);
@@ -313,12 +338,13 @@ export class WinRMClient {
 
   /** Creates a dedicated shell, waiting out the host's shell quota like acquireShell does. */
   private async createShell(options: ShellOptions, signal?: AbortSignal): Promise<WinRSShell> {
-    const deadline = Date.now() + Math.max(this.options.transport.readyTimeoutMs, QUOTA_WAIT_MS);
+    const deadline =
+      this.clock.now() + Math.max(this.options.transport.readyTimeoutMs, QUOTA_WAIT_MS);
     for (;;) {
       try {
-        return await WinRSShell.create(this.session, options);
+        return await WinRSShell.create(this.session, options, signal);
       } catch (error) {
-        if (!isQuotaFault(error) || Date.now() > deadline) throw error;
+        if (!isQuotaFault(error) || this.clock.now() > deadline) throw error;
         const idle = this.idle.pop();
         if (idle) {
           this.shellCount--;
@@ -360,7 +386,7 @@ export class WinRMClient {
    * otherwise strand its shells and, after a few runs, exhaust the quota.
    */
   private expireWhenIdle(shell: WinRSShell): void {
-    const timer = setTimeout(() => {
+    const timer = this.clock.setTimeout(() => {
       const index = this.idle.indexOf(shell);
       if (index < 0) return;
       this.idle.splice(index, 1);
@@ -368,22 +394,29 @@ export class WinRMClient {
       this.deleteInBackground(shell);
       this.waiting.wakeOne();
     }, SHELL_IDLE_MS);
-    timer.unref();
+    // The pool must not keep a process alive that has nothing else to do.
+    (timer as { unref?: () => void }).unref?.();
   }
 
-  /** Deletes every pooled shell and closes the connections. */
+  /**
+   * Terminates the commands still running (their calls reject with clientClosedError), deletes
+   * every shell and closes the connections.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.waiting.wakeAll();
+    for (const stop of this.stops) stop.abort(clientClosedError());
     for (const shell of this.idle.splice(0)) this.deleteInBackground(shell);
-    // Every shell this client still holds on the host is deleted before the connections go,
-    // also one given up after a failed command; a host that does not answer is not waited
-    // for beyond DELETE_WAIT_MS (its shells then end at their IdleTimeOut).
+    // A stopped command ends by itself or is terminated, and then gives back its shell, which
+    // is deleted; every shell this client still holds on the host goes before the connections.
+    // A host that does not answer is not waited for beyond DELETE_WAIT_MS (its shells then
+    // end at their IdleTimeOut).
     let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise((resolve) => (timer = setTimeout(resolve, DELETE_WAIT_MS)));
     await Promise.race([
-      Promise.all([...this.deleting]),
-      new Promise((resolve) => (timer = setTimeout(resolve, DELETE_WAIT_MS))),
+      Promise.allSettled([...this.inFlight]).then(() => Promise.all([...this.deleting])),
+      deadline,
     ]);
     clearTimeout(timer);
     await this.transport.close();

@@ -88,3 +88,18 @@ export function abortReason(signal: AbortSignal): Error {
   const reason: unknown = signal.reason;
   return reason instanceof Error ? reason : new Error("the wait was aborted", { cause: reason });
 }
+
+/** Resolves after `ms` on `clock`; rejects with the signal's reason if it fires first. */
+export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
+  return new WaitQueue(clock).wait({ timeoutMs: ms, signal }).then(() => undefined);
+}
+
+/** Rejects with the signal's reason once it fires; never settles otherwise. */
+export function whenAborted(signal: AbortSignal): Promise<never> {
+  const aborted = new Promise<never>((_, reject) => {
+    if (signal.aborted) reject(abortReason(signal));
+    else signal.addEventListener("abort", () => reject(abortReason(signal)), { once: true });
+  });
+  aborted.catch(() => undefined); // a caller races it; unobserved when the other side wins
+  return aborted;
+}

@@ -11,6 +11,7 @@ import { AuthenticationError, PlaintextRefusedError, TlsError } from "../../prov
 import { WinRMClient } from "../../provider/winrm/client";
 import { clientFor } from "./support";
 import { type Host, startHost } from "../host";
+import { manualClock } from "../support/manual-clock";
 import { LogKind } from "../host/log";
 import { findPwsh } from "../host/shell";
 import { havePwsh } from "../support/pwsh";
@@ -66,12 +67,21 @@ describe("client over HTTP with message encryption (a default Windows listener)"
     }
   });
 
-  test("a pooled shell left unused is deleted on the host after a few seconds", async () => {
-    const client = clientFor(host);
+  test("a pooled shell left unused is deleted on the host once its idle time has passed", async () => {
+    // The client's clock moves by hand: the idle timer fires when the test says, not after a
+    // sleep (the host's own clock is real, but nothing here waits on it).
+    const clock = manualClock();
+    const client = clientFor(host, {}, { clock });
     try {
       const deletedBefore = host.log.counters.shellsDeleted;
       await client.run("true");
-      await new Promise((resolve) => setTimeout(resolve, 6000));
+      assert.equal(await clock.nextTimer(), 5000, "the idle timer of the pooled shell");
+      clock.advance(4999);
+      assert.equal(host.log.counters.shellsDeleted, deletedBefore, "not yet idle long enough");
+      clock.advance(1);
+      while (host.log.counters.shellsDeleted === deletedBefore) {
+        await new Promise((resolve) => setImmediate(resolve));
+      }
       assert.equal(host.log.counters.shellsDeleted, deletedBefore + 1);
       // The client goes on working after its shell expired.
       assert.equal((await client.run("echo again")).stdout.toString(), "again\n");
@@ -341,6 +351,29 @@ describe("stopping a command", () => {
     } finally {
       await client.close();
     }
+  });
+
+  test("close() terminates a running command and deletes its shell before it returns", async () => {
+    const client = clientFor(host);
+    const signalsBefore = host.log.entries(LogKind.SIGNAL).length;
+    const startedBefore = host.log.entries(LogKind.COMMAND_STARTED).length;
+    const created = () => host.log.entries(LogKind.SHELL_CREATED).length;
+    const deleted = () => host.log.entries(LogKind.SHELL_DELETED).length;
+    const openBefore = created() - deleted();
+    const running = client.run("sleep 30; echo never", [], {
+      onStdout: () => assert.fail("the command printed after the client closed"),
+    });
+    running.catch(() => undefined); // asserted below, once close() has returned
+    while (host.log.entries(LogKind.COMMAND_STARTED).length === startedBefore) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await client.close();
+    await assert.rejects(running, /this WinRMClient was closed/);
+    const signals = host.log.entries(LogKind.SIGNAL).slice(signalsBefore);
+    assert.equal(signals.length, 1, "one Signal terminate");
+    assert.match(String(signals[0]?.detail), /signal\/terminate$/);
+    assert.equal(created() - deleted(), openBefore, "the command's shell was deleted by close()");
+    await assert.rejects(client.run("echo x"), /this WinRMClient was closed/);
   });
 
   test("an AbortSignal also ends the wait for a shell, and that command never starts", async () => {

@@ -1,5 +1,6 @@
 /** What the HTTP layer is configured with, and what each request says about itself. */
 import type { Secret } from "../../auth/credentials";
+import type { Clock } from "../wait-queue";
 
 export type AuthMethod = "negotiate" | "ntlm" | "basic";
 export type EncryptionMode = "auto" | "always" | "never";
@@ -29,6 +30,8 @@ export interface TransportOptions {
   maxConnections: number;
   /** Largest response body accepted, bytes. */
   maxResponseBytes: number;
+  /** Where waits read time from; tests move it by hand. Default: the system clock. */
+  clock?: Clock;
 }
 
 export interface RequestOptions {
@@ -41,6 +44,12 @@ export interface RequestOptions {
    * only once the command's input pipe has room (MS-WSMV 3.1.4.12).
    */
   mayBlockOnHost?: boolean;
+  /**
+   * Ends the request's waits: for a free connection, and between attempts at a host that is
+   * not up yet. A request already on the wire is left to finish: cutting it would leave
+   * unknown whether the host acted on it.
+   */
+  signal?: AbortSignal;
 }
 
 /** One HTTP reply, its body read whole (bounded by maxResponseBytes). */

@@ -22,7 +22,7 @@ import { errorCode, isConnectionFailure, NotSent, SessionExpired } from "./failu
 import { negotiateAuthenticator } from "./negotiate";
 import type { RequestOptions, SoapReply, TransportOptions } from "./options";
 import { validateSecurity } from "./security";
-import { WaitQueue } from "../wait-queue";
+import { type Clock, sleep, systemClock, WaitQueue } from "../wait-queue";
 
 /** How long a caller waits for the busy connection(s) before the pool opens another. */
 const OPEN_ANOTHER_AFTER_MS = 2000;
@@ -35,18 +35,21 @@ function authenticatorFor(options: TransportOptions): HttpAuthenticator {
 /** A pool of authenticated connections to one endpoint, for one identity. */
 export class Transport {
   private readonly connections: Connection[] = [];
-  private readonly waiters = new WaitQueue();
+  private readonly waiters: WaitQueue;
+  private readonly clock: Clock;
   private closed = false;
   private readonly authenticator: HttpAuthenticator;
 
   constructor(readonly options: TransportOptions) {
     validateSecurity(options);
     this.authenticator = authenticatorFor(options);
+    this.clock = options.clock ?? systemClock;
+    this.waiters = new WaitQueue(this.clock);
   }
 
   /** Sends a SOAP envelope; returns the reply envelope and its HTTP status. */
   async request(soap: Buffer, options: RequestOptions): Promise<SoapReply> {
-    const connection = await this.acquire(options.mayBlockOnHost === true);
+    const connection = await this.acquire(options.mayBlockOnHost === true, options.signal);
     if (options.mayBlockOnHost) {
       connection.blockedOnHost = true;
       // Callers already waiting may now open another connection instead.
@@ -71,7 +74,7 @@ export class Transport {
     soap: Buffer,
     options: RequestOptions,
   ): Promise<SoapReply> {
-    const deadline = Date.now() + this.options.readyTimeoutMs;
+    const deadline = this.clock.now() + this.options.readyTimeoutMs;
     let delay = 250;
     let retriedAfterSend = false;
     for (;;) {
@@ -79,8 +82,8 @@ export class Transport {
         return await connection.send(soap, options.timeoutMs);
       } catch (error) {
         if (error instanceof NotSent) {
-          if (Date.now() + delay > deadline) throw this.unreachable(error.cause);
-          await new Promise((resolve) => setTimeout(resolve, delay));
+          if (this.clock.now() + delay > deadline) throw this.unreachable(error.cause);
+          await sleep(this.clock, delay, options.signal);
           delay = Math.min(delay * 2, 5000);
           continue;
         }
@@ -129,13 +132,13 @@ export class Transport {
    * waits for a busy connection while another may be opened: the request holding it may be a
    * Receive of the same command, waiting for output that only this input lets it produce.
    */
-  private async acquire(sending: boolean): Promise<Connection> {
-    const waitingSince = Date.now();
+  private async acquire(sending: boolean, signal: AbortSignal | undefined): Promise<Connection> {
+    const waitingSince = this.clock.now();
     for (;;) {
       if (this.closed) throw clientClosedError();
       const idle = this.connections.find((connection) => !connection.busy);
       if (idle) return idle;
-      const waited = Date.now() - waitingSince;
+      const waited = this.clock.now() - waitingSince;
       if (
         this.connections.length < this.options.maxConnections &&
         (this.connections.length === 0 ||
@@ -147,17 +150,15 @@ export class Transport {
         this.connections.push(connection);
         return connection;
       }
-      await this.waitForRelease(
-        this.connections.length < this.options.maxConnections
-          ? OPEN_ANOTHER_AFTER_MS - waited
-          : undefined,
-      );
+      // Until a connection is released, or until it is time to open another.
+      await this.waiters.wait({
+        timeoutMs:
+          this.connections.length < this.options.maxConnections
+            ? OPEN_ANOTHER_AFTER_MS - waited
+            : undefined,
+        signal,
+      });
     }
-  }
-
-  /** Resolves when a connection is released, or after `timeoutMs` when given. */
-  private async waitForRelease(timeoutMs: number | undefined): Promise<void> {
-    await this.waiters.wait({ timeoutMs });
   }
 
   /** How many authenticated connections the pool holds (for tests and diagnostics). */

@@ -5,8 +5,8 @@
  */
 import { StringDecoder } from "node:string_decoder";
 import { ProtocolError, TimeoutError } from "../../errors";
-import { abortReason } from "../wait-queue";
-import { CONTENDED_RECEIVE_SECONDS, type WinRSShell } from "./shell";
+import { abortReason, whenAborted } from "../wait-queue";
+import { CONTENDED_RECEIVE_SECONDS, type ReceiveResult, type WinRSShell } from "./shell";
 
 /** Bytes of a command's stdin or output: a buffer, or a stream of chunks of any size. */
 export type ByteSource = Uint8Array | AsyncIterable<Uint8Array>;
@@ -137,10 +137,88 @@ export async function* rechunk(source: ByteSource, size: number): AsyncGenerator
   if (pendingBytes > 0) yield Buffer.concat(pending);
 }
 
+/** The command's two output streams: a bounded tail of each, and the caller's callbacks. */
+class CommandOutput {
+  private readonly stdout: TailBuffer;
+  private readonly stderr: TailBuffer;
+  private readonly deliverStdout: ReturnType<typeof deliver>;
+  private readonly deliverStderr: ReturnType<typeof deliver>;
+
+  constructor(options: CommandOptions) {
+    const limit = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+    this.stdout = new TailBuffer(limit);
+    this.stderr = new TailBuffer(limit);
+    this.deliverStdout = deliver(options.onStdout, options.onStdoutText);
+    this.deliverStderr = deliver(options.onStderr, options.onStderrText);
+  }
+
+  add(result: ReceiveResult): void {
+    for (const chunk of result.stdout) {
+      this.stdout.push(chunk);
+      this.deliverStdout.write(chunk);
+    }
+    for (const chunk of result.stderr) {
+      this.stderr.push(chunk);
+      this.deliverStderr.write(chunk);
+    }
+  }
+
+  /** Flushes text held back for a split character: the streams have ended. */
+  end(): void {
+    this.deliverStdout.end();
+    this.deliverStderr.end();
+  }
+
+  result(exitCode: number): CommandResult {
+    return {
+      exitCode,
+      stdout: this.stdout.toBuffer(),
+      stderr: this.stderr.toBuffer(),
+      stdoutBytes: this.stdout.total,
+      stderrBytes: this.stderr.total,
+    };
+  }
+}
+
+/**
+ * One signal that stops a command, whatever the cause: the caller's signal, the whole-command
+ * timeout, or a stdin failure while the command still runs (it would wait for input forever).
+ * `dispose` clears the timer and lets go of the caller's signal.
+ */
+function commandStop(options: CommandOptions): {
+  controller: AbortController;
+  dispose(): void;
+} {
+  const controller = new AbortController();
+  const forward = () => controller.abort(abortReason(options.signal!));
+  options.signal?.addEventListener("abort", forward, { once: true });
+  if (options.signal?.aborted) forward();
+  const { timeoutMs } = options;
+  const timer =
+    timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          controller.abort(
+            new TimeoutError(
+              `the command did not finish within ${timeoutMs} ms and was terminated`,
+              timeoutMs,
+            ),
+          );
+        }, timeoutMs);
+  return {
+    controller,
+    dispose() {
+      clearTimeout(timer);
+      options.signal?.removeEventListener("abort", forward);
+    },
+  };
+}
+
 /**
  * Runs `command` in `shell` and resolves with its exit code and output tails. The stdin pump and
  * the receive loop run concurrently (on separate connections when the pool allows), so a command
- * that writes while it reads cannot deadlock against its own input.
+ * that writes while it reads cannot deadlock against its own input. The timeout and the
+ * caller's signal cover the whole command, from the Command request on.
  */
 export async function runInShell(
   shell: WinRSShell,
@@ -150,112 +228,110 @@ export async function runInShell(
   stdinChunkBytes: number,
 ): Promise<CommandResult> {
   if (options.signal?.aborted) throw abortReason(options.signal);
-  const limit = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
-  const stdout = new TailBuffer(limit);
-  const stderr = new TailBuffer(limit);
-  const commandId = await shell.command(command, args, {
-    skipCmdShell: options.skipCmdShell,
-    pipeStdin: options.stdin !== undefined,
-  });
-  const deliverStdout = deliver(options.onStdout, options.onStdoutText);
-  const deliverStderr = deliver(options.onStderr, options.onStderrText);
+  const stop = commandStop(options);
+  try {
+    const commandId = await shell.command(command, args, {
+      skipCmdShell: options.skipCmdShell,
+      pipeStdin: options.stdin !== undefined,
+      signal: stop.controller.signal,
+    });
+    return await driveCommand(shell, commandId, options, stdinChunkBytes, stop.controller);
+  } finally {
+    stop.dispose();
+  }
+}
 
+/** Feeds a started command its stdin and receives its output until it ends or is stopped. */
+async function driveCommand(
+  shell: WinRSShell,
+  commandId: string,
+  options: CommandOptions,
+  stdinChunkBytes: number,
+  stop: AbortController,
+): Promise<CommandResult> {
+  const output = new CommandOutput(options);
   let finished = false;
   const inputFirst = options.inputBeforeOutput === true && options.stdin !== undefined;
   const pump = options.stdin
-    ? pumpStdin(shell, commandId, options.stdin, stdinChunkBytes, () => finished, !inputFirst)
+    ? pumpStdin(
+        shell,
+        commandId,
+        options.stdin,
+        stdinChunkBytes,
+        () => finished || stop.signal.aborted,
+        stop.signal,
+        !inputFirst,
+      )
     : Promise.resolve();
-
-  const receiveLoop = async (): Promise<number> => {
-    // Under contention a Receive waits FIRST_BRIEF_RECEIVE_SECONDS, twice that after each one
-    // that brought nothing, and again the first after output arrives (see WinRSShell.receive).
-    let brief = FIRST_BRIEF_RECEIVE_SECONDS;
-    for (;;) {
-      const result = await shell.receive(commandId, brief);
-      const quiet = result.stdout.length === 0 && result.stderr.length === 0;
-      brief = quiet ? Math.min(brief * 2, CONTENDED_RECEIVE_SECONDS) : FIRST_BRIEF_RECEIVE_SECONDS;
-      for (const chunk of result.stdout) {
-        stdout.push(chunk);
-        deliverStdout.write(chunk);
-      }
-      for (const chunk of result.stderr) {
-        stderr.push(chunk);
-        deliverStderr.write(chunk);
-      }
-      if (result.done) {
-        deliverStdout.end();
-        deliverStderr.end();
-        // Done without an ExitCode (some non-Windows WS-Management servers): the command ended,
-        // but how is unknown, and success must not be claimed for it.
-        if (result.exitCode === undefined) {
-          throw new ProtocolError(
-            "CommandState",
-            "the host reported the command done without an exit code, so whether it succeeded is unknown",
-          );
-        }
-        return result.exitCode;
-      }
-    }
-  };
-
-  // One signal stops the command, whatever the cause: the caller's signal, the whole-command
-  // timeout, or a stdin failure while the command still runs (it would wait for input
-  // forever; after the command ended a failed send only means it stopped reading).
-  const stop = new AbortController();
-  const forward = () => stop.abort(abortReason(options.signal!));
-  options.signal?.addEventListener("abort", forward, { once: true });
-  if (options.signal?.aborted) forward();
-  const timer =
-    options.timeoutMs === undefined
-      ? undefined
-      : setTimeout(() => {
-          stop.abort(
-            new TimeoutError(
-              `the command did not finish within ${options.timeoutMs} ms and was terminated`,
-              options.timeoutMs!,
-            ),
-          );
-        }, options.timeoutMs);
   if (!inputFirst) {
+    // After the command ended a failed send only means it stopped reading.
     pump.catch((error: unknown) => {
       if (!finished) stop.abort(error);
     });
   }
-  const stopped = new Promise<never>((_, reject) => {
-    const fail = () => reject(abortReason(stop.signal));
-    if (stop.signal.aborted) fail();
-    else stop.signal.addEventListener("abort", fail, { once: true });
-  });
-  stopped.catch(() => undefined); // observed by the race below, or never raised
-  const receiving = inputFirst ? receiveAfterInput(pump, receiveLoop) : receiveLoop();
+  const receiveAll = () => receiveOutput(shell, commandId, output);
+  const receiving = inputFirst ? receiveAfterInput(pump, receiveAll) : receiveAll();
   receiving.catch(() => undefined); // observed below, or abandoned after a stop
   try {
-    const exitCode = await Promise.race([receiving, stopped]);
+    const exitCode = await Promise.race([receiving, whenAborted(stop.signal)]);
     finished = true;
-    return {
-      exitCode,
-      stdout: stdout.toBuffer(),
-      stderr: stderr.toBuffer(),
-      stdoutBytes: stdout.total,
-      stderrBytes: stderr.total,
-    };
+    return output.result(exitCode);
   } catch (error) {
     finished = true;
-    if (options.stdin !== undefined) {
-      // Close stdin first and give the command a moment to end by itself: a terminated
-      // process cannot clean up (an upload script removes its temporary file on end of input).
-      await shell.send(commandId, Buffer.alloc(0), true).catch(() => undefined);
-      await Promise.race([
-        receiving,
-        new Promise((resolve) => setTimeout(resolve, STDIN_CLOSE_GRACE_MS)),
-      ]).catch(() => undefined);
-    }
-    await shell.signal(commandId, "terminate").catch(() => undefined);
+    await endStoppedCommand(shell, commandId, options.stdin !== undefined, receiving);
     throw error;
-  } finally {
-    clearTimeout(timer);
-    options.signal?.removeEventListener("abort", forward);
   }
+}
+
+/**
+ * Receives until the command is done; resolves with its exit code. Under contention a Receive
+ * waits FIRST_BRIEF_RECEIVE_SECONDS, twice that after each one that brought nothing, and again
+ * the first after output arrives (see WinRSShell.receive).
+ */
+async function receiveOutput(
+  shell: WinRSShell,
+  commandId: string,
+  output: CommandOutput,
+): Promise<number> {
+  let brief = FIRST_BRIEF_RECEIVE_SECONDS;
+  for (;;) {
+    const result = await shell.receive(commandId, brief);
+    const quiet = result.stdout.length === 0 && result.stderr.length === 0;
+    brief = quiet ? Math.min(brief * 2, CONTENDED_RECEIVE_SECONDS) : FIRST_BRIEF_RECEIVE_SECONDS;
+    output.add(result);
+    if (!result.done) continue;
+    output.end();
+    // Done without an ExitCode (some non-Windows WS-Management servers): the command ended,
+    // but how is unknown, and success must not be claimed for it.
+    if (result.exitCode === undefined) {
+      throw new ProtocolError(
+        "CommandState",
+        "the host reported the command done without an exit code, so whether it succeeded is unknown",
+      );
+    }
+    return result.exitCode;
+  }
+}
+
+/**
+ * Ends a command that was stopped. With stdin, its input is closed first and it gets a moment
+ * to end by itself: a terminated process cannot clean up (an upload script removes its
+ * temporary file on end of input). Then it is terminated (MS-WSMV 3.1.4.13).
+ */
+async function endStoppedCommand(
+  shell: WinRSShell,
+  commandId: string,
+  hasStdin: boolean,
+  receiving: Promise<number>,
+): Promise<void> {
+  if (hasStdin) {
+    await shell.send(commandId, Buffer.alloc(0), { end: true }).catch(() => undefined);
+    await Promise.race([
+      receiving,
+      new Promise((resolve) => setTimeout(resolve, STDIN_CLOSE_GRACE_MS)),
+    ]).catch(() => undefined);
+  }
+  await shell.signal(commandId, "terminate").catch(() => undefined);
 }
 
 /**
@@ -296,15 +372,16 @@ async function pumpStdin(
   source: ByteSource,
   chunkBytes: number,
   stopped: () => boolean,
+  signal: AbortSignal,
   mayBlock: boolean,
 ): Promise<void> {
   let previous: Buffer | undefined;
   for await (const chunk of rechunk(source, chunkBytes)) {
     if (stopped()) return;
-    if (previous) await shell.send(commandId, previous, false, mayBlock);
+    if (previous) await shell.send(commandId, previous, { end: false, mayBlock, signal });
     previous = chunk;
   }
   if (stopped()) return;
   // The last chunk carries End="true", or an empty Send does when there was no input at all.
-  await shell.send(commandId, previous ?? Buffer.alloc(0), true, mayBlock);
+  await shell.send(commandId, previous ?? Buffer.alloc(0), { end: true, mayBlock, signal });
 }

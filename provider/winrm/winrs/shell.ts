@@ -71,8 +71,15 @@ export class WinRSShell {
     readonly id: string,
   ) {}
 
-  /** Creates a shell (MS-WSMV 3.1.4.5, WS-Transfer Create of rsp:Shell). */
-  static async create(session: WSManSession, options: ShellOptions = {}): Promise<WinRSShell> {
+  /**
+   * Creates a shell (MS-WSMV 3.1.4.5, WS-Transfer Create of rsp:Shell). `signal` ends the
+   * request's waits (for a connection, for a host not up yet); the shell is not created then.
+   */
+  static async create(
+    session: WSManSession,
+    options: ShellOptions = {},
+    signal?: AbortSignal,
+  ): Promise<WinRSShell> {
     const environment = Object.entries(options.environment ?? {});
     const body =
       `<rsp:Shell>` +
@@ -95,6 +102,7 @@ export class WinRSShell {
         WINRS_CODEPAGE: String(options.codepage ?? 65001),
       },
       idempotent: false,
+      signal,
     });
     // Windows answers with a ResourceCreated reference holding a ShellId selector, and newer
     // versions also echo rsp:Shell with rsp:ShellId (MS-WSMV 3.1.4.5.2).
@@ -113,7 +121,7 @@ export class WinRSShell {
   async command(
     command: string,
     args: readonly string[] = [],
-    options: { skipCmdShell?: boolean; pipeStdin?: boolean } = {},
+    options: { skipCmdShell?: boolean; pipeStdin?: boolean; signal?: AbortSignal } = {},
   ): Promise<string> {
     const body =
       `<rsp:CommandLine><rsp:Command>${escapeXml(command)}</rsp:Command>` +
@@ -126,6 +134,7 @@ export class WinRSShell {
         WINRS_SKIP_CMD_SHELL: options.skipCmdShell ? "TRUE" : "FALSE",
       },
       idempotent: false,
+      signal: options.signal,
     });
     const id = text(find(reply, "CommandId")).trim();
     if (!id) throw new ProtocolError("CommandResponse", "no CommandId in the response");
@@ -133,10 +142,15 @@ export class WinRSShell {
   }
 
   /**
-   * Sends stdin (MS-WSMV 3.1.4.12); `end` closes the command's stdin. `mayBlock`: the command
-   * may stop reading until its output is received, so the host may hold this request.
+   * Sends stdin (MS-WSMV 3.1.4.12); `end` closes the command's stdin. `mayBlock` (default
+   * true): the command may stop reading until its output is received, so the host may hold
+   * this request. `signal` ends its wait for a connection.
    */
-  async send(commandId: string, data: Uint8Array, end: boolean, mayBlock = true): Promise<void> {
+  async send(
+    commandId: string,
+    data: Uint8Array,
+    { end, mayBlock = true, signal }: { end: boolean; mayBlock?: boolean; signal?: AbortSignal },
+  ): Promise<void> {
     const body =
       `<rsp:Send><rsp:Stream Name="stdin" CommandId="${escapeXml(commandId)}"${end ? ' End="true"' : ""}>` +
       Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("base64") +
@@ -145,6 +159,7 @@ export class WinRSShell {
       selectors: { ShellId: this.id },
       idempotent: false,
       mayBlockOnHost: mayBlock,
+      signal,
     });
   }
 

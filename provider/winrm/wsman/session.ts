@@ -39,6 +39,8 @@ export interface InvokeOptions {
   /** This request's OperationTimeout and MaxEnvelopeSize, when not the session's. */
   operationTimeoutSeconds?: number;
   maxEnvelopeSize?: number;
+  /** Ends the request's wait for a connection (see RequestOptions.signal). */
+  signal?: AbortSignal;
 }
 
 /** A reply that answers its request: its header and body. */
@@ -107,6 +109,7 @@ export class WSManSession {
     const reply = await this.requester.request(Buffer.from(envelope.xml, "utf8"), {
       idempotent: options.idempotent,
       mayBlockOnHost: options.mayBlockOnHost,
+      signal: options.signal,
       timeoutMs: (operationTimeoutSeconds + READ_TIMEOUT_MARGIN_SECONDS) * 1000,
     });
     const parsed = parseEnvelope(reply.soap.toString("utf8"));

@@ -4,34 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { type Clock, WaitQueue, type WaitOutcome } from "../../../provider/winrm/wait-queue";
-
-/** A clock whose time moves only when `advance` is called, firing the timers that fall due. */
-function manualClock(): Clock & { advance(ms: number): void; pending(): number } {
-  let now = 0;
-  let next = 0;
-  const timers = new Map<number, { at: number; callback: () => void }>();
-  return {
-    now: () => now,
-    setTimeout(callback, ms) {
-      const id = next++;
-      timers.set(id, { at: now + ms, callback });
-      return id;
-    },
-    clearTimeout(timer) {
-      timers.delete(timer as number);
-    },
-    advance(ms) {
-      now += ms;
-      for (const [id, timer] of [...timers].sort((a, b) => a[1].at - b[1].at)) {
-        if (timer.at > now || !timers.has(id)) continue;
-        timers.delete(id);
-        timer.callback();
-      }
-    },
-    pending: () => timers.size,
-  };
-}
+import { WaitQueue, type WaitOutcome } from "../../../provider/winrm/wait-queue";
+import { manualClock } from "../../support/manual-clock";
 
 /** Records how each wait ended, in the order they ended. */
 function track(queue: WaitQueue, label: string, outcomes: string[], options = {}): Promise<void> {

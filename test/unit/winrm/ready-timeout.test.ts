@@ -1,0 +1,87 @@
+/**
+ * A host that is not up yet (connections refused), on a clock the test moves: the pauses
+ * between attempts, the end of readyTimeoutMs and the caller's signal are checked without
+ * sleeping through them. The refusals are real: a port on the loopback interface that nothing
+ * listens on.
+ */
+import assert from "node:assert/strict";
+import { createServer } from "node:net";
+import { describe, test } from "node:test";
+import { HostUnreachableError } from "../../../provider/errors";
+import { WinRMClient } from "../../../provider/winrm/client";
+import { type ManualClock, manualClock } from "../../support/manual-clock";
+
+/** A loopback port that refuses connections: one just given back by a listener. */
+async function refusingPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+function clientOn(port: number, clock: ManualClock, readyTimeoutMs: number): WinRMClient {
+  return new WinRMClient(
+    { host: "127.0.0.1", port, user: "someone", password: "unused", readyTimeoutMs },
+    { clock },
+  );
+}
+
+/** Moves the clock through every pause `work` takes until it settles; returns the pauses. */
+async function pausesUntilSettled(clock: ManualClock, work: Promise<unknown>): Promise<number[]> {
+  let settled = false;
+  void work.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  const pauses: number[] = [];
+  while (!settled) {
+    if (clock.pending() === 0) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      continue;
+    }
+    const pause = await clock.nextTimer();
+    pauses.push(pause);
+    clock.advance(pause);
+  }
+  return pauses;
+}
+
+describe("a host that refuses connections (still booting)", () => {
+  test("is retried after pauses that double to 5 s, until readyTimeoutMs, then reported unreachable", async () => {
+    const clock = manualClock();
+    const client = clientOn(await refusingPort(), clock, 20_000);
+    try {
+      const identify = client.identify();
+      identify.catch(() => undefined); // asserted below
+      const pauses = await pausesUntilSettled(clock, identify);
+      // 250 + 500 + 1000 + 2000 + 4000 + 5000 + 5000 = 17750 ms; one more would pass 20 s.
+      assert.deepEqual(pauses, [250, 500, 1000, 2000, 4000, 5000, 5000]);
+      await assert.rejects(identify, (error: unknown) => {
+        assert.ok(error instanceof HostUnreachableError, String(error));
+        assert.match(error.message, /ECONNREFUSED/);
+        assert.match(error.message, /after trying for 20000 ms/);
+        assert.match(error.message, /raise readyTimeout/);
+        return true;
+      });
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("a caller's signal ends the wait between attempts, and no timer is left", async () => {
+    const clock = manualClock();
+    const client = clientOn(await refusingPort(), clock, 300_000);
+    try {
+      const controller = new AbortController();
+      const run = client.run("echo never", [], { signal: controller.signal });
+      run.catch(() => undefined); // asserted below
+      assert.equal(await clock.nextTimer(), 250, "the first pause after a refusal");
+      controller.abort(new Error("the operation was cancelled"));
+      await assert.rejects(run, /^Error: the operation was cancelled$/);
+      assert.equal(clock.pending(), 0, "the pause's timer was cleared");
+    } finally {
+      await client.close();
+    }
+  });
+});
