@@ -10,7 +10,8 @@
  */
 import { createHash } from "node:crypto";
 import { parseUserName } from "./auth/credentials";
-import { WinRMError } from "./errors";
+import { HostUnreachableError, WinRMError } from "./errors";
+import { describeWait, type WaitProgress } from "./winrm/http/host-wait";
 import { WinRMClient } from "./winrm/client";
 import { WaitQueue } from "./winrm/wait-queue";
 import {
@@ -191,6 +192,14 @@ export function toClientOptions(connection: ConnectionArgs): ClientOptions {
   return client as unknown as ClientOptions;
 }
 
+/**
+ * A wait for a booting host in the Pulumi output: the provider's stderr reaches the engine's
+ * diagnostics, as the upload progress does.
+ */
+function reportWait(progress: WaitProgress): void {
+  process.stderr.write(`${describeWait(progress, { option: "readyTimeout", unit: "s" })}\n`);
+}
+
 interface PoolEntry {
   client: WinRMClient;
   /** Operations in flight and waiting, for the per-host cap. */
@@ -257,7 +266,7 @@ export async function withClient<T>(
   let entry = pool().get(key);
   if (!entry) {
     entry = {
-      client: new WinRMClient(toClientOptions(connection)),
+      client: new WinRMClient({ ...toClientOptions(connection), onWaiting: reportWait }),
       active: 0,
       waiters: new WaitQueue(),
       limit: connection.maxConcurrency ?? CONNECTION_DEFAULTS.maxConcurrency,
@@ -269,6 +278,13 @@ export async function withClient<T>(
   held.active++;
   try {
     return await work(held.client);
+  } catch (error) {
+    // The client names its own option (readyTimeoutMs, milliseconds); a resource's user set
+    // readyTimeout in seconds.
+    if (error instanceof HostUnreachableError) {
+      throw error.restated({ option: "readyTimeout", unit: "s" });
+    }
+    throw error;
   } finally {
     held.active--;
     held.waiters.wakeOne();

@@ -154,11 +154,66 @@ export class HttpError extends WinRMError {
 export class HostUnreachableError extends WinRMError {
   override name = "HostUnreachableError";
   readonly endpoint: string;
+  /** What the last attempt met (ECONNREFUSED, UND_ERR_CONNECT_TIMEOUT, ...), when known. */
+  readonly reason: string | undefined;
+  /** How long the host was waited for (the ready timeout), when it was. */
+  readonly waitedMs: number | undefined;
 
-  constructor(endpoint: string, message: string, options: WinRMErrorOptions = {}) {
+  constructor(
+    endpoint: string,
+    message: string,
+    options: WinRMErrorOptions & { reason?: string; waitedMs?: number } = {},
+  ) {
     super(ErrorCode.UNREACHABLE, message, options);
     this.endpoint = endpoint;
+    this.reason = options.reason;
+    this.waitedMs = options.waitedMs;
   }
+
+  /**
+   * The host did not answer within the ready timeout: the message names the limit as the
+   * caller set it (`readyTimeoutMs` in milliseconds on the client, `readyTimeout` in seconds on
+   * resources, `--ready-timeout` on the command line).
+   */
+  static afterWaiting(
+    endpoint: URL,
+    reason: string,
+    waitedMs: number,
+    limit: LimitName,
+    cause?: unknown,
+  ): HostUnreachableError {
+    const advice = "check the host name, port and firewall";
+    const message =
+      waitedMs === 0
+        ? `cannot reach ${endpoint.host} (${reason}); ${limit.option} is 0, so it was tried once: ` +
+          `${advice}, or set ${limit.option} for a host that is still booting`
+        : `cannot reach ${endpoint.host} (${reason}) after trying for ${formatLimit(waitedMs, limit)}: ` +
+          `${advice}, or raise ${limit.option} for a host that is still booting`;
+    return new HostUnreachableError(endpoint.href, message, { cause, reason, waitedMs });
+  }
+
+  /** The same failure with the limit named as `limit` names it; unchanged when not a wait. */
+  restated(limit: LimitName): HostUnreachableError {
+    if (this.reason === undefined || this.waitedMs === undefined) return this;
+    return HostUnreachableError.afterWaiting(
+      new URL(this.endpoint),
+      this.reason,
+      this.waitedMs,
+      limit,
+      this.cause,
+    );
+  }
+}
+
+/** A time limit as the caller set it: its name and the unit it is written in. */
+export interface LimitName {
+  option: string;
+  unit: "s" | "ms";
+}
+
+/** `ms` in the limit's unit: "300 s", "2.5 s", "800 ms". */
+export function formatLimit(ms: number, limit: Pick<LimitName, "unit">): string {
+  return limit.unit === "s" ? `${Number((ms / 1000).toFixed(3))} s` : `${ms} ms`;
 }
 
 /** The TLS handshake failed: untrusted certificate, wrong name, or fingerprint mismatch. */

@@ -22,8 +22,11 @@ export interface RemoteFileInputs {
   path: string;
   content?: string;
   source?: string;
-  /** A Pulumi asset as the engine hands it over: a file path or literal text. */
-  asset?: { path?: string; text?: string };
+  /**
+   * A Pulumi asset as the engine hands it over: a file path or literal text, and the SHA-256
+   * the engine computed (alone in Diff, where the engine elides the contents).
+   */
+  asset?: { path?: string; text?: string; hash?: string };
   deleteOnDestroy?: boolean;
   /**
    * Seconds each remote step may take: hashing, removing, creating the folder, and the upload
@@ -128,8 +131,26 @@ function contentSource(inputs: RemoteFileInputs): () => ByteSource {
   }
   const path = inputs.source ?? inputs.asset?.path;
   if (path !== undefined) return () => createReadStream(path, { highWaterMark: 1024 * 1024 });
-  const text = Buffer.from(inputs.asset?.text ?? "", "utf8");
+  if (typeof inputs.asset?.text !== "string") {
+    // Never an empty file in place of content that was not handed over.
+    throw new Error(
+      "asset: the engine handed over the asset without its path or text; only FileAsset and " +
+        "StringAsset are supported",
+    );
+  }
+  const text = Buffer.from(inputs.asset.text, "utf8");
   return () => text;
+}
+
+/**
+ * The SHA-256 of the content the inputs ask for. An asset's comes from the engine: it hands
+ * assets to Diff with their contents elided (no path, no text), only the hash it computed,
+ * which is the SHA-256 of the bytes, as ours is.
+ */
+async function wantedSha256(inputs: RemoteFileInputs): Promise<string> {
+  const engineHash = inputs.asset?.hash;
+  if (typeof engineHash === "string" && /^[0-9a-f]{64}$/.test(engineHash)) return engineHash;
+  return (await localDigest(contentSource(inputs)())).sha256;
 }
 
 async function localDigest(source: ByteSource): Promise<{ sha256: string; size: number }> {
@@ -160,8 +181,7 @@ export async function diff(
   // The same inputs can still mean new content (a source file edited locally), and a refresh
   // may have found the remote file changed or gone.
   if (!changed && news.content === undefined && !isUnknown(news)) {
-    const { sha256 } = await localDigest(contentSource(inputsOf(news))());
-    if (sha256 !== olds.sha256) changed = true;
+    if ((await wantedSha256(inputsOf(news))) !== olds.sha256) changed = true;
   }
   if (olds.remoteSha256 !== undefined && olds.remoteSha256 !== olds.sha256) changed = true;
   return {

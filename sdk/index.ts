@@ -7,4 +7,5 @@ export { RemoteCommand, type RemoteCommandArgs } from "./remote-command";
 export { RemoteFile, type RemoteFileArgs } from "./remote-file";
 export { WinRMClient } from "../provider/winrm/client";
 export type { ClientOptions } from "../provider/winrm/options";
+export type { WaitProgress } from "../provider/winrm/http/host-wait";
 export * from "../provider/errors";

@@ -6,7 +6,8 @@
  */
 import { createReadStream, readFileSync, statSync } from "node:fs";
 import { createInterface } from "node:readline";
-import { WinRMError } from "../errors";
+import { HostUnreachableError, WinRMError } from "../errors";
+import { describeWait } from "../winrm/http/host-wait";
 import { WinRMClient } from "../winrm/client";
 import { parseCommandLine, type ParsedCommandLine, USAGE, UsageError } from "./args";
 
@@ -45,7 +46,14 @@ async function connect(parsed: ParsedCommandLine): Promise<WinRMClient> {
       );
     }
   }
-  return new WinRMClient({ ...connection, password: await readPassword() });
+  return new WinRMClient({
+    ...connection,
+    password: await readPassword(),
+    onWaiting: (progress) =>
+      process.stderr.write(
+        `pulumi-winrm: ${describeWait(progress, { option: "--ready-timeout", unit: "s" })}\n`,
+      ),
+  });
 }
 
 async function* stdinChunks(): AsyncGenerator<Uint8Array> {
@@ -195,7 +203,12 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write(`pulumi-winrm: ${error.message}\n`);
       return 2;
     }
-    const message = error instanceof WinRMError ? error.message : String(error);
+    // The client names its option in milliseconds; the tool's flag is in seconds.
+    const stated =
+      error instanceof HostUnreachableError
+        ? error.restated({ option: "--ready-timeout", unit: "s" })
+        : error;
+    const message = stated instanceof WinRMError ? stated.message : String(stated);
     process.stderr.write(`pulumi-winrm: ${message}\n`);
     return 1;
   }

@@ -6,6 +6,7 @@ import { concealSecret, parseUserName, type Secret } from "../auth/credentials";
 import { InvalidArgumentError } from "../errors";
 import { clientRange, connectionOption } from "./connection-options";
 import type { AuthMethod, EncryptionMode, TransportOptions } from "./http/options";
+import type { WaitProgress } from "./http/host-wait";
 
 export type ScriptFamilyChoice = "auto" | "powershell" | "posix";
 
@@ -54,6 +55,12 @@ export interface ClientOptions {
   /** Which family of remote scripts file operations use. Default "auto" (from Identify). */
   scripts?: ScriptFamilyChoice;
   locale?: string;
+  /**
+   * Called while the client waits for a host that does not answer yet (within
+   * readyTimeoutMs): once when the wait begins, then at least every 10 s, with the host, what
+   * the last attempt met and how long of how long.
+   */
+  onWaiting?: (progress: WaitProgress) => void;
 }
 
 export interface ResolvedClientOptions {
@@ -187,6 +194,7 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
       readyTimeoutMs: wholeNumber("readyTimeoutMs", options.readyTimeoutMs),
       maxConnections: wholeNumber("maxConnections", options.maxConnections, maxShells + 1),
       maxResponseBytes: maxEnvelopeSizeKb * 1024 * 4 + 64 * 1024,
+      onWaiting: options.onWaiting,
     },
     operationTimeoutSeconds: wholeNumber("operationTimeout", options.operationTimeout),
     maxEnvelopeSize: maxEnvelopeSizeKb * 1024,

@@ -38,6 +38,7 @@ export class FaultController {
   private delayMs = 0;
   private epoch = 0;
   private refuseUntil = 0;
+  private closeOnRefusedLogin = false;
 
   /** @param refuse called by refuseConnectionsFor: the host stops listening for `ms`. */
   constructor(private readonly refuse: (ms: number) => void = () => {}) {}
@@ -81,6 +82,14 @@ export class FaultController {
     this.epoch += 1;
   }
 
+  /**
+   * A refused login (credentials the host cannot verify) closes the TCP connection instead of
+   * answering 401, as some WS-Management servers do, until reset.
+   */
+  closeConnectionOnRefusedLogin(): void {
+    this.closeOnRefusedLogin = true;
+  }
+
   /** Connections are refused (the port is closed) for `ms`, like a host still booting. */
   refuseConnectionsFor(ms: number): void {
     if (!Number.isFinite(ms) || ms < 0) throw new RangeError("ms must be >= 0");
@@ -95,6 +104,7 @@ export class FaultController {
     this.faults = [];
     this.cutAfter = undefined;
     this.delayMs = 0;
+    this.closeOnRefusedLogin = false;
   }
 
   // -- used by the host ------------------------------------------------------------------------
@@ -129,6 +139,10 @@ export class FaultController {
   /** Contexts established under an older epoch have been forgotten. */
   get contextEpoch(): number {
     return this.epoch;
+  }
+
+  get closesConnectionOnRefusedLogin(): boolean {
+    return this.closeOnRefusedLogin;
   }
 
   get refusingConnections(): boolean {

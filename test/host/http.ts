@@ -95,6 +95,8 @@ interface Reply {
   body: Buffer;
   /** The request was a WS-Management message: fault switches apply to its response. */
   message: boolean;
+  /** Close the connection instead of answering (a fault switch). */
+  close?: string;
 }
 
 export class WsmanListener {
@@ -308,6 +310,9 @@ export class WsmanListener {
         connection: connection.id,
         detail: error instanceof Error ? error.message : String(error),
       });
+      if (this.options.faults.closesConnectionOnRefusedLogin) {
+        return { reply: { ...this.challenge(), close: "connection closed on a refused login" } };
+      }
       return { reply: this.challenge() };
     }
     if (!context.complete) {
@@ -487,6 +492,11 @@ export class WsmanListener {
     const { faults, log } = this.options;
     const socket = await socketOf(response);
     if (socket === null || socket.destroyed) return;
+    if (reply.close !== undefined) {
+      log.record(LogKind.FAULT_INJECTED, { detail: reply.close });
+      socket.destroy();
+      return;
+    }
     const headers: Record<string, string> = {
       Server: "pulumi-winrm-loopback",
       ...reply.headers,

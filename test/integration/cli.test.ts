@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type Host, startHost } from "../host";
 import { havePwsh } from "../support/pwsh";
+import { closedPort } from "../support/closed-port";
 
 const CLI = join(__dirname, "..", "..", "provider", "cli", "main.js");
 
@@ -127,5 +128,49 @@ describe("pulumi-winrm command-line tool", () => {
     assert.equal(run.code, 1);
     assert.match(run.stderr, /refused/);
     assert.ok(!run.stderr.includes("not-the-password"));
+  });
+
+  test("an unreachable host: the message gives the wait in the flag's unit, and 0 tries once", async () => {
+    const port = String(await closedPort());
+    const target = ["--host", "127.0.0.1", "--port", port, "--user", host.user];
+    const waited = await cli(["exec", ...target, "--ready-timeout", "1.5", "--", "true"], {
+      password: host.password,
+    });
+    assert.equal(waited.code, 1);
+    assert.match(
+      waited.stderr,
+      /cannot reach 127\.0\.0\.1:\d+ \(ECONNREFUSED\) after trying for 1\.5 s: .*raise --ready-timeout/,
+    );
+    const once = await cli(["exec", ...target, "--ready-timeout", "0", "--", "true"], {
+      password: host.password,
+    });
+    assert.equal(once.code, 1);
+    assert.match(once.stderr, /\(ECONNREFUSED\); --ready-timeout is 0, so it was tried once/);
+    assert.doesNotMatch(waited.stderr + once.stderr, /readyTimeoutMs| ms[:;]/);
+  });
+
+  test("waiting for a host that is still booting prints progress on stderr, then runs", async () => {
+    const booting = await startHost({ refuseConnectionsForMs: 3000 });
+    try {
+      const run = await cli(
+        [
+          "exec",
+          ...["--host", "127.0.0.1", "--port", String(booting.port), "--user", booting.user],
+          ...["--ready-timeout", "30", "--", "echo", "booted"],
+        ],
+        { password: booting.password },
+      );
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stdout, "booted\n");
+      assert.match(
+        run.stderr,
+        new RegExp(
+          `^pulumi-winrm: waiting for 127\\.0\\.0\\.1:${booting.port} to answer \\(last attempt: ECONNREFUSED\\): 0 s of 30 s \\(--ready-timeout\\)$`,
+          "m",
+        ),
+      );
+    } finally {
+      await booting.close();
+    }
   });
 });

@@ -200,6 +200,39 @@ describe("client over HTTP with message encryption (a default Windows listener)"
     }
   });
 
+  test("a host that closes the connection to refuse the credentials: an AuthenticationError at once, one login", async () => {
+    // Some WS-Management servers close the TCP connection after a failed AUTHENTICATE instead
+    // of answering 401. A long readyTimeout proves the refusal is not waited out as a host
+    // that is down: the login is tried once.
+    host.faults.closeConnectionOnRefusedLogin();
+    const client = clientFor(host, { password: "definitely-wrong", readyTimeoutMs: 300_000 });
+    try {
+      const before = host.log.counters;
+      await assert.rejects(client.run("echo", ["x"]), (error: unknown) => {
+        assert.ok(error instanceof AuthenticationError, String(error));
+        assert.match(
+          error.message,
+          new RegExp(`refused negotiate authentication for "${host.user}"`),
+        );
+        assert.match(error.message, /closed the connection in answer to the credentials/);
+        assert.match(error.message, /check the user name and password/);
+        assert.doesNotMatch(error.message, /cannot reach|firewall|readyTimeout/);
+        assert.ok(!error.message.includes("definitely-wrong"));
+        return true;
+      });
+      assert.equal(host.log.counters.authenticationFailures - before.authenticationFailures, 1);
+      assert.ok(
+        host.log
+          .entries(LogKind.FAULT_INJECTED)
+          .some((entry) => entry.detail === "connection closed on a refused login"),
+        "the host closed the connection rather than answering 401",
+      );
+    } finally {
+      host.faults.reset();
+      await client.close();
+    }
+  });
+
   test("Basic over plain HTTP is refused before a byte is sent", () => {
     const before = host.log.entries().length;
     assert.throws(() => clientFor(host, { auth: "basic" }), PlaintextRefusedError);

@@ -57,12 +57,15 @@ export interface HttpAuthenticator {
 /** "The host refused ..." with the form the user name was written in, never the secret. */
 export function refusedError(
   options: Pick<TransportOptions, "auth" | "user">,
+  detail: { how?: string; cause?: unknown } = {},
 ): AuthenticationError {
   const { user, auth } = options;
   const form = user.includes("\\") ? "DOMAIN\\user" : user.includes("@") ? "user@domain" : "user";
+  const how = detail.how === undefined ? "" : ` (it ${detail.how})`;
   return new AuthenticationError(
-    `the host refused ${auth} authentication for "${user}" (written as ${form}): check the user ` +
-      "name and password, and that the account may use WinRM (Administrators or Remote Management Users)",
-    { user },
+    `the host refused ${auth} authentication for "${user}" (written as ${form})${how}: check the ` +
+      "user name and password, and that the account may use WinRM (Administrators or Remote " +
+      "Management Users)",
+    { user, cause: detail.cause },
   );
 }

@@ -9,7 +9,7 @@ import { tlsServerEndPoint } from "../../auth/channel-bindings";
 import { AuthenticationError, HttpError } from "../../errors";
 import { type HandshakeSocket, type HttpAuthenticator, refusedError } from "./authenticator";
 import { SPNEGO_ENCRYPTED } from "./encryption";
-import { NotSent } from "./failures";
+import { errorCode, isConnectionFailure, NotSent } from "./failures";
 import type { TransportOptions } from "./options";
 
 /** How long each leg of the handshake may take. */
@@ -35,6 +35,11 @@ function seals(options: TransportOptions): boolean {
 
 export function negotiateAuthenticator(options: TransportOptions): HttpAuthenticator {
   const refused = () => refusedError(options);
+  const closedOnCredentials = (cause: unknown) =>
+    refusedError(options, {
+      how: `closed the connection in answer to the credentials (${errorCode(cause) ?? "closed"})`,
+      cause,
+    });
   return {
     name: options.auth,
     sealingProtocol: seals(options) ? SPNEGO_ENCRYPTED : undefined,
@@ -68,10 +73,21 @@ export function negotiateAuthenticator(options: TransportOptions): HttpAuthentic
         channelBindings: peer ? tlsServerEndPoint(peer) : undefined,
       });
       let token = await context.step();
+      // Whether the host has answered a leg with its challenge: it is up and knows we are here.
+      let challenged = false;
       while (token !== undefined) {
-        const response = await socket.exchange(Buffer.alloc(0), undefined, AUTH_TIMEOUT_MS, {
-          authorization: `Negotiate ${token.toString("base64")}`,
-        });
+        let response;
+        try {
+          response = await socket.exchange(Buffer.alloc(0), undefined, AUTH_TIMEOUT_MS, {
+            authorization: `Negotiate ${token.toString("base64")}`,
+          });
+        } catch (error) {
+          // Some servers refuse credentials by closing the connection instead of answering
+          // 401. After a challenge that is a refusal, not a host that is down: waiting for it
+          // (readyTimeout) would only repeat the refused login.
+          if (challenged && isConnectionFailure(error)) throw closedOnCredentials(error);
+          throw error;
+        }
         if (!socket.unchangedSince(generation)) {
           throw new NotSent(new Error("the connection dropped during authentication"));
         }
@@ -79,6 +95,7 @@ export function negotiateAuthenticator(options: TransportOptions): HttpAuthentic
         if (response.statusCode === 401) {
           if (!serverToken || context.complete) throw refused();
           token = await context.step(serverToken);
+          challenged = true;
           if (token === undefined) throw refused();
           continue;
         }

@@ -1,6 +1,7 @@
 /** What the HTTP layer is configured with, and what each request says about itself. */
 import type { Secret } from "../../auth/credentials";
 import type { Clock } from "../wait-queue";
+import type { WaitProgress } from "./host-wait";
 
 export type AuthMethod = "negotiate" | "ntlm" | "basic";
 export type EncryptionMode = "auto" | "always" | "never";
@@ -32,6 +33,8 @@ export interface TransportOptions {
   maxResponseBytes: number;
   /** Where waits read time from; tests move it by hand. Default: the system clock. */
   clock?: Clock;
+  /** Told while requests wait for a host that does not answer yet (see HostWait). */
+  onWaiting?: (progress: WaitProgress) => void;
 }
 
 export interface RequestOptions {

@@ -22,10 +22,17 @@ import { errorCode, isConnectionFailure, NotSent, SessionExpired } from "./failu
 import { negotiateAuthenticator } from "./negotiate";
 import type { RequestOptions, SoapReply, TransportOptions } from "./options";
 import { validateSecurity } from "./security";
+import { HostWait } from "./host-wait";
 import { type Clock, sleep, systemClock, WaitQueue } from "../wait-queue";
 
 /** How long a caller waits for the busy connection(s) before the pool opens another. */
 const OPEN_ANOTHER_AFTER_MS = 2000;
+
+/** What an attempt that did not reach the host met, in a word or two. */
+function reasonOf(cause: unknown): string {
+  if (cause instanceof WinRMError) return cause.message;
+  return errorCode(cause) ?? (cause instanceof Error ? cause.message : "unknown error");
+}
 
 /** The strategy for the configured scheme. */
 function authenticatorFor(options: TransportOptions): HttpAuthenticator {
@@ -37,6 +44,7 @@ export class Transport {
   private readonly connections: Connection[] = [];
   private readonly waiters: WaitQueue;
   private readonly clock: Clock;
+  private readonly hostWait: HostWait;
   private closed = false;
   private readonly authenticator: HttpAuthenticator;
 
@@ -45,6 +53,12 @@ export class Transport {
     this.authenticator = authenticatorFor(options);
     this.clock = options.clock ?? systemClock;
     this.waiters = new WaitQueue(this.clock);
+    this.hostWait = new HostWait(
+      this.clock,
+      options.endpoint.host,
+      options.readyTimeoutMs,
+      options.onWaiting,
+    );
   }
 
   /** Sends a SOAP envelope; returns the reply envelope and its HTTP status. */
@@ -77,53 +91,70 @@ export class Transport {
     const deadline = this.clock.now() + this.options.readyTimeoutMs;
     let delay = 250;
     let retriedAfterSend = false;
-    for (;;) {
-      try {
-        return await connection.send(soap, options.timeoutMs);
-      } catch (error) {
-        if (error instanceof NotSent) {
+    let waiting = false;
+    try {
+      for (;;) {
+        try {
+          return await connection.send(soap, options.timeoutMs);
+        } catch (error) {
+          if (!(error instanceof NotSent)) {
+            this.recoverAfterSend(error, options, retriedAfterSend);
+            retriedAfterSend = true;
+            continue;
+          }
           if (this.clock.now() + delay > deadline) throw this.unreachable(error.cause);
+          const reason = reasonOf(error.cause);
+          if (waiting) this.hostWait.update(reason);
+          else this.hostWait.enter(reason);
+          waiting = true;
           await sleep(this.clock, delay, options.signal);
           delay = Math.min(delay * 2, 5000);
-          continue;
         }
-        // A 401 to a sealed request says the host no longer knows this connection's context
-        // (a service restart) — or that someone between here and the host replaced its
-        // answer: a bare 401 is not sealed, so it proves nothing about whether the host acted.
-        // Only requests that are safe to repeat (Identify, Receive with its OperationID,
-        // Signal, Delete) are repeated after one, as after a dropped connection.
-        const expired = error instanceof SessionExpired;
-        if (!expired && !isConnectionFailure(error)) throw error;
-        if (!options.idempotent) {
-          throw new ConnectionLostError(
-            (expired
-              ? "the host answered HTTP 401 to a request that must not run twice (a command or its input)"
-              : "the connection to the host dropped while a request that must not run twice (a command or its input) was in flight") +
-              "; it was not repeated, and the host may or may not have acted on it",
-            { cause: expired ? undefined : error },
-          );
-        }
-        if (retriedAfterSend) {
-          throw new ConnectionLostError(
-            expired
-              ? "the host refused the request again after re-authenticating (HTTP 401)"
-              : "the connection dropped again after re-authenticating",
-            { cause: expired ? undefined : error },
-          );
-        }
-        retriedAfterSend = true;
       }
+    } finally {
+      if (waiting) this.hostWait.leave();
+    }
+  }
+
+  /**
+   * Returns when a request that reached the host may be sent again after `error`, and throws
+   * what to report when not.
+   */
+  private recoverAfterSend(error: unknown, options: RequestOptions, retriedAlready: boolean): void {
+    // A 401 to a sealed request says the host no longer knows this connection's context
+    // (a service restart) — or that someone between here and the host replaced its
+    // answer: a bare 401 is not sealed, so it proves nothing about whether the host acted.
+    // Only requests that are safe to repeat (Identify, Receive with its OperationID,
+    // Signal, Delete) are repeated after one, as after a dropped connection.
+    const expired = error instanceof SessionExpired;
+    if (!expired && !isConnectionFailure(error)) throw error;
+    if (!options.idempotent) {
+      throw new ConnectionLostError(
+        (expired
+          ? "the host answered HTTP 401 to a request that must not run twice (a command or its input)"
+          : "the connection to the host dropped while a request that must not run twice (a command or its input) was in flight") +
+          "; it was not repeated, and the host may or may not have acted on it",
+        { cause: expired ? undefined : error },
+      );
+    }
+    if (retriedAlready) {
+      throw new ConnectionLostError(
+        expired
+          ? "the host refused the request again after re-authenticating (HTTP 401)"
+          : "the connection dropped again after re-authenticating",
+        { cause: expired ? undefined : error },
+      );
     }
   }
 
   private unreachable(cause: unknown): WinRMError {
     if (cause instanceof WinRMError) return cause;
-    const code = errorCode(cause) ?? (cause instanceof Error ? cause.message : "unknown error");
-    return new HostUnreachableError(
-      this.options.endpoint.href,
-      `cannot reach ${this.options.endpoint.host} (${code}) after trying for ${this.options.readyTimeoutMs} ms: ` +
-        "check the host name, port and firewall, or raise readyTimeout for a host that is still booting",
-      { cause },
+    return HostUnreachableError.afterWaiting(
+      this.options.endpoint,
+      reasonOf(cause),
+      this.options.readyTimeoutMs,
+      { option: "readyTimeoutMs", unit: "ms" },
+      cause,
     );
   }
 

@@ -162,6 +162,11 @@ describe("RemoteFile diff", () => {
   writeFileSync(source, "edited locally");
   const base = { connection, path: "C:\\app\\a.txt", content: "x" };
   const sha = "0".repeat(64);
+  const assetBase = (hash: string) => ({
+    connection,
+    path: base.path,
+    asset: { "4dabf18193072939515e22adb298388d": "c44067f5952c0a294b673a41bacd8c17", hash },
+  });
   const cases: DiffCase[] = [
     {
       name: "nothing changed",
@@ -216,6 +221,22 @@ describe("RemoteFile diff", () => {
       name: "the same source path, its file edited locally: an update",
       olds: { connection, path: base.path, source, sha256: sha, remoteSha256: sha },
       news: { connection, path: base.path, source },
+      changes: true,
+      replaces: [],
+    },
+    // In Diff the engine elides an asset's contents: its signature and its hash are all there
+    // is (issue 12, item 1). The hash is the SHA-256 of the bytes, like ours.
+    {
+      name: "an asset handed over by its hash alone, the same content: no change",
+      olds: { ...assetBase(sha), sha256: sha, remoteSha256: sha },
+      news: assetBase(sha),
+      changes: false,
+      replaces: [],
+    },
+    {
+      name: "an asset handed over by its hash alone, other content: an update",
+      olds: { ...assetBase(sha), sha256: sha, remoteSha256: sha },
+      news: assetBase("2".repeat(64)),
       changes: true,
       replaces: [],
     },

@@ -10,6 +10,7 @@ import { describe, test } from "node:test";
 import { HostUnreachableError } from "../../../provider/errors";
 import { WinRMClient } from "../../../provider/winrm/client";
 import { type ManualClock, manualClock } from "../../support/manual-clock";
+import { describeWait, type WaitProgress } from "../../../provider/winrm/http/host-wait";
 
 /** A loopback port that refuses connections: one just given back by a listener. */
 async function refusingPort(): Promise<number> {
@@ -27,8 +28,17 @@ function clientOn(port: number, clock: ManualClock, readyTimeoutMs: number): Win
   );
 }
 
-/** Moves the clock through every pause `work` takes until it settles; returns the pauses. */
-async function pausesUntilSettled(clock: ManualClock, work: Promise<unknown>): Promise<number[]> {
+/**
+ * Moves the clock through every pause `work` takes until it settles; returns the pauses. The
+ * clock moves only while at least `quiet` timers are pending: with the wait's report timer
+ * running, that is when the next pause has begun (an attempt in flight is real I/O, which the
+ * clock must not run ahead of).
+ */
+async function pausesUntilSettled(
+  clock: ManualClock,
+  work: Promise<unknown>,
+  quiet = 1,
+): Promise<number[]> {
   let settled = false;
   void work.then(
     () => (settled = true),
@@ -36,7 +46,7 @@ async function pausesUntilSettled(clock: ManualClock, work: Promise<unknown>): P
   );
   const pauses: number[] = [];
   while (!settled) {
-    if (clock.pending() === 0) {
+    if (clock.pending() < quiet) {
       await new Promise((resolve) => setTimeout(resolve, 1));
       continue;
     }
@@ -80,6 +90,47 @@ describe("a host that refuses connections (still booting)", () => {
       controller.abort(new Error("the operation was cancelled"));
       await assert.rejects(run, /^Error: the operation was cancelled$/);
       assert.equal(clock.pending(), 0, "the pause's timer was cleared");
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("the wait is reported when it begins and every 10 s, with the last attempt's failure", async () => {
+    const clock = manualClock();
+    const port = await refusingPort();
+    const reports: WaitProgress[] = [];
+    const client = new WinRMClient(
+      {
+        host: "127.0.0.1",
+        port,
+        user: "someone",
+        password: "unused",
+        readyTimeoutMs: 30_000,
+        onWaiting: (progress) => reports.push(progress),
+      },
+      { clock },
+    );
+    try {
+      const identify = client.identify();
+      identify.catch(() => undefined); // asserted below
+      await pausesUntilSettled(clock, identify, 2);
+      await assert.rejects(identify, HostUnreachableError);
+      // The attempts span 27.75 s (pauses of 250 ms doubling to 5 s): reports at 0, 10 and 20 s.
+      assert.deepEqual(
+        reports.map((report) => report.waitedMs),
+        [0, 10_000, 20_000],
+      );
+      for (const report of reports) {
+        assert.deepEqual(
+          { host: report.host, reason: report.reason, limitMs: report.limitMs },
+          { host: `127.0.0.1:${port}`, reason: "ECONNREFUSED", limitMs: 30_000 },
+        );
+      }
+      assert.equal(clock.pending(), 0, "no report is left scheduled once the wait is over");
+      assert.equal(
+        describeWait(reports[1]!, { option: "readyTimeout", unit: "s" }),
+        `waiting for 127.0.0.1:${port} to answer (last attempt: ECONNREFUSED): 10 s of 30 s (readyTimeout)`,
+      );
     } finally {
       await client.close();
     }
