@@ -9,7 +9,7 @@ import { type CommandResult, type RunOptions, runInShell } from "./winrs/command
 import { type ClientOptions, resolveClientOptions, type ResolvedClientOptions } from "./options";
 import { type ShellOptions, WinRSShell } from "./winrs/shell";
 import { Transport } from "./http/pool";
-import { abortReason, type Clock, systemClock, WaitQueue } from "./wait-queue";
+import { type Clock, followSignal, systemClock, unrefTimer, WaitQueue } from "./wait-queue";
 import { type IdentifyResult, WSManSession } from "./wsman";
 import { type FileOperationOptions, RemoteFiles } from "./files";
 import { type RemoteScripts, type ScriptFamily, scriptsFor } from "./scripts";
@@ -223,10 +223,7 @@ export class WinRMClient {
   ): Promise<CommandResult> {
     if (this.closed) throw clientClosedError();
     // The command stops on the caller's signal or on close(), whichever comes first.
-    const stop = new AbortController();
-    const forward = () => stop.abort(abortReason(options.signal!));
-    if (options.signal?.aborted) forward();
-    options.signal?.addEventListener("abort", forward, { once: true });
+    const { controller: stop, dispose } = followSignal(options.signal);
     this.stops.add(stop);
     this.running++;
     const run = this.runCounted(command, args, { ...options, signal: stop.signal });
@@ -237,7 +234,7 @@ export class WinRMClient {
       this.running--;
       this.inFlight.delete(run);
       this.stops.delete(stop);
-      options.signal?.removeEventListener("abort", forward);
+      dispose();
     }
   }
 
@@ -395,7 +392,7 @@ export class WinRMClient {
       this.waiting.wakeOne();
     }, SHELL_IDLE_MS);
     // The pool must not keep a process alive that has nothing else to do.
-    (timer as { unref?: () => void }).unref?.();
+    unrefTimer(timer);
   }
 
   /**

@@ -103,3 +103,23 @@ export function whenAborted(signal: AbortSignal): Promise<never> {
   aborted.catch(() => undefined); // a caller races it; unobserved when the other side wins
   return aborted;
 }
+
+/**
+ * A controller that aborts when `signal` does (with its reason), and can also be aborted on
+ * its own; `dispose` lets go of `signal` once the work it guarded is over.
+ */
+export function followSignal(signal: AbortSignal | undefined): {
+  controller: AbortController;
+  dispose: () => void;
+} {
+  const controller = new AbortController();
+  const forward = () => controller.abort(abortReason(signal!));
+  if (signal?.aborted) forward();
+  else signal?.addEventListener("abort", forward, { once: true });
+  return { controller, dispose: () => signal?.removeEventListener("abort", forward) };
+}
+
+/** Lets the process exit while `timer` (from a Clock) is pending; a test clock's has no unref. */
+export function unrefTimer(timer: unknown): void {
+  (timer as { unref?: () => void }).unref?.();
+}

@@ -5,7 +5,7 @@
  * silent and ten waiting resources do not print ten lines.
  */
 import { formatLimit, type LimitName } from "../../errors";
-import type { Clock } from "../wait-queue";
+import { type Clock, unrefTimer } from "../wait-queue";
 
 /** What the caller is told while the client waits for the host. */
 export interface WaitProgress {
@@ -63,7 +63,7 @@ export class HostWait {
       this.schedule();
     }, WAIT_REPORT_EVERY_MS);
     // A report must not keep a process alive that has nothing else to do.
-    (this.timer as { unref?: () => void }).unref?.();
+    unrefTimer(this.timer);
   }
 
   private emit(): void {

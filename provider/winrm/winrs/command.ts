@@ -5,7 +5,7 @@
  */
 import { StringDecoder } from "node:string_decoder";
 import { ProtocolError, TimeoutError } from "../../errors";
-import { abortReason, whenAborted } from "../wait-queue";
+import { abortReason, followSignal, whenAborted } from "../wait-queue";
 import { CONTENDED_RECEIVE_SECONDS, type ReceiveResult, type WinRSShell } from "./shell";
 
 /** Bytes of a command's stdin or output: a buffer, or a stream of chunks of any size. */
@@ -189,10 +189,7 @@ function commandStop(options: CommandOptions): {
   controller: AbortController;
   dispose(): void;
 } {
-  const controller = new AbortController();
-  const forward = () => controller.abort(abortReason(options.signal!));
-  options.signal?.addEventListener("abort", forward, { once: true });
-  if (options.signal?.aborted) forward();
+  const { controller, dispose } = followSignal(options.signal);
   const { timeoutMs } = options;
   const timer =
     timeoutMs === undefined
@@ -209,7 +206,7 @@ function commandStop(options: CommandOptions): {
     controller,
     dispose() {
       clearTimeout(timer);
-      options.signal?.removeEventListener("abort", forward);
+      dispose();
     },
   };
 }
