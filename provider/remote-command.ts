@@ -3,10 +3,9 @@
  * onto remote execution with DSC-style Test/Set idempotence and drift detection.
  *
  * Inputs are echoed into outputs, because `diff` receives the old outputs, not the old inputs.
- * The outputs `stdout`, `stderr` and `state` are secret whenever the user passed a command,
- * stdin or an environment value as a secret: the SDK adds inputs of those names whose secrecy
- * follows the user's inputs, and the engine marks an output secret when the same-named input
- * was (the dynamic provider host itself does not accept secrets).
+ * The outputs `stdout`, `stderr`, `state` and `appliedState` are secret whenever the user passed
+ * a command, stdin or an environment value as a secret: the SDK says so in `secretOutputs`,
+ * and every lifecycle step returns them marked secret (secret-outputs.ts).
  */
 import { randomUUID } from "node:crypto";
 import { StringDecoder } from "node:string_decoder";
@@ -20,6 +19,8 @@ import {
   UNKNOWN,
   withClient,
 } from "./connection";
+import { ResourceLog, resourceLog, urnOf } from "./engine-log";
+import { withSecretOutputs } from "./secret-outputs";
 import { changedKeys, pickInputs, sameHost } from "./resource-inputs";
 import type { WinRMClient } from "./winrm/client";
 import type { CommandResult } from "./winrm/winrs/command";
@@ -78,6 +79,12 @@ const INPUT_KEYS = [
 ] as const;
 /** A change to these replaces the resource (and so runs `delete`, then `create`). */
 const REPLACING_KEYS = ["triggers", "connection"] as const;
+/** The outputs that are secret when `secretOutputs` is set. */
+const SECRET_OUTPUT_KEYS = ["stdout", "stderr", "state", "appliedState"] as const;
+/** `outputs` with the command's output marked secret when the inputs ask for it. */
+function sealed<T extends Record<string, unknown>>(outputs: T, inputs: RemoteCommandInputs): T {
+  return withSecretOutputs(outputs, SECRET_OUTPUT_KEYS, inputs.secretOutputs);
+}
 /** Bytes of stderr quoted in an error message. */
 const STDERR_TAIL = 2000;
 /** Bytes of stdout and stderr kept in state. */
@@ -181,14 +188,14 @@ export function diff(_id: string, olds: Record<string, unknown>, news: Record<st
 }
 
 /** Decodes PowerShell's CLIXML stderr as it arrives and prints the text (ClixmlStream). */
-function liveClixml(print: (text: Buffer) => void): {
+function liveClixml(print: (text: string) => void): {
   write: (chunk: Buffer) => void;
   end: () => void;
 } {
   const characters = new StringDecoder("utf8");
   const stream = new ClixmlStream();
   const emit = (text: string) => {
-    if (text !== "") print(Buffer.from(text, "utf8"));
+    if (text !== "") print(text);
   };
   return {
     write: (chunk) => emit(stream.write(characters.write(chunk))),
@@ -201,7 +208,7 @@ async function execute(
   client: WinRMClient,
   inputs: RemoteCommandInputs,
   script: string,
-  log: boolean,
+  log: ResourceLog | undefined,
 ): Promise<CommandResult> {
   if (inputs.shell === "cmd" && MULTI_LINE.test(script)) {
     // Only a Windows host has cmd.exe; a POSIX host's command processor (sh) runs every line.
@@ -212,18 +219,23 @@ async function execute(
   }
   const logging = inputs.logging ?? "stdoutAndStderr";
   const powershell = (inputs.shell ?? "powershell") === "powershell";
-  const printer = (wanted: boolean) =>
-    log && wanted ? (chunk: Buffer) => process.stderr.write(chunk) : undefined;
-  const stderrPrinter = printer(logging === "stderr" || logging === "stdoutAndStderr");
+  const printer = (wanted: boolean, stream: "out" | "err") => {
+    if (log === undefined || !wanted) return undefined;
+    const characters = new StringDecoder("utf8");
+    return (chunk: Buffer) => log.write(characters.write(chunk), stream);
+  };
+  const stderrWanted = logging === "stderr" || logging === "stdoutAndStderr";
+  const stderrPrinter = printer(stderrWanted, "err");
   // PowerShell writes its error records to stderr as CLIXML: the log shows them decoded.
-  const stderrLog = powershell && stderrPrinter ? liveClixml(stderrPrinter) : undefined;
+  const stderrLog =
+    powershell && log && stderrWanted ? liveClixml((text) => log.write(text, "err")) : undefined;
   const options = {
     stdin: inputs.stdin === undefined ? undefined : Buffer.from(inputs.stdin, "utf8"),
     environment: inputs.environment,
     workingDirectory: inputs.workingDirectory,
     timeoutMs: inputs.timeout === undefined ? undefined : Math.round(inputs.timeout * 1000),
     maxOutputBytes: OUTPUT_LIMIT,
-    onStdout: printer(logging === "stdout" || logging === "stdoutAndStderr"),
+    onStdout: printer(logging === "stdout" || logging === "stdoutAndStderr", "out"),
     onStderr: stderrLog?.write ?? stderrPrinter,
   };
   if (powershell) {
@@ -270,12 +282,24 @@ function describe(step: string, error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
 }
 
-async function apply(inputs: RemoteCommandInputs, command: string, step: "create" | "update") {
-  const log = !inputs.secretOutputs;
+/**
+ * Where a command's output streams: the resource's lines in the Pulumi output, or nowhere when
+ * the inputs are secret (a script may echo its stdin, environment or own text).
+ */
+function outputLog(props: Record<string, unknown>, inputs: RemoteCommandInputs) {
+  return inputs.secretOutputs ? undefined : resourceLog(props);
+}
+
+async function apply(
+  inputs: RemoteCommandInputs,
+  command: string,
+  step: "create" | "update",
+  log: ResourceLog | undefined,
+) {
   return withClient(inputs.connection, async (client) => {
     try {
       if (inputs.test !== undefined) {
-        const test = await execute(client, inputs, inputs.test, false);
+        const test = await execute(client, inputs, inputs.test, undefined);
         if (test.exitCode === 0) {
           const state = inputs.read === undefined ? "" : await readState(client, inputs);
           return {
@@ -303,20 +327,22 @@ async function apply(inputs: RemoteCommandInputs, command: string, step: "create
       };
     } catch (error) {
       throw describe(step, error);
+    } finally {
+      await log?.flush();
     }
   });
 }
 
 async function readState(client: WinRMClient, inputs: RemoteCommandInputs): Promise<string> {
-  const result = await execute(client, inputs, inputs.read!, false);
+  const result = await execute(client, inputs, inputs.read!, undefined);
   if (result.exitCode !== 0) throw failure("the read command", result, inputs);
   return result.stdout.toString("utf8");
 }
 
 export async function create(news: Record<string, unknown>) {
   const inputs = inputsOf(news);
-  const outputs = await apply(inputs, inputs.create, "create");
-  return { id: randomUUID(), outs: { ...inputs, ...outputs } };
+  const outputs = await apply(inputs, inputs.create, "create", outputLog(news, inputs));
+  return { id: randomUUID(), outs: sealed({ ...inputs, ...outputs, ...urnOf(news) }, inputs) };
 }
 
 export async function update(
@@ -329,21 +355,25 @@ export async function update(
   // keep what was recorded and run nothing; the new connection is used from now on.
   const changed = changedKeys(olds, news, INPUT_KEYS);
   if (changed.length === 1 && changed[0] === "connection" && !drifted(olds)) {
-    return { outs: { ...olds, ...inputs } };
+    return { outs: sealed({ ...olds, ...inputs, ...urnOf(news) }, inputs) };
   }
-  const outputs = await apply(inputs, inputs.update ?? inputs.create, "update");
-  return { outs: { ...inputs, ...outputs } };
+  const command = inputs.update ?? inputs.create;
+  const outputs = await apply(inputs, command, "update", outputLog(news, inputs));
+  return { outs: sealed({ ...inputs, ...outputs, ...urnOf(news) }, inputs) };
 }
 
 export async function remove(_id: string, props: Record<string, unknown>) {
   const inputs = inputsOf(props);
   if (inputs.delete === undefined) return;
+  const log = outputLog(props, inputs);
   await withClient(inputs.connection, async (client) => {
     try {
-      const result = await execute(client, inputs, inputs.delete!, !inputs.secretOutputs);
+      const result = await execute(client, inputs, inputs.delete!, log);
       if (result.exitCode !== 0) throw failure("the delete command", result, inputs);
     } catch (error) {
       throw describe("delete", error);
+    } finally {
+      await log?.flush();
     }
   });
 }
@@ -354,17 +384,19 @@ export async function remove(_id: string, props: Record<string, unknown>) {
  */
 export async function read(id: string, props: Record<string, unknown>) {
   const inputs = inputsOf(props);
-  if (inputs.test === undefined && inputs.read === undefined) return { id, props };
+  if (inputs.test === undefined && inputs.read === undefined) {
+    return { id, props: sealed(props, inputs) };
+  }
   return withClient(inputs.connection, async (client) => {
     const next: Record<string, unknown> = { ...props };
     if (inputs.test !== undefined) {
-      next.inSync = (await execute(client, inputs, inputs.test, false)).exitCode === 0;
+      next.inSync = (await execute(client, inputs, inputs.test, undefined)).exitCode === 0;
     }
     if (inputs.read !== undefined) {
       // A read that fails is drift, not a failed refresh: what it reads is usually what went
       // missing (`cat` of a deleted file). The state says why, so the refresh diff shows it,
       // and the next up re-applies.
-      const result = await execute(client, inputs, inputs.read, false);
+      const result = await execute(client, inputs, inputs.read, undefined);
       if (result.exitCode === 0) {
         next.state = result.stdout.toString("utf8");
       } else {
@@ -373,7 +405,11 @@ export async function read(id: string, props: Record<string, unknown>) {
         next.inSync = false;
       }
     }
-    return { id, props: next, inputs: inputs as unknown as Record<string, unknown> };
+    return {
+      id,
+      props: sealed(next, inputs),
+      inputs: inputs as unknown as Record<string, unknown>,
+    };
   });
 }
 

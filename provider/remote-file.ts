@@ -14,6 +14,8 @@ import {
   withClient,
 } from "./connection";
 import { changedKeys, pickInputs, sameHost } from "./resource-inputs";
+import { type ResourceLog, resourceLog } from "./engine-log";
+import { withSecretOutputs } from "./secret-outputs";
 import type { WinRMClient } from "./winrm/client";
 import type { ByteSource } from "./winrm/winrs/command";
 
@@ -34,6 +36,11 @@ export interface RemoteFileInputs {
    * (whose progress the Pulumi output shows).
    */
   timeout?: number;
+  /**
+   * Set by the SDK: whether the content is secret. Then its hash and size are too: a SHA-256
+   * confirms a guessed password file, and a size narrows the guess.
+   */
+  secretOutputs?: boolean;
 }
 
 /** A hash of a FIFO or of a file on a hung share never ends; refresh must not either. */
@@ -57,7 +64,15 @@ const INPUT_KEYS = [
   "asset",
   "deleteOnDestroy",
   "timeout",
+  "secretOutputs",
 ] as const;
+/** The outputs that are secret when `secretOutputs` is set. */
+const SECRET_OUTPUT_KEYS = ["sha256", "size", "remoteSha256"] as const;
+
+/** `outputs` with the content's hash and size marked secret when the inputs ask for it. */
+function sealed<T extends Record<string, unknown>>(outputs: T, inputs: RemoteFileInputs): T {
+  return withSecretOutputs(outputs, SECRET_OUTPUT_KEYS, inputs.secretOutputs);
+}
 
 /** The file operations of `client` with the resource's time limit. */
 function filesOf(client: WinRMClient, inputs: RemoteFileInputs) {
@@ -177,7 +192,10 @@ export async function diff(
   if (olds.path !== news.path || isUnknown(news.path)) replaces.push("path");
   if (!sameHost(olds.connection, news.connection)) replaces.push("connection");
   const inputs = INPUT_KEYS.filter((key) => key !== "path");
-  let changed = replaces.length > 0 || changedKeys(olds, news, inputs).length > 0;
+  // Release 0.1.0 had no secretOutputs input for files (the engine derived the secrecy): a
+  // resource they created is not changed by its arrival.
+  const recorded = { secretOutputs: news.secretOutputs, ...olds };
+  let changed = replaces.length > 0 || changedKeys(recorded, news, inputs).length > 0;
   // The same inputs can still mean new content (a source file edited locally), and a refresh
   // may have found the remote file changed or gone.
   if (!changed && news.content === undefined && !isUnknown(news)) {
@@ -195,6 +213,7 @@ export async function diff(
 
 async function place(
   inputs: RemoteFileInputs,
+  log: ResourceLog,
 ): Promise<Omit<RemoteFileOutputs, keyof RemoteFileInputs>> {
   const source = contentSource(inputs);
   const local = await localDigest(source());
@@ -205,19 +224,18 @@ async function place(
       return { sha256: local.sha256, size: local.size, remoteSha256: remote, uploaded: false };
     }
     let reported = 0;
-    const result = await files.upload(source(), inputs.path, {
+    const upload = files.upload(source(), inputs.path, {
       size: local.size,
       timeoutMs: inputs.timeout === undefined ? undefined : inputs.timeout * 1000,
       onProgress: ({ sent, total }) => {
         if (sent - reported >= PROGRESS_STEP) {
           reported = sent;
           const percent = total ? ` (${Math.floor((sent / total) * 100)}%)` : "";
-          process.stderr.write(
-            `uploading ${inputs.path}: ${Math.round(sent / 1048576)} MiB${percent}\n`,
-          );
+          log.write(`uploading ${inputs.path}: ${Math.round(sent / 1048576)} MiB${percent}\n`);
         }
       },
     });
+    const result = await upload.finally(() => log.flush());
     return {
       sha256: result.sha256,
       size: result.size,
@@ -229,7 +247,8 @@ async function place(
 
 export async function create(news: Record<string, unknown>) {
   const inputs = inputsOf(news);
-  return { id: randomUUID(), outs: { ...inputs, ...(await place(inputs)) } };
+  const placed = await place(inputs, resourceLog(news));
+  return { id: randomUUID(), outs: sealed({ ...inputs, ...placed }, inputs) };
 }
 
 export async function update(
@@ -238,7 +257,7 @@ export async function update(
   news: Record<string, unknown>,
 ) {
   const inputs = inputsOf(news);
-  return { outs: { ...inputs, ...(await place(inputs)) } };
+  return { outs: sealed({ ...inputs, ...(await place(inputs, resourceLog(news))) }, inputs) };
 }
 
 export async function remove(_id: string, props: Record<string, unknown>) {
@@ -256,7 +275,7 @@ export async function read(id: string, props: Record<string, unknown>) {
     const remoteSha256 = await (await filesOf(client, inputs)).sha256(inputs.path);
     return {
       id,
-      props: { ...props, remoteSha256 },
+      props: sealed({ ...props, remoteSha256 }, inputs),
       inputs: inputs as unknown as Record<string, unknown>,
     };
   });

@@ -1,7 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { remoteCommandProvider } from "../provider";
 import type { ConnectionArgs } from "./connection";
-import { secretPlaceholder } from "./secret-placeholder";
+import { secretOutputsOf } from "./secret-outputs";
+import { TYPE_MODULE, urnInput, withLegacyTypeAlias } from "./resource-type";
 
 export interface RemoteCommandArgs {
   connection: pulumi.Input<ConnectionArgs>;
@@ -54,30 +55,25 @@ export class RemoteCommand extends pulumi.dynamic.Resource {
       args.stdin,
       args.environment,
     ];
-    const marker = secretPlaceholder(sensitive);
-    const secretOutputs = pulumi.output(
-      Promise.all(
-        sensitive
-          .filter((value) => value !== undefined)
-          .map((value) => pulumi.isSecret(pulumi.output(value))),
-      ).then((flags) => flags.some(Boolean)),
-    );
     super(
       remoteCommandProvider,
       name,
       {
         ...args,
         connection: pulumi.secret(args.connection),
-        secretOutputs,
-        stdout: marker,
-        stderr: marker,
-        state: marker,
-        appliedState: marker,
+        __urn: urnInput(name, "RemoteCommand", opts),
+        secretOutputs: secretOutputsOf(sensitive),
+        stdout: undefined,
+        stderr: undefined,
+        state: undefined,
+        appliedState: undefined,
         exitCode: undefined,
         skipped: undefined,
         inSync: undefined,
       },
-      opts,
+      withLegacyTypeAlias(opts),
+      TYPE_MODULE,
+      "RemoteCommand",
     );
   }
 }

@@ -1,7 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { remoteFileProvider } from "../provider";
 import type { ConnectionArgs } from "./connection";
-import { secretPlaceholder } from "./secret-placeholder";
+import { secretOutputsOf } from "./secret-outputs";
+import { TYPE_MODULE, urnInput, withLegacyTypeAlias } from "./resource-type";
 
 export interface RemoteFileArgs {
   connection: pulumi.Input<ConnectionArgs>;
@@ -37,19 +38,22 @@ export class RemoteFile extends pulumi.dynamic.Resource {
   constructor(name: string, args: RemoteFileArgs, opts?: pulumi.CustomResourceOptions) {
     // The hash and size of secret content are secret too: a SHA-256 confirms a guessed
     // password file, and a size narrows the guess.
-    const marker = secretPlaceholder([args.content, args.source, args.asset]);
     super(
       remoteFileProvider,
       name,
       {
         ...args,
         connection: pulumi.secret(args.connection),
-        sha256: marker,
-        size: marker,
-        remoteSha256: marker,
+        __urn: urnInput(name, "RemoteFile", opts),
+        secretOutputs: secretOutputsOf([args.content, args.source, args.asset]),
+        sha256: undefined,
+        size: undefined,
+        remoteSha256: undefined,
         uploaded: undefined,
       },
-      opts,
+      withLegacyTypeAlias(opts),
+      TYPE_MODULE,
+      "RemoteFile",
     );
   }
 }

@@ -30,7 +30,7 @@ function resourcesOf(result: OperationResult | undefined): Map<string, StateReso
   const { resources = [] } = result.deployment as { resources?: StateResource[] };
   return new Map(
     resources
-      .filter((resource) => resource.type === "pulumi-nodejs:dynamic:Resource")
+      .filter((resource) => resource.type.startsWith("pulumi-nodejs:dynamic/winrm:"))
       .map((resource) => [resource.urn.slice(resource.urn.lastIndexOf("::") + 2), resource]),
   );
 }
@@ -132,7 +132,7 @@ describe("RemoteCommand and RemoteFile on the Pulumi engine", () => {
     );
   });
 
-  test("(2) every kind of file source settles: preview, a second up and a clean refresh show no changes and run nothing", async () => {
+  test("(2) every kind of file source settles: preview, a second up and a clean refresh show no changes and run nothing", async (t) => {
     const stack = project.stack("unchanged", connection);
     const local = (name: string, text: string) => {
       const path = join(work, `unchanged-${name}`);
@@ -143,6 +143,7 @@ describe("RemoteCommand and RemoteFile on the Pulumi engine", () => {
     const remote = (name: string) => join(work, "unchanged", name);
     const resources = [
       sh("hello", { create: "echo create-2-marker" }),
+      sh("second", { create: "echo create-2b-marker" }),
       file("content", { path: remote("content.txt"), content: "same\n" }),
       file("source", { path: remote("source.txt"), source: local("source.txt", "a source\n") }),
       file("fileAsset", {
@@ -158,19 +159,25 @@ describe("RemoteCommand and RemoteFile on the Pulumi engine", () => {
         asset: { $asset: "file", value: touched },
       }),
     ];
-    await stack.runOk(resources, ["up"]);
+    const start = host.log.counters;
+    const [first] = await stack.runOk(resources, ["up"]);
+    // Seven resources on one host, one login (issue 12, item 7).
+    const logins = counted(start);
+    assert.equal(logins.authentications, 1, JSON.stringify(logins));
+    t.diagnostic(`first up: ${JSON.stringify(logins)} in ${first?.durationMs} ms`);
     // Touched, not changed (issue 12, item 1).
     const later = new Date(Date.now() + 60_000);
     utimesSync(touched, later, later);
     const before = host.log.counters;
     const [preview, second] = await stack.runOk(resources, ["preview", "up"]);
-    assert.deepEqual(preview?.changes, { same: 7 });
-    assert.deepEqual(second?.changes, { same: 7 });
+    assert.deepEqual(preview?.changes, { same: 8 });
+    assert.deepEqual(second?.changes, { same: 8 });
+    t.diagnostic(`second up, nothing to do: ${second?.durationMs} ms`);
     assert.deepEqual(counted(before), { commands: 0, authentications: 0, connections: 0 });
     assert.equal(started("create-2-marker").length, 1);
     const [refresh, third] = await stack.runOk(resources, ["refresh", "up"]);
-    assert.deepEqual(refresh?.changes, { same: 7 }, "a refresh with nothing changed by hand");
-    assert.deepEqual(third?.changes, { same: 7 });
+    assert.deepEqual(refresh?.changes, { same: 8 }, "a refresh with nothing changed by hand");
+    assert.deepEqual(third?.changes, { same: 8 });
   });
 
   test("(3) a changed create updates; a changed trigger replaces, running delete then create", async () => {
@@ -178,10 +185,16 @@ describe("RemoteCommand and RemoteFile on the Pulumi engine", () => {
     const args = { create: "echo create-3a-marker", delete: "echo delete-3-marker" };
     await stack.runOk([sh("cmd", { ...args, triggers: [1] })], ["up"]);
 
-    const [update, afterUpdate] = await stack.runOk(
+    const [preview, update, afterUpdate] = await stack.runOk(
       [sh("cmd", { ...args, create: "echo create-3b-marker", triggers: [1] })],
-      ["up", "export"],
+      ["preview", "up", "export"],
     );
+    // The diff names the input the user changed and nothing else (issue 12, item 6): no
+    // outputs-to-be shown as added inputs.
+    const previewed = preview?.steps.find((step) => step.name === "cmd");
+    assert.equal(previewed?.op, "update");
+    assert.deepEqual(previewed?.changedInputs, ["create"]);
+    assert.doesNotMatch(preview?.output ?? "", /\+ (stdout|stderr|state|appliedState)\b/);
     assert.deepEqual(update?.changes, { same: 1, update: 1 });
     assert.deepEqual(opsFor(update, "cmd"), ["update"]);
     assert.equal(started("create-3b-marker").length, 1);
@@ -214,7 +227,19 @@ describe("RemoteCommand and RemoteFile on the Pulumi engine", () => {
     const before = host.log.counters;
     // A longer OperationTimeout: the connection input changes, the host does not.
     const changed = project.stack("connection-only", { ...connection, operationTimeout: 45 });
-    const [up, exported, again] = await changed.runOk(resources, ["up", "export", "up"]);
+    const [preview, up, exported, again] = await changed.runOk(resources, [
+      "preview",
+      "up",
+      "export",
+      "up",
+    ]);
+    // Both are updates whose diff shows no other input (issue 12, item 6); the connection is
+    // secret, so the events show it as "[secret]" before and after.
+    for (const name of ["cmd", "config"]) {
+      const step = preview?.steps.find((candidate) => candidate.name === name);
+      assert.equal(step?.op, "update", name);
+      assert.deepEqual(step?.changedInputs, [], name);
+    }
     assert.deepEqual(opsFor(up, "cmd"), ["update"]);
     assert.equal(started("create-3d-marker").length, 1, "the update re-ran create");
     assert.equal(started("delete-3d-marker").length, 0, "the update replaced the command");
@@ -254,6 +279,20 @@ describe("RemoteCommand and RemoteFile on the Pulumi engine", () => {
       assert.equal(shown.includes(`out-of-${logging}-marker`), out, `stdout with ${logging}`);
       assert.equal(shown.includes(`err-of-${logging}-marker`), err, `stderr with ${logging}`);
     }
+    // Each line is shown under the resource that printed it, not the stack (issue 12, item 5).
+    const streamed = (up?.diagnostics ?? []).filter((item) => item.severity !== "debug");
+    for (const diagnostic of streamed) {
+      const marker = /(out|err)-of-(\w+)-marker/.exec(diagnostic.message);
+      if (marker === null) continue;
+      assert.match(
+        diagnostic.urn,
+        new RegExp(`::pulumi-nodejs:dynamic/winrm:RemoteCommand::log-${marker[2]}$`),
+      );
+    }
+    assert.match(
+      up?.output ?? "",
+      /RemoteCommand log-stdout +(creating|running).*out-of-stdout-marker/,
+    );
   });
 
   test("(6) destroy runs the delete commands and removes files with deleteOnDestroy", async () => {

@@ -4,10 +4,11 @@
  * stored as __provider), and the stored provider loads the implementation by package name, so
  * the installed version's code runs for resources created by an older one.
  *
- * The project installs the packed repository, runs `up`, then installs a second tarball made
- * from the first with a higher version, changed implementation modules and a changed
- * serialized provider text, as a user's `npm update` would, and runs `preview`, `up` and
- * `refresh` again.
+ * The project installs release 0.1.0 (test/e2e/releases) and runs `up`, then installs the
+ * packed repository made over into a higher version, with changed implementation modules and a
+ * changed serialized provider text, as a user's `npm update` would, and runs `preview`, `up`
+ * and `refresh` again. Since 0.1.0 the resources have their own type names (kept by an alias)
+ * and outputs derived from secrets are marked by the provider, not by placeholder inputs.
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -16,7 +17,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { LogKind } from "../host";
 import { exec } from "./support/project";
-import type { ResourceSpec } from "./support/scenario";
+import type { OperationResult, ResourceSpec } from "./support/scenario";
 import { e2eFixture } from "./support/fixture";
 
 const UPGRADED_VERSION = "99.0.0-upgrade-test";
@@ -46,6 +47,48 @@ function upgradedTarball(projectDir: string, workDir: string): string {
   return tarball;
 }
 
+/** The one type every resource had up to release 0.1.0. */
+const LEGACY_TYPE = "pulumi-nodejs:dynamic:Resource";
+
+/** The package of release 0.1.0 (test/e2e/releases/README.md says how it was made). */
+const RELEASE_0_1_0 = join(
+  __dirname,
+  "..",
+  "..",
+  "..",
+  "test",
+  "e2e",
+  "releases",
+  "pulumi-winrm-0.1.0.tgz",
+);
+
+/** Installs a package tarball into the project and returns the version now installed. */
+async function install(projectDir: string, tarball: string): Promise<string> {
+  const installed = await exec(
+    "npm",
+    ["install", "--prefer-offline", "--no-audit", "--no-fund", tarball],
+    { cwd: projectDir, timeoutMs: 300_000 },
+  );
+  assert.equal(installed.code, 0, installed.stderr);
+  const manifest = join(projectDir, "node_modules", "pulumi-winrm", "package.json");
+  return (JSON.parse(readFileSync(manifest, "utf8")) as { version: string }).version;
+}
+
+/** The program's resources in an exported deployment. */
+function resourcesOf(result: OperationResult | undefined) {
+  const { resources = [] } = (result?.deployment ?? {}) as {
+    resources?: Array<{ urn: string; type: string; outputs?: Record<string, unknown> }>;
+  };
+  return resources.filter((resource) => resource.type.startsWith("pulumi-nodejs:dynamic"));
+}
+
+/** The types of the program's resources in an exported deployment, sorted (the engine's order may vary). */
+function typesOf(result: OperationResult | undefined): string[] {
+  return resourcesOf(result)
+    .map((resource) => resource.type)
+    .sort();
+}
+
 describe("upgrading pulumi-winrm under an existing stack", () => {
   const fixture = e2eFixture("upgrade");
 
@@ -65,29 +108,53 @@ describe("upgrading pulumi-winrm under an existing stack", () => {
         },
       },
       { kind: "RemoteFile", name: "config", args: { path: filePath, content: "v1\n" } },
+      {
+        kind: "RemoteFile",
+        name: "secretConfig",
+        args: { path: join(fixture.work, "remote", "secret.txt"), content: "s3cret\n" },
+        secrets: ["content"],
+      },
     ];
-    await stack.runOk(resources, ["up"]);
-    const inode = statSync(filePath).ino;
-
+    // The package built from this tree, as the upgrade; then the stack is created by release
+    // 0.1.0, from before the resources had type names of their own and secretOutputs.
     const tarballDir = join(fixture.work, "tarball");
     mkdirSync(tarballDir);
     const tarball = upgradedTarball(fixture.project.dir, tarballDir);
-    const installed = await exec(
-      "npm",
-      ["install", "--prefer-offline", "--no-audit", "--no-fund", tarball],
-      { cwd: fixture.project.dir, timeoutMs: 300_000 },
+    assert.equal(await install(fixture.project.dir, RELEASE_0_1_0), "0.1.0");
+    const [, created] = await stack.runOk(resources, ["up", "export"]);
+    assert.deepEqual(typesOf(created), [LEGACY_TYPE, LEGACY_TYPE, LEGACY_TYPE]);
+    const inode = statSync(filePath).ino;
+
+    assert.equal(
+      await install(fixture.project.dir, tarball),
+      UPGRADED_VERSION,
+      "the upgraded package is the one installed",
     );
-    assert.equal(installed.code, 0, installed.stderr);
-    const now = JSON.parse(
-      readFileSync(
-        join(fixture.project.dir, "node_modules", "pulumi-winrm", "package.json"),
-        "utf8",
-      ),
-    ) as { version: string };
-    assert.equal(now.version, UPGRADED_VERSION, "the upgraded package is the one installed");
 
     const before = fixture.host.log.counters;
-    const [preview, up, refresh] = await stack.runOk(resources, ["preview", "up", "refresh"]);
+    const [preview, up, refresh, exported] = await stack.runOk(resources, [
+      "preview",
+      "up",
+      "refresh",
+      "export",
+    ]);
+    // The same resources under their own type names (issue 12, item 5), kept by the alias.
+    assert.deepEqual(typesOf(exported), [
+      "pulumi-nodejs:dynamic/winrm:RemoteCommand",
+      "pulumi-nodejs:dynamic/winrm:RemoteFile",
+      "pulumi-nodejs:dynamic/winrm:RemoteFile",
+    ]);
+    // Secret content's hash stays secret: 0.1.0 had the engine derive it, now the provider
+    // marks it (secretOutputs), and the refresh rewrote the outputs.
+    const secretFile = resourcesOf(exported).find((resource) =>
+      resource.urn.endsWith("::secretConfig"),
+    );
+    for (const name of ["sha256", "size", "remoteSha256"]) {
+      assert.ok(
+        JSON.stringify(secretFile?.outputs?.[name]).includes("ciphertext"),
+        `output ${name} of the secret file is stored in plaintext`,
+      );
+    }
     for (const [name, result] of [
       ["preview", preview],
       ["up", up],

@@ -160,11 +160,16 @@ async function run(scenario: Scenario): Promise<DriverResult> {
           urn: step.urn,
           name: step.urn.slice(step.urn.lastIndexOf("::") + 2),
           diffs: step.diffs,
+          changedInputs: changedInputs(step.old?.inputs, step.new?.inputs),
         });
       }
       const diagnostic = event.diagnosticEvent;
       if (diagnostic)
-        diagnostics.push({ severity: diagnostic.severity, message: diagnostic.message });
+        diagnostics.push({
+          severity: diagnostic.severity,
+          message: diagnostic.message,
+          urn: diagnostic.urn ?? "",
+        });
     };
     const result: OperationResult = {
       operation,
@@ -183,7 +188,7 @@ async function run(scenario: Scenario): Promise<DriverResult> {
           break;
         }
         case "preview": {
-          const preview = await stack.preview({ onOutput, onEvent });
+          const preview = await stack.preview({ onOutput, onEvent, diff: true });
           result.changes = preview.changeSummary;
           break;
         }
@@ -211,6 +216,19 @@ async function run(scenario: Scenario): Promise<DriverResult> {
     if (!result.ok) break;
   }
   return { operations: results };
+}
+
+/**
+ * The inputs whose old and new values differ in a step's event: what `pulumi preview --diff`
+ * lists as added, removed or changed (a value not known yet counts as changed).
+ */
+function changedInputs(
+  olds: Record<string, unknown> | undefined,
+  news: Record<string, unknown> | undefined,
+): string[] {
+  if (olds === undefined || news === undefined) return [];
+  const keys = new Set([...Object.keys(olds), ...Object.keys(news)]);
+  return [...keys].filter((key) => JSON.stringify(olds[key]) !== JSON.stringify(news[key])).sort();
 }
 
 const [scenarioFile, resultFile] = process.argv.slice(2);

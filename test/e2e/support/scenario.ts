@@ -62,12 +62,16 @@ export interface StepRecord {
   /** The resource's logical name (the last URN component). */
   name: string;
   diffs?: string[];
+  /** Inputs that differ between the step's old and new state (empty for a create or delete). */
+  changedInputs: string[];
 }
 
 export interface Diagnostic {
   /** "debug", "info", "info#err", "warning" or "error". */
   severity: string;
   message: string;
+  /** The resource the message is attributed to; "" for the stack or the engine. */
+  urn: string;
 }
 
 export interface OperationResult {

@@ -106,6 +106,20 @@ describe("RemoteCommand diff", () => {
       changes: false,
       replaces: [],
     },
+    {
+      name: "another URN only (renamed with an alias): no change",
+      olds: { ...base, __urn: "urn:pulumi:s::p::pulumi-nodejs:dynamic/winrm:RemoteCommand::a" },
+      news: { ...base, __urn: "urn:pulumi:s::p::pulumi-nodejs:dynamic/winrm:RemoteCommand::b" },
+      changes: false,
+      replaces: [],
+    },
+    {
+      name: "state of release 0.1.0, with the placeholder inputs: no change",
+      olds: { ...base, secretOutputs: false, stdout: "", stderr: "", state: "", appliedState: "" },
+      news: { ...base, secretOutputs: false },
+      changes: false,
+      replaces: [],
+    },
   ];
   for (const item of cases) {
     test(item.name, () => {
@@ -152,6 +166,18 @@ describe("RemoteCommand check and update", () => {
     assert.equal(outs.stdout, "hi\n");
     assert.equal(outs.state, "s");
     assert.deepEqual(outs.connection, news.connection);
+  });
+
+  test("update of the connection alone returns the output secret when the inputs are", async () => {
+    const olds = { connection, create: "echo hi", stdout: "hi\n", secretOutputs: true };
+    const news = { ...olds, connection: { ...connection, password: "rotated" } };
+    const outs = (await command.update("id", olds, news)).outs as Props;
+    // Pulumi's wire form of a secret: the engine stores it encrypted.
+    assert.deepEqual(outs.stdout, {
+      "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",
+      value: "hi\n",
+    });
+    assert.equal(outs.create, "echo hi", "an input is secret only when the user made it so");
   });
 });
 
@@ -231,6 +257,20 @@ describe("RemoteFile diff", () => {
       olds: { ...assetBase(sha), sha256: sha, remoteSha256: sha },
       news: assetBase(sha),
       changes: false,
+      replaces: [],
+    },
+    {
+      name: "state of release 0.1.0, without secretOutputs: no change",
+      olds: { ...base, sha256: sha, remoteSha256: sha },
+      news: { ...base, secretOutputs: false },
+      changes: false,
+      replaces: [],
+    },
+    {
+      name: "content made secret: an update (its hash and size become secret)",
+      olds: { ...base, secretOutputs: false, sha256: sha, remoteSha256: sha },
+      news: { ...base, secretOutputs: true },
+      changes: true,
       replaces: [],
     },
     {
