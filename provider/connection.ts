@@ -266,7 +266,12 @@ export async function withClient<T>(
   let entry = pool().get(key);
   if (!entry) {
     entry = {
-      client: new WinRMClient({ ...toClientOptions(connection), onWaiting: reportWait }),
+      // Shared: resources come and go, so a quiet command's Receive must not hold the one
+      // authenticated connection while another resource's request waits (issue 12, item 7).
+      client: new WinRMClient(
+        { ...toClientOptions(connection), onWaiting: reportWait },
+        { shared: true },
+      ),
       active: 0,
       waiters: new WaitQueue(),
       limit: connection.maxConcurrency ?? CONNECTION_DEFAULTS.maxConcurrency,

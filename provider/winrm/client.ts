@@ -80,8 +80,14 @@ export class WinRMClient {
    */
   private readonly session: WSManSession;
 
-  /** `internals.clock`: tests move time by hand instead of sleeping. */
-  constructor(options: ClientOptions, internals: { clock?: Clock } = {}) {
+  /**
+   * `internals.clock`: tests move time by hand instead of sleeping.
+   * `internals.shared`: the client serves callers that come and go (the resources of a Pulumi
+   * program). Its Receives then never hold the connection for more than a second, even while
+   * one command runs alone: a request that arrives in the middle waits less than the pool's
+   * 2 s before it would open (and log in on) a second connection.
+   */
+  constructor(options: ClientOptions, internals: { clock?: Clock; shared?: boolean } = {}) {
     this.options = resolveClientOptions(options);
     this.clock = internals.clock ?? systemClock;
     this.waiting = new WaitQueue(this.clock);
@@ -90,7 +96,7 @@ export class WinRMClient {
     this.session = new WSManSession(
       {
         request: (soap, requestOptions) => transport.request(soap, requestOptions),
-        contended: () => transport.contended() || this.running > 1,
+        contended: () => internals.shared === true || transport.contended() || this.running > 1,
       },
       {
         to: this.endpoint,

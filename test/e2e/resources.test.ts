@@ -161,7 +161,7 @@ describe("RemoteCommand and RemoteFile on the Pulumi engine", () => {
     ];
     const start = host.log.counters;
     const [first] = await stack.runOk(resources, ["up"]);
-    // Seven resources on one host, one login (issue 12, item 7).
+    // Eight resources on one host, one login (issue 12, item 7).
     const logins = counted(start);
     assert.equal(logins.authentications, 1, JSON.stringify(logins));
     t.diagnostic(`first up: ${JSON.stringify(logins)} in ${first?.durationMs} ms`);
@@ -178,6 +178,27 @@ describe("RemoteCommand and RemoteFile on the Pulumi engine", () => {
     const [refresh, third] = await stack.runOk(resources, ["refresh", "up"]);
     assert.deepEqual(refresh?.changes, { same: 8 }, "a refresh with nothing changed by hand");
     assert.deepEqual(third?.changes, { same: 8 });
+  });
+
+  test("(2) one login per host: a quiet command's Receive does not make a later resource log in again", async () => {
+    const stack = project.stack("one-login", connection);
+    const before = host.log.counters;
+    await stack.runOk(
+      [
+        sh("first", { create: "echo one-login-marker" }),
+        // Runs alone once "first" is done, its Receive waiting on the one connection...
+        sh("quiet", { create: "sleep 8; echo quiet-marker" }),
+        // ...when this file, which needed first's output, sends its requests.
+        file("later", {
+          path: join(work, "one-login", "later.txt"),
+          content: { $output: "first", property: "stdout" },
+        }),
+      ],
+      ["up"],
+    );
+    assert.equal(readFileSync(join(work, "one-login", "later.txt"), "utf8"), "one-login-marker\n");
+    const { authentications, connections } = counted(before);
+    assert.deepEqual({ authentications, connections }, { authentications: 1, connections: 1 });
   });
 
   test("(3) a changed create updates; a changed trigger replaces, running delete then create", async () => {
