@@ -158,16 +158,27 @@ export class HostUnreachableError extends WinRMError {
   readonly reason: string | undefined;
   /** How long the host was waited for (the ready timeout), when it was. */
   readonly waitedMs: number | undefined;
+  /** What the client was doing when the host went away, when that matters to the user. */
+  readonly circumstance: string | undefined;
+  /** The limit the message names, as the caller set it. */
+  readonly limit: LimitName | undefined;
 
   constructor(
     endpoint: string,
     message: string,
-    options: WinRMErrorOptions & { reason?: string; waitedMs?: number } = {},
+    options: WinRMErrorOptions & {
+      reason?: string;
+      waitedMs?: number;
+      circumstance?: string;
+      limit?: LimitName;
+    } = {},
   ) {
     super(ErrorCode.UNREACHABLE, message, options);
     this.endpoint = endpoint;
     this.reason = options.reason;
     this.waitedMs = options.waitedMs;
+    this.circumstance = options.circumstance;
+    this.limit = options.limit;
   }
 
   /**
@@ -181,15 +192,38 @@ export class HostUnreachableError extends WinRMError {
     waitedMs: number,
     limit: LimitName,
     cause?: unknown,
+    circumstance?: string,
   ): HostUnreachableError {
     const advice = "check the host name, port and firewall";
     const message =
-      waitedMs === 0
+      (circumstance ? `${circumstance}; then ` : "") +
+      (waitedMs === 0
         ? `cannot reach ${endpoint.host} (${reason}); ${limit.option} is 0, so it was tried once: ` +
           `${advice}, or set ${limit.option} for a host that is still booting`
         : `cannot reach ${endpoint.host} (${reason}) after trying for ${formatLimit(waitedMs, limit)}: ` +
-          `${advice}, or raise ${limit.option} for a host that is still booting`;
-    return new HostUnreachableError(endpoint.href, message, { cause, reason, waitedMs });
+          `${advice}, or raise ${limit.option} for a host that is still booting`);
+    return new HostUnreachableError(endpoint.href, message, {
+      cause,
+      reason,
+      waitedMs,
+      circumstance,
+      limit,
+    });
+  }
+
+  /** The same failure, saying first what the client was doing when the host went away. */
+  during(circumstance: string): HostUnreachableError {
+    if (this.reason === undefined || this.waitedMs === undefined || this.limit === undefined) {
+      return this;
+    }
+    return HostUnreachableError.afterWaiting(
+      new URL(this.endpoint),
+      this.reason,
+      this.waitedMs,
+      this.limit,
+      this.cause,
+      circumstance,
+    );
   }
 
   /** The same failure with the limit named as `limit` names it; unchanged when not a wait. */
@@ -201,6 +235,7 @@ export class HostUnreachableError extends WinRMError {
       this.waitedMs,
       limit,
       this.cause,
+      this.circumstance,
     );
   }
 }

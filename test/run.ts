@@ -1,6 +1,6 @@
 /**
- * Runs tiers of the test suite with node's built-in runner. The unit, interop, integration and security
- * files run two at a time, then the e2e files one at a time; each group closes with its own
+ * Runs tiers of the test suite with node's built-in runner. The unit, interop, integration,
+ * security and faults files run two at a time, then the e2e files one at a time; each group closes with its own
  * summary (tests, pass, fail), and the exit status is non-zero if either group failed.
  *
  * Usage: node dist/test/run.js [TIERS] [FILTER]
@@ -13,9 +13,9 @@ import { existsSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 
-const TIERS = ["unit", "interop", "integration", "security", "e2e", "remote"] as const;
+const TIERS = ["unit", "interop", "integration", "security", "faults", "e2e", "remote"] as const;
 /** What "all" runs: every tier but remote, which needs a host named in its environment. */
-const ALL = ["unit", "interop", "integration", "security", "e2e"];
+const ALL = ["unit", "interop", "integration", "security", "faults", "e2e"];
 
 function testFiles(dir: string): string[] {
   if (!existsSync(dir)) return [];
@@ -41,7 +41,7 @@ for (const name of tiers) {
  * loopback host, and nothing in them depends on timing tighter than seconds. The e2e files
  * drive the Pulumi engine, which is heavy enough alone, so they run one after another.
  */
-const CONCURRENT_TIERS = new Set(["unit", "interop", "integration", "security"]);
+const CONCURRENT_TIERS = new Set(["unit", "interop", "integration", "security", "faults"]);
 const CONCURRENCY = Math.max(1, Math.min(2, availableParallelism()));
 
 const select = (names: string[]) =>

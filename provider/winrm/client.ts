@@ -5,9 +5,9 @@
 import { inspect } from "node:util";
 import { REDACTED } from "../auth/credentials";
 import { clientClosedError, UnsupportedError, WSManFault } from "../errors";
-import { type CommandResult, type RunOptions, runInShell } from "./winrs/command";
+import { commandStart, type CommandResult, type RunOptions, runInShell } from "./winrs/command";
 import { type ClientOptions, resolveClientOptions, type ResolvedClientOptions } from "./options";
-import { type ShellOptions, WinRSShell } from "./winrs/shell";
+import { isShellGone, type ShellOptions, WinRSShell } from "./winrs/shell";
 import { Transport } from "./http/pool";
 import { type Clock, followSignal, systemClock, unrefTimer, WaitQueue } from "./wait-queue";
 import { type IdentifyResult, WSManSession } from "./wsman";
@@ -35,18 +35,10 @@ const DELETE_WAIT_MS = 5000;
 const QUOTA_WAIT_MS = 120_000;
 
 /**
- * Whether a fault says the shell itself no longer exists. InvalidSelectors (2150858843) answers
- * a bad CommandId as well; only the text tells them apart, and Windows words a missing shell
- * "The request for the Windows Remote Shell with ShellId ... failed because the shell was not
- * found on the server".
+ * A shell after a command: "healthy" goes back to the pool; "gone": the host no longer has it;
+ * "unknown": a command may run in it unattended (its start was abandoned), so it is deleted.
  */
-function isShellGone(error: unknown): boolean {
-  return (
-    error instanceof WSManFault &&
-    /InvalidSelectors/i.test(error.subcode ?? "") &&
-    /ShellId|shell was not found|shell no longer exists/i.test(error.reason)
-  );
-}
+type ShellState = "healthy" | "gone" | "unknown";
 
 function isQuotaFault(error: unknown): boolean {
   return error instanceof WSManFault && /QuotaLimit/i.test(error.subcode ?? "");
@@ -257,17 +249,46 @@ export class WinRMClient {
         options.signal,
       );
     }
-    // A caller that gives up (its signal) stops waiting for a shell, too.
-    const shell = await this.acquireShell(options.signal);
-    let state: "healthy" | "gone" = "healthy";
-    try {
-      return await runInShell(shell, command, args, options, this.stdinChunkBytes);
-    } catch (error) {
-      if (isShellGone(error)) state = "gone";
-      throw error;
-    } finally {
-      this.releaseShell(shell, state);
+    for (let attempt = 1; ; attempt++) {
+      // A caller that gives up (its signal) stops waiting for a shell, too.
+      const shell = await this.acquireShell(options.signal);
+      let state: ShellState = "healthy";
+      try {
+        return await runInShell(shell, command, args, options, this.stdinChunkBytes);
+      } catch (error) {
+        const start = commandStart(error);
+        if (isShellGone(error)) {
+          state = "gone";
+          // The host refused the Command because the shell is gone (its WinRM service
+          // restarted, or it rebooted): the command did not run, and the shells pooled with
+          // this one are gone too. Run it in a fresh shell, once.
+          if (start === "refused" && attempt === 1) {
+            this.forgetIdleShells();
+            continue;
+          }
+        } else if (start === "unknown") {
+          // The host may have started the command with nobody to receive its output or end
+          // it: deleting the shell ends it.
+          state = "unknown";
+        }
+        throw error;
+      } finally {
+        this.releaseShell(shell, state);
+      }
     }
+  }
+
+  /**
+   * Gives up the pooled shells after the host said one of them is gone: after a restart they
+   * all are. Each is still deleted, in the background, in case only that one had gone (a
+   * Delete of a shell the host no longer has costs one fault).
+   */
+  private forgetIdleShells(): void {
+    for (const shell of this.idle.splice(0)) {
+      this.shellCount--;
+      this.deleteInBackground(shell);
+    }
+    this.waiting.wakeAll();
   }
 
   private async withDedicatedShell<T>(
@@ -359,11 +380,14 @@ export class WinRMClient {
     }
   }
 
-  /** A shell the host says is gone is dropped; a live one is pooled, or deleted once closed. */
-  private releaseShell(shell: WinRSShell, state: "healthy" | "gone"): void {
+  /**
+   * A shell the host says is gone is dropped; one whose state is unknown is deleted; a live one
+   * is pooled, or deleted once closed.
+   */
+  private releaseShell(shell: WinRSShell, state: ShellState): void {
     if (state === "gone") {
       this.shellCount--;
-    } else if (!this.closed) {
+    } else if (state === "healthy" && !this.closed) {
       this.idle.push(shell);
       this.expireWhenIdle(shell);
     } else {

@@ -136,28 +136,41 @@ describe("client fault handling against the loopback host", () => {
     );
   });
 
-  test("InvalidSelectors saying the shell is gone drops it without a Delete; the next command gets a new shell", async () => {
+  test("InvalidSelectors saying the shell is gone drops it without a Delete and runs the command once in a new shell", async () => {
+    // A host of its own: the shells said to be gone here are alive on it (an injected fault),
+    // and would count against the shared host's small quota.
+    const host = await startHost();
     const client = clientFor(host);
+    const goneFault = {
+      code: 2150858843,
+      subcode: "w:InvalidSelectors",
+      message:
+        "The request for the Windows Remote Shell with ShellId 00000000-0000-0000-0000-000000000000 " +
+        "failed because the shell was not found on the server.",
+    };
     try {
       await client.run("true");
       const before = host.log.counters;
-      host.faults.respondWithFault(1, {
-        code: 2150858843,
-        subcode: "w:InvalidSelectors",
-        message:
-          "The request for the Windows Remote Shell with ShellId 00000000-0000-0000-0000-000000000000 " +
-          "failed because the shell was not found on the server.",
-      });
-      await assert.rejects(client.run("echo never-runs"), /shell was not found/);
-      assert.equal((await client.run("echo new-shell")).stdout.toString(), "new-shell\n");
+      host.faults.respondWithFault(1, goneFault);
+      // The host refused the Command, so the command did not run: it runs in a fresh shell.
+      const result = await client.run("echo gone-shell-retried");
+      assert.equal(result.stdout.toString(), "gone-shell-retried\n");
+      assert.equal(startedCommands(host, "gone-shell-retried"), 1);
       assert.equal(host.log.counters.shellsCreated - before.shellsCreated, 1);
       assert.equal(
         host.log.counters.shellsDeleted,
         before.shellsDeleted,
         "no Delete for a gone shell",
       );
+      // Only once: a fresh shell that is gone as well fails the command.
+      host.faults.respondWithFault(1, goneFault);
+      host.faults.respondWithFault(3, goneFault); // message 2 creates the fresh shell
+      await assert.rejects(client.run("echo never-runs"), /shell was not found/);
+      assert.equal(startedCommands(host, "never-runs"), 0);
+      assert.equal((await client.run("echo new-shell")).stdout.toString(), "new-shell\n");
     } finally {
       await client.close();
+      await host.close();
     }
   });
 

@@ -364,15 +364,15 @@ describe("stopping a command", () => {
     const client = clientFor(host);
     try {
       const controller = new AbortController();
-      const started = client.run("sleep 30; echo never", [], {
+      // Abort once the command runs and the client knows it (its first output arrived); an
+      // abort during the Command request itself deletes the shell instead (the faults tier).
+      const started = client.run("echo running; sleep 30; echo never", [], {
         signal: controller.signal,
-        onStdout: () => assert.fail("the command printed after it was stopped"),
+        onStdout: (chunk) => {
+          assert.doesNotMatch(chunk.toString(), /never/, "printed after it was stopped");
+          controller.abort(new Error("the operation was cancelled"));
+        },
       });
-      // Abort once the host has the command running.
-      while (host.log.entries(LogKind.COMMAND_STARTED).length === 0) {
-        await new Promise((resolve) => setImmediate(resolve));
-      }
-      controller.abort(new Error("the operation was cancelled"));
       await assert.rejects(started, /^Error: the operation was cancelled$/);
       const signals = host.log.entries(LogKind.SIGNAL);
       assert.equal(signals.length, 1, "one Signal terminate");
@@ -393,13 +393,17 @@ describe("stopping a command", () => {
     const created = () => host.log.entries(LogKind.SHELL_CREATED).length;
     const deleted = () => host.log.entries(LogKind.SHELL_DELETED).length;
     const openBefore = created() - deleted();
-    const running = client.run("sleep 30; echo never", [], {
-      onStdout: () => assert.fail("the command printed after the client closed"),
+    let runningOnHost: () => void = () => undefined;
+    const seen = new Promise<void>((resolve) => (runningOnHost = resolve));
+    const running = client.run("echo running; sleep 30; echo never", [], {
+      onStdout: (chunk) => {
+        assert.doesNotMatch(chunk.toString(), /never/, "printed after the client closed");
+        runningOnHost();
+      },
     });
     running.catch(() => undefined); // asserted below, once close() has returned
-    while (host.log.entries(LogKind.COMMAND_STARTED).length === startedBefore) {
-      await new Promise((resolve) => setImmediate(resolve));
-    }
+    await seen;
+    assert.equal(host.log.entries(LogKind.COMMAND_STARTED).length, startedBefore + 1);
     await client.close();
     await assert.rejects(running, /this WinRMClient was closed/);
     const signals = host.log.entries(LogKind.SIGNAL).slice(signalsBefore);

@@ -24,7 +24,7 @@ import {
   encryptMessage,
   isEncryptedContentType,
 } from "./encryption";
-import { NotSent, SessionExpired, translateRequestError } from "./failures";
+import { failedToConnect, NotSent, SessionExpired, translateRequestError } from "./failures";
 import type { HttpResponse, SoapReply, TransportOptions } from "./options";
 import { verifyingConnector } from "./tls";
 
@@ -82,7 +82,7 @@ export class Connection {
   }
 
   /** Sends one SOAP message and returns the reply (decrypted), whatever its HTTP status. */
-  async send(soap: Buffer, timeoutMs: number): Promise<SoapReply> {
+  async send(soap: Buffer, timeoutMs: number, abandon?: AbortSignal): Promise<SoapReply> {
     if (this.closed) throw clientClosedError();
     const handshake = this.authenticator.handshake;
     if (handshake && this.authenticatedGeneration !== this.socketGeneration) {
@@ -94,15 +94,26 @@ export class Connection {
     }
     const generation = this.socketGeneration;
     const headers = this.authenticator.requestHeaders();
-    const response =
-      this.sealing !== undefined
-        ? await this.request(
-            encryptMessage(this.context!, soap),
-            encryptedContentType(this.sealing),
-            timeoutMs,
-            headers,
-          )
-        : await this.request(soap, SOAP_CONTENT_TYPE, timeoutMs, headers);
+    let response: HttpResponse;
+    try {
+      response =
+        this.sealing !== undefined
+          ? await this.request(
+              encryptMessage(this.context!, soap),
+              encryptedContentType(this.sealing),
+              timeoutMs,
+              headers,
+              abandon,
+            )
+          : await this.request(soap, SOAP_CONTENT_TYPE, timeoutMs, headers, abandon);
+    } catch (error) {
+      // The keep-alive socket had gone and a new one could not be opened (a host rebooting):
+      // the request was never written, so it is safe to send again whatever it is, after a
+      // new handshake on the socket that will carry it.
+      if (!failedToConnect(error) || error instanceof WinRMError) throw error;
+      if (handshake) this.authenticatedGeneration = -1;
+      throw new NotSent(error);
+    }
     if (handshake && generation !== this.socketGeneration) {
       // undici opened a new socket for this request: the host saw it unauthenticated.
       throw new NotSent(new Error("the connection was replaced before the request was sent"));
@@ -197,6 +208,7 @@ export class Connection {
     contentType: string | undefined,
     timeoutMs: number,
     extraHeaders: Record<string, string> = {},
+    abandon?: AbortSignal,
   ): Promise<HttpResponse> {
     const headers: Record<string, string> = {
       "content-length": String(body.length),
@@ -212,6 +224,8 @@ export class Connection {
         body,
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
+        // undici closes the socket of a request abandoned in flight: nothing else can use it.
+        signal: abandon,
       });
       const chunks: Buffer[] = [];
       let size = 0;

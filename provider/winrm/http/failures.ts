@@ -34,6 +34,29 @@ export function isConnectionFailure(error: unknown): boolean {
   return code !== undefined && RETRYABLE_CONNECT_CODES.has(code);
 }
 
+/** Errors met while opening a socket, before any byte of a request was written to it. */
+const connectFailures = new WeakSet<object>();
+
+/** Marks `error` as met while connecting (see verifyingConnector). */
+export function markConnectFailure<T>(error: T): T {
+  if (typeof error === "object" && error !== null) connectFailures.add(error);
+  return error;
+}
+
+/**
+ * Whether `error` (or a cause) was met while opening the socket: refused, timed out, no
+ * route, no name, TLS not up. The request was never written, so the host cannot have acted on
+ * it, and sending it again is safe whatever it is.
+ */
+export function failedToConnect(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && typeof current === "object" && current !== null; depth++) {
+    if (connectFailures.has(current)) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
 /**
  * A request that never reached the host as an authenticated request (the connection failed
  * while connecting or authenticating, or the host is still booting): always safe to retry.

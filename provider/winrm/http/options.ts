@@ -53,6 +53,12 @@ export interface RequestOptions {
    * unknown whether the host acted on it.
    */
   signal?: AbortSignal;
+  /**
+   * The signal also abandons the request once it is on the wire: its connection is closed
+   * and the call rejects with the signal's reason. Only for a request whose caller can make
+   * an unknown outcome safe (a Command whose shell is then deleted).
+   */
+  abandonOnSignal?: boolean;
 }
 
 /** One HTTP reply, its body read whole (bounded by maxResponseBytes). */

@@ -23,7 +23,7 @@ import { negotiateAuthenticator } from "./negotiate";
 import type { RequestOptions, SoapReply, TransportOptions } from "./options";
 import { validateSecurity } from "./security";
 import { HostWait } from "./host-wait";
-import { type Clock, sleep, systemClock, WaitQueue } from "../wait-queue";
+import { abortReason, type Clock, sleep, systemClock, WaitQueue } from "../wait-queue";
 
 /** How long a caller waits for the busy connection(s) before the pool opens another. */
 const OPEN_ANOTHER_AFTER_MS = 2000;
@@ -93,10 +93,12 @@ export class Transport {
     let retriedAfterSend = false;
     let waiting = false;
     try {
+      const abandon = options.abandonOnSignal ? options.signal : undefined;
       for (;;) {
         try {
-          return await connection.send(soap, options.timeoutMs);
+          return await connection.send(soap, options.timeoutMs, abandon);
         } catch (error) {
+          if (abandon?.aborted) throw abortReason(abandon);
           if (!(error instanceof NotSent)) {
             this.recoverAfterSend(error, options, retriedAfterSend);
             retriedAfterSend = true;

@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import type { TLSSocket } from "node:tls";
 import { buildConnector } from "undici";
 import { InvalidArgumentError, TlsError } from "../../errors";
+import { markConnectFailure } from "./failures";
 import type { TransportOptions } from "./options";
 import { defaultTrustedCertificates } from "./trust";
 
@@ -43,7 +44,8 @@ export function verifyingConnector(
   return (connectOptions, callback) => {
     base(connectOptions, (error, socket) => {
       if (error) {
-        callback(error, null);
+        // Nothing was written: the layers above may send the request again (failures.ts).
+        callback(markConnectFailure(error), null);
         return;
       }
       if (!https) {

@@ -4,7 +4,7 @@
  * keeps a bounded tail of each stream for the caller.
  */
 import { StringDecoder } from "node:string_decoder";
-import { ProtocolError, TimeoutError } from "../../errors";
+import { ConnectionLostError, ProtocolError, TimeoutError, WSManFault } from "../../errors";
 import { abortReason, followSignal, whenAborted } from "../wait-queue";
 import { CONTENDED_RECEIVE_SECONDS, type ReceiveResult, type WinRSShell } from "./shell";
 
@@ -227,15 +227,42 @@ export async function runInShell(
   if (options.signal?.aborted) throw abortReason(options.signal);
   const stop = commandStop(options);
   try {
-    const commandId = await shell.command(command, args, {
-      skipCmdShell: options.skipCmdShell,
-      pipeStdin: options.stdin !== undefined,
-      signal: stop.controller.signal,
-    });
+    let commandId: string;
+    try {
+      commandId = await shell.command(command, args, {
+        skipCmdShell: options.skipCmdShell,
+        pipeStdin: options.stdin !== undefined,
+        signal: stop.controller.signal,
+      });
+    } catch (error) {
+      throw markStartFailure(error, stop.controller.signal.aborted);
+    }
     return await driveCommand(shell, commandId, options, stdinChunkBytes, stop.controller);
   } finally {
     stop.dispose();
   }
+}
+
+/**
+ * What the failure of a Command request says about the command (see `commandStart`):
+ * "refused": the host answered with a fault, so it did not start the command;
+ * "unknown": the request was abandoned (a stop, a timeout) or its connection dropped, so the
+ * host may have started it, in the shell, with nobody receiving its output.
+ */
+export type CommandStart = "refused" | "unknown";
+
+const startFailures = new WeakMap<object, CommandStart>();
+
+function markStartFailure(error: unknown, stopped: boolean): unknown {
+  if (typeof error !== "object" || error === null) return error;
+  if (error instanceof WSManFault) startFailures.set(error, "refused");
+  else if (stopped || error instanceof ConnectionLostError) startFailures.set(error, "unknown");
+  return error;
+}
+
+/** How a command that failed with `error` failed to start, if that is where it failed. */
+export function commandStart(error: unknown): CommandStart | undefined {
+  return typeof error === "object" && error !== null ? startFailures.get(error) : undefined;
 }
 
 /** Feeds a started command its stdin and receives its output until it ends or is stopped. */

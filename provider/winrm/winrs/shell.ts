@@ -4,7 +4,7 @@
  * the loops that drive a command to completion live in command.ts.
  */
 import { randomUUID } from "node:crypto";
-import { ConnectionLostError, ProtocolError, WSManFault } from "../../errors";
+import { ConnectionLostError, HostUnreachableError, ProtocolError, WSManFault } from "../../errors";
 import {
   Action,
   attribute,
@@ -135,6 +135,9 @@ export class WinRSShell {
       },
       idempotent: false,
       signal: options.signal,
+      // The command's timeout and stop cover this request too: the caller then deletes the
+      // shell, which ends the command if the host started it.
+      abandonOnSignal: true,
     });
     const id = text(find(reply, "CommandId")).trim();
     if (!id) throw new ProtocolError("CommandResponse", "no CommandId in the response");
@@ -212,15 +215,7 @@ export class WinRSShell {
           retransmission = true;
           continue;
         }
-        if (error instanceof ConnectionLostError) {
-          throw new ConnectionLostError(
-            "the connection dropped while receiving the command's output, and this host does not " +
-              "replay lost responses (MS-WSMV robust connections): output may be missing, and the " +
-              "command may still be running",
-            { cause: error },
-          );
-        }
-        throw error;
+        throw receiveFailure(error, retransmission);
       }
     }
     if (wholeSeconds) traits.wholeSecondTimeouts = true;
@@ -270,6 +265,57 @@ export class WinRSShell {
       idempotent: true,
     });
   }
+}
+
+/**
+ * Whether a fault says the shell itself no longer exists (the WinRM service restarted, the
+ * host rebooted, or the shell idled out). InvalidSelectors (2150858843) answers a bad
+ * CommandId as well; only the text tells them apart, and Windows words a missing shell "The
+ * request for the Windows Remote Shell with ShellId ... failed because the shell was not found
+ * on the server".
+ */
+export function isShellGone(error: unknown): boolean {
+  return (
+    error instanceof WSManFault &&
+    /InvalidSelectors/i.test(error.subcode ?? "") &&
+    /ShellId|shell was not found|shell no longer exists/i.test(error.reason)
+  );
+}
+
+/**
+ * What a Receive that could not be completed says: the output since the last Receive is
+ * lost and the command may still be running, and why. `retransmitted`: the connection had
+ * dropped and the Receive was being asked again by its OperationID.
+ */
+function receiveFailure(error: unknown, retransmitted: boolean): unknown {
+  const consequence = "output may be missing, and the command may still be running";
+  if (!retransmitted) {
+    if (!(error instanceof ConnectionLostError)) return error;
+    return new ConnectionLostError(
+      "the connection dropped while receiving the command's output, and this host does not " +
+        `replay lost responses (MS-WSMV 3.1.4.1.39, robust connections): ${consequence}`,
+      { cause: error },
+    );
+  }
+  const dropped = "the connection dropped while receiving the command's output";
+  if (error instanceof HostUnreachableError) {
+    return error.during(`${dropped} and the host stopped answering (${consequence})`);
+  }
+  if (isShellGone(error)) {
+    return new ConnectionLostError(
+      `${dropped}, and when it answered again the host no longer had the command's shell ` +
+        "(its WinRM service restarted or it rebooted): the command was ended with its shell, " +
+        "and whether it finished its work is unknown",
+      { cause: error },
+    );
+  }
+  if (error instanceof ConnectionLostError) {
+    return new ConnectionLostError(
+      `${dropped}, and again when it was asked for once more: ${consequence}`,
+      { cause: error },
+    );
+  }
+  return error;
 }
 
 function findSelector(node: XmlNode, name: string): string | undefined {

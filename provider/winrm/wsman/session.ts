@@ -41,6 +41,8 @@ export interface InvokeOptions {
   maxEnvelopeSize?: number;
   /** Ends the request's wait for a connection (see RequestOptions.signal). */
   signal?: AbortSignal;
+  /** The signal also abandons the request on the wire (see RequestOptions.abandonOnSignal). */
+  abandonOnSignal?: boolean;
 }
 
 /** A reply that answers its request: its header and body. */
@@ -110,6 +112,7 @@ export class WSManSession {
       idempotent: options.idempotent,
       mayBlockOnHost: options.mayBlockOnHost,
       signal: options.signal,
+      abandonOnSignal: options.abandonOnSignal,
       timeoutMs: (operationTimeoutSeconds + READ_TIMEOUT_MARGIN_SECONDS) * 1000,
     });
     const parsed = parseEnvelope(reply.soap.toString("utf8"));
