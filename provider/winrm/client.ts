@@ -7,7 +7,7 @@ import { REDACTED } from "../auth/credentials";
 import { clientClosedError, UnsupportedError, WSManFault } from "../errors";
 import { commandStart, type CommandResult, type RunOptions, runInShell } from "./winrs/command";
 import { type ClientOptions, resolveClientOptions, type ResolvedClientOptions } from "./options";
-import { isShellGone, type ShellOptions, WinRSShell } from "./winrs/shell";
+import { isShellGone, lostShellOf, type ShellOptions, WinRSShell } from "./winrs/shell";
 import { Transport } from "./http/pool";
 import { type Clock, followSignal, systemClock, unrefTimer, WaitQueue } from "./wait-queue";
 import { type IdentifyResult, WSManSession } from "./wsman";
@@ -316,6 +316,7 @@ export class WinRMClient {
   private async acquireShell(signal?: AbortSignal): Promise<WinRSShell> {
     const deadline =
       this.clock.now() + Math.max(this.options.transport.readyTimeoutMs, QUOTA_WAIT_MS);
+    let lostCreate = false;
     for (;;) {
       if (this.closed) throw clientClosedError();
       const idle = this.idle.pop();
@@ -326,6 +327,11 @@ export class WinRMClient {
           return await WinRSShell.create(this.session, {}, signal);
         } catch (error) {
           this.shellCount--;
+          if (this.deleteLostShell(error) && !lostCreate) {
+            // Nothing ran in it: ask for another shell, once.
+            lostCreate = true;
+            continue;
+          }
           if (!isQuotaFault(error) || this.clock.now() > deadline) throw error;
           // Other users of the account may hold shells too: never go below one, and retry.
           this.shellLimit = Math.max(1, this.shellCount);
@@ -368,6 +374,7 @@ export class WinRMClient {
       try {
         return await WinRSShell.create(this.session, options, signal);
       } catch (error) {
+        this.deleteLostShell(error);
         if (!isQuotaFault(error) || this.clock.now() > deadline) throw error;
         const idle = this.idle.pop();
         if (idle) {
@@ -395,6 +402,17 @@ export class WinRMClient {
       this.deleteInBackground(shell);
     }
     this.waiting.wakeOne();
+  }
+
+  /**
+   * After a Create whose reply was lost: deletes, in the background, the shell the host may
+   * have made under the client's name for it. Returns whether that was the failure.
+   */
+  private deleteLostShell(error: unknown): boolean {
+    const lost = lostShellOf(error);
+    if (lost === undefined) return false;
+    this.deleteInBackground(lost);
+    return true;
   }
 
   /** Deletes that callers do not wait for; close() waits for them (DELETE_WAIT_MS at most). */

@@ -151,7 +151,8 @@ export class RemoteFiles {
     destination: string,
     options: UploadOptions = {},
   ): Promise<UploadResult> {
-    await this.mkdirp(this.parentOf(destination));
+    const folder = this.parentOf(destination);
+    await this.invoke(this.scripts.prepareUpload(folder), `creating ${folder}`, folder);
     const invocation = this.scripts.upload(destination);
     const hash = createHash("sha256");
     let size = 0;

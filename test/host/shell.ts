@@ -46,6 +46,7 @@ import {
   type RequestEnvelope,
   SHELL_RESOURCE_URI,
   text,
+  type XmlNode,
 } from "./wsman";
 
 /** Output bytes held per command before its pipes are paused. */
@@ -373,7 +374,7 @@ export class WinRsService {
     const cwd = text(child(body, "WorkingDirectory")) || process.cwd();
     if (!isDirectory(cwd)) throw new HostFault(Faults.invalidDirectory(cwd));
     const shell: Shell = {
-      id: randomUUID().toUpperCase(),
+      id: this.newShellId(body),
       owner: context.user,
       env,
       cwd,
@@ -406,6 +407,22 @@ export class WinRsService {
         `<rsp:ShellRunTime>P0DT0H0M0S</rsp:ShellRunTime><rsp:ShellInactivity>P0DT0H0M0S</rsp:ShellInactivity>` +
         `</rsp:Shell>`,
     );
+  }
+
+  /**
+   * The client's own ShellId when it sent one (the ShellId attribute of rsp:Shell, a GUID, as
+   * WSManCreateShellEx's shellId and MS-PSRP clients send it), else a new one. A client that
+   * names its shell can delete it even when the reply to its Create is lost.
+   */
+  private newShellId(body: XmlNode): string {
+    const chosen = attribute(body, "ShellId");
+    if (chosen === undefined) return randomUUID().toUpperCase();
+    if (!/^[0-9A-F]{8}(-[0-9A-F]{4}){3}-[0-9A-F]{12}$/i.test(chosen)) {
+      throw new HostFault(Faults.malformed(`ShellId "${chosen}" is not a GUID`));
+    }
+    const id = chosen.toUpperCase();
+    if (this.shells.has(id)) throw new HostFault(Faults.shellExists(id));
+    return id;
   }
 
   private shellFor(request: RequestEnvelope, context: RequestContext): Shell {

@@ -29,6 +29,8 @@ export const WsmanCode = Object.freeze({
   SERVER_ENVELOPE_LIMIT: 2150858825,
   /** "The request for the Windows Remote Shell with ShellId ... failed because the shell was not found". */
   SHELL_NOT_FOUND: 2150858843,
+  /** ERROR_WSMAN_ALREADY_EXISTS (0x80338033): a Create of a resource that exists. */
+  ALREADY_EXISTS: 2150858803,
   QUOTA_MAX_SHELLS: 2150859173,
   QUOTA_MAX_OPERATIONS: 2150859174,
   /** HRESULT_FROM_WIN32(ERROR_FILE_NOT_FOUND): CreateProcess found no such program. */
@@ -102,6 +104,12 @@ export const Faults = Object.freeze({
     reason: `The WS-Management service cannot process the request because the MaxEnvelopeSize of ${requested} bytes is too small to hold a response.`,
     wsmanCode: WsmanCode.MAX_ENVELOPE_SIZE,
     faultDetail: `${FAULT_DETAIL}/MinimumEnvelopeLimit`,
+  }),
+  shellExists: (shellId: string): FaultSpec => ({
+    code: "s:Sender",
+    subcode: "w:AlreadyExists",
+    reason: `The WS-Management service cannot create the resource because it already exists: a shell with ShellId ${shellId}.`,
+    wsmanCode: WsmanCode.ALREADY_EXISTS,
   }),
   tooManyShells: (limit: number): FaultSpec => ({
     code: "s:Receiver",

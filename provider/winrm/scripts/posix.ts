@@ -172,6 +172,25 @@ function mkdirpScript(path: string): string {
 }
 
 /**
+ * mkdirp, then the stale temporary files of earlier uploads in the folder: owned by this user
+ * (`test -O`), named with a process id that `kill -0` no longer finds. kill -0 answers for this
+ * user's processes, which are the only ones whose files are touched.
+ */
+function prepareUploadScript(folder: string): string {
+  return [
+    pathLine("p", folder),
+    `mkdir -p -- "$p" || exit 1`,
+    `for s in "$p/${UPLOAD_TEMP_PREFIX}"*; do`,
+    `  q=\${s#"$p/${UPLOAD_TEMP_PREFIX}"}; q=\${q%%-*}`,
+    `  case $s in *.old) continue ;; esac`,
+    `  case $q in ''|*[!0-9]*) continue ;; esac`,
+    `  if [ -f "$s" ] && [ -O "$s" ] && ! kill -0 "$q" 2>/dev/null; then rm -f -- "$s"; fi`,
+    `done`,
+    `exit 0`,
+  ].join("\n");
+}
+
+/**
  * Upload. Measured choice (see test/unit/winrm/scripts/posix.test.ts): `cat` stdin into the
  * temporary file, read the 64-byte trailer with `tail -c` (a seek on a regular file), cut it
  * off with `dd seek=N` (POSIX dd truncates the output at the seek point unless
@@ -202,7 +221,8 @@ function uploadScript(destination: string): string {
     `t=`,
     `trap 'if [ -n "$t" ]; then rm -f -- "$t"; fi' EXIT`,
     `trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM`,
-    `t=$(mktemp "$d/${UPLOAD_TEMP_PREFIX}XXXXXXXXXX") || exit 1`,
+    // The process id in the name lets a later upload tell a stale file from a live one.
+    `t=$(mktemp "$d/${UPLOAD_TEMP_PREFIX}$$-XXXXXXXXXX") || exit 1`,
     `cat > "$t" || exit 1`,
     `n=$(($(wc -c < "$t"))) || exit 1`,
     `if [ "$n" -lt ${SHA256_HEX_LENGTH} ]; then`,
@@ -241,5 +261,6 @@ export const posixScripts: RemoteScripts = Object.freeze({
   parseStat: parseStatOutput,
   remove: (path: string, options: RemoveOptions = {}) => invocation(removeScript(path, options)),
   mkdirp: (path: string) => invocation(mkdirpScript(path)),
+  prepareUpload: (folder: string) => invocation(prepareUploadScript(folder)),
   upload: (destination: string) => invocation(uploadScript(destination)),
 } as const);

@@ -228,6 +228,27 @@ const MKDIRP_BODY = operation(
 );
 
 /**
+ * mkdirp, then the stale temporary files of earlier uploads in the folder: named with a
+ * process id that Get-Process no longer finds (it sees every user's processes, so another
+ * user's upload in progress is never touched). A file that cannot be deleted is left.
+ */
+const PREPARE_UPLOAD_BODY = operation(
+  "prepareUpload",
+  `
+  if ([IO.File]::Exists($p)) { Fail ('prepareUpload: ' + $p + ': exists and is not a directory') ${WRONG_TYPE_EXIT} }
+  [void][IO.Directory]::CreateDirectory($p)
+  $x = '${UPLOAD_TEMP_PREFIX}'
+  foreach ($s in [IO.Directory]::GetFiles($p, $x + '*')) {
+    $n = [IO.Path]::GetFileName($s)
+    $q = 0
+    if ($n.EndsWith('.old') -or -not [int]::TryParse($n.Substring($x.Length).Split('-')[0], [ref]$q)) { continue }
+    if ($null -eq (Get-Process -Id $q -ErrorAction Ignore)) { try { [IO.File]::Delete($s) } catch { } }
+  }
+  exit 0
+`,
+);
+
+/**
  * upload: stdin is "base64-lines". Each line is decoded on its own and appended to the up to
  * 64 bytes held back from before ($h, the trailer candidate); all but the last 64 bytes of
  * that are written to the temporary file and fed to SHA256.TransformBlock, so the content is
@@ -251,13 +272,14 @@ const MKDIRP_BODY = operation(
  *   ACL and default attributes (with ReadOnly set again, as above).
  * The finally block deletes the temporary file on every path but success; a process
  * terminated outright (WinRS Signal terminate, TerminateProcess) runs no finally, so its
- * temporary file can remain under the recognisable prefix.
+ * temporary file can remain, named with its process id: the next upload into the folder
+ * removes it (prepareUpload).
  */
 const UPLOAD_BODY = operation(
   "upload",
   `
   if ([IO.Directory]::Exists($p)) { Fail ('upload: ' + $p + ': is a directory') ${WRONG_TYPE_EXIT} }
-  $t = [IO.Path]::Combine([IO.Path]::GetDirectoryName($p), '${UPLOAD_TEMP_PREFIX}' + [Guid]::NewGuid().ToString('N'))
+  $t = [IO.Path]::Combine([IO.Path]::GetDirectoryName($p), '${UPLOAD_TEMP_PREFIX}' + $PID + '-' + [Guid]::NewGuid().ToString('N'))
   $sha = New-Object Security.Cryptography.SHA256CryptoServiceProvider
   $f = $null
   $ok = $false
@@ -441,6 +463,7 @@ export const powerShellSources = Object.freeze({
   remove: (path: string, options: RemoveOptions = {}) =>
     withPath(path, options.recursive ? REMOVE_RECURSIVE_BODY : REMOVE_BODY),
   mkdirp: (path: string) => withPath(path, MKDIRP_BODY),
+  prepareUpload: (folder: string) => withPath(folder, PREPARE_UPLOAD_BODY),
   upload: (path: string) => withPath(path, UPLOAD_BODY),
 });
 
@@ -458,6 +481,7 @@ export function powerShellScripts(options: PowerShellOptions = {}): RemoteScript
     parseStat: parseStatOutput,
     remove: (path: string, opts?: RemoveOptions) => run(powerShellSources.remove(path, opts)),
     mkdirp: (path: string) => run(powerShellSources.mkdirp(path)),
+    prepareUpload: (folder: string) => run(powerShellSources.prepareUpload(folder)),
     upload: (path: string) => run(powerShellSources.upload(path), "base64-lines"),
   } as const);
 }

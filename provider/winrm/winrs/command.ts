@@ -294,16 +294,33 @@ async function driveCommand(
     });
   }
   const receiveAll = () => receiveOutput(shell, commandId, output);
-  const receiving = inputFirst ? receiveAfterInput(pump, receiveAll) : receiveAll();
-  receiving.catch(() => undefined); // observed below, or abandoned after a stop
+  const closeInput = () =>
+    shell.send(commandId, Buffer.alloc(0), { end: true }).then(() => undefined);
+  const receiving = inputFirst ? receiveAfterInput(pump, receiveAll, closeInput) : receiveAll();
+  let receivingEnded = false;
+  receiving.then(
+    () => (receivingEnded = true),
+    () => (receivingEnded = true), // observed below, or abandoned after a stop
+  );
   try {
     const exitCode = await Promise.race([receiving, whenAborted(stop.signal)]);
     finished = true;
     return output.result(exitCode);
   } catch (error) {
     finished = true;
-    await endStoppedCommand(shell, commandId, options.stdin !== undefined, receiving);
+    // The receive loop may have ended already (it failed): then whether the command ends
+    // once its input is closed is watched by Receives of its own.
+    const ended = () => (receivingEnded ? receiveUntilDone(shell, commandId) : receiving);
+    await endStoppedCommand(shell, commandId, options.stdin !== undefined, ended);
     throw error;
+  }
+}
+
+/** Receives and discards a stopped command's output until it is done; gives up on an error. */
+async function receiveUntilDone(shell: WinRSShell, commandId: string): Promise<void> {
+  for (;;) {
+    const result = await shell.receive(commandId, CONTENDED_RECEIVE_SECONDS);
+    if (result.done) return;
   }
 }
 
@@ -346,14 +363,16 @@ async function endStoppedCommand(
   shell: WinRSShell,
   commandId: string,
   hasStdin: boolean,
-  receiving: Promise<number>,
+  ended: () => Promise<unknown>,
 ): Promise<void> {
   if (hasStdin) {
     await shell.send(commandId, Buffer.alloc(0), { end: true }).catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      receiving,
-      new Promise((resolve) => setTimeout(resolve, STDIN_CLOSE_GRACE_MS)),
+      ended(),
+      new Promise((resolve) => (timer = setTimeout(resolve, STDIN_CLOSE_GRACE_MS))),
     ]).catch(() => undefined);
+    clearTimeout(timer);
   }
   await shell.signal(commandId, "terminate").catch(() => undefined);
 }
@@ -362,26 +381,36 @@ async function endStoppedCommand(
  * Receives once all input is sent, for a command that reads its input before it writes. When
  * sending failed the command may have ended early (an upload that cannot write stops reading):
  * its output and exit code tell why if it ends within the grace period; if not, the send
- * error stands.
+ * error stands. Its input is closed first: a command still reading (the Send's connection
+ * dropped) then sees the end of its input and ends by itself, as an upload script does after
+ * removing its temporary file, instead of waiting for input that will not come.
  */
 async function receiveAfterInput(
   pump: Promise<void>,
   receiveLoop: () => Promise<number>,
+  closeInput: () => Promise<void>,
 ): Promise<number> {
   try {
     await pump;
   } catch (error) {
+    await closeInput().catch(() => undefined);
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(error as Error), STDIN_CLOSE_GRACE_MS);
     });
     const receiving = receiveLoop();
     receiving.catch(() => undefined); // abandoned when the grace period ends first
+    let exitCode: number;
     try {
-      return await Promise.race([receiving, grace]);
+      exitCode = await Promise.race([receiving, grace]);
     } finally {
       clearTimeout(timer);
     }
+    // Input cut off by the network: a command that then failed failed for want of the rest of
+    // its input (an upload's hash no longer matches), which the send error says better. One
+    // that succeeded had all it needed (the lost Send was its last, and the host took it).
+    if (exitCode !== 0 && error instanceof ConnectionLostError) throw error;
+    return exitCode;
   }
   return receiveLoop();
 }

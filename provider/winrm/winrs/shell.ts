@@ -81,8 +81,12 @@ export class WinRSShell {
     signal?: AbortSignal,
   ): Promise<WinRSShell> {
     const environment = Object.entries(options.environment ?? {});
+    // The client names the shell (an uppercase GUID, as WSManCreateShellEx's shellId and
+    // MS-PSRP 3.1.5.3.1 clients do), so that a shell whose Create reply was lost can still
+    // be deleted by that name (see lostShellOf).
+    const chosenId = randomUUID().toUpperCase();
     const body =
-      `<rsp:Shell>` +
+      `<rsp:Shell ShellId="${chosenId}">` +
       (environment.length > 0
         ? `<rsp:Environment>${environment
             .map(
@@ -96,14 +100,23 @@ export class WinRSShell {
         : "") +
       `<rsp:InputStreams>stdin</rsp:InputStreams><rsp:OutputStreams>stdout stderr</rsp:OutputStreams>` +
       `</rsp:Shell>`;
-    const { body: reply } = await session.invoke(Action.CREATE, body, {
-      options: {
-        WINRS_NOPROFILE: options.noProfile === false ? "FALSE" : "TRUE",
-        WINRS_CODEPAGE: String(options.codepage ?? 65001),
-      },
-      idempotent: false,
-      signal,
-    });
+    let reply: XmlNode;
+    try {
+      ({ body: reply } = await session.invoke(Action.CREATE, body, {
+        options: {
+          WINRS_NOPROFILE: options.noProfile === false ? "FALSE" : "TRUE",
+          WINRS_CODEPAGE: String(options.codepage ?? 65001),
+        },
+        idempotent: false,
+        signal,
+      }));
+    } catch (error) {
+      // The host may have created the shell and its reply been lost.
+      if (error instanceof ConnectionLostError) {
+        lostShells.set(error, new WinRSShell(session, chosenId));
+      }
+      throw error;
+    }
     // Windows answers with a ResourceCreated reference holding a ShellId selector, and newer
     // versions also echo rsp:Shell with rsp:ShellId (MS-WSMV 3.1.4.5.2).
     const selector = findSelector(reply, "ShellId");
@@ -267,6 +280,18 @@ export class WinRSShell {
   }
 }
 
+/** Shells whose Create reply was lost, by the error that reported it. */
+const lostShells = new WeakMap<object, WinRSShell>();
+
+/**
+ * The shell a failed Create may have made on the host (its reply was lost), under the name the
+ * client gave it: delete it, or it counts against the user's MaxShellsPerUser until it idles
+ * out (up to two hours on Windows).
+ */
+export function lostShellOf(error: unknown): WinRSShell | undefined {
+  return typeof error === "object" && error !== null ? lostShells.get(error) : undefined;
+}
+
 /**
  * Whether a fault says the shell itself no longer exists (the WinRM service restarted, the
  * host rebooted, or the shell idled out). InvalidSelectors (2150858843) answers a bad
@@ -289,6 +314,12 @@ export function isShellGone(error: unknown): boolean {
  */
 function receiveFailure(error: unknown, retransmitted: boolean): unknown {
   const consequence = "output may be missing, and the command may still be running";
+  if (error instanceof HostUnreachableError) {
+    return error.during(
+      `${retransmitted ? "the connection dropped while receiving the command's output and " : "while receiving the command's output, "}` +
+        `the host stopped answering (${consequence})`,
+    );
+  }
   if (!retransmitted) {
     if (!(error instanceof ConnectionLostError)) return error;
     return new ConnectionLostError(
@@ -298,9 +329,6 @@ function receiveFailure(error: unknown, retransmitted: boolean): unknown {
     );
   }
   const dropped = "the connection dropped while receiving the command's output";
-  if (error instanceof HostUnreachableError) {
-    return error.during(`${dropped} and the host stopped answering (${consequence})`);
-  }
   if (isShellGone(error)) {
     return new ConnectionLostError(
       `${dropped}, and when it answered again the host no longer had the command's shell ` +

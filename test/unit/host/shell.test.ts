@@ -158,6 +158,17 @@ describe("loopback host: WinRS shell", () => {
     );
   });
 
+  test("a ShellId the client chose is kept (as an uppercase GUID); a second Create of it is refused with AlreadyExists", async () => {
+    const chosen = "5b1c7e0a-3f4d-4c2e-9a8b-0123456789ab";
+    const named = await ShellDriver.create(session, "", chosen);
+    assert.equal(named.shellId, chosen.toUpperCase());
+    const id = await named.command("echo named");
+    assert.equal((await named.collect(id)).stdout, "named\n");
+    await assert.rejects(ShellDriver.create(session, "", chosen.toUpperCase()), /AlreadyExists/);
+    await assert.rejects(ShellDriver.create(session, "", "not-a-guid"), /not a GUID/);
+    await named.delete();
+  });
+
   test("an invalid working directory is refused at Create", async () => {
     await assert.rejects(
       ShellDriver.create(session, "<rsp:WorkingDirectory>/no/such/dir</rsp:WorkingDirectory>"),

@@ -278,12 +278,14 @@ export class ShellDriver {
     readonly shellId: string,
   ) {}
 
-  static async create(session: TestSession, body = ""): Promise<ShellDriver> {
+  /** `chosenId`: the client's own name for the shell (the ShellId attribute of rsp:Shell). */
+  static async create(session: TestSession, body = "", chosenId?: string): Promise<ShellDriver> {
+    const named = chosenId === undefined ? "" : ` ShellId="${escapeXml(chosenId)}"`;
     const response = await session.soap(
       envelope({
         action: ACTIONS.create,
         options: { WINRS_CODEPAGE: "65001" },
-        body: `<rsp:Shell><rsp:InputStreams>stdin</rsp:InputStreams><rsp:OutputStreams>stdout stderr</rsp:OutputStreams>${body}</rsp:Shell>`,
+        body: `<rsp:Shell${named}><rsp:InputStreams>stdin</rsp:InputStreams><rsp:OutputStreams>stdout stderr</rsp:OutputStreams>${body}</rsp:Shell>`,
       }),
     );
     const shellId = element(response.xml, "ShellId");

@@ -329,8 +329,11 @@ describe("PowerShell upload, in pwsh", () => {
  * AppLocker policy would start it.
  */
 describe("PowerShell on a host that refuses, in pwsh", () => {
-  /** The upload's temporary file (the prefix and a GUID's 32 hex digits), not its backup. */
-  const TEMPORARY = fnmatchLiteral(UPLOAD_TEMP_PREFIX) + "[0-9a-f]".repeat(32);
+  /**
+   * The upload's temporary file (the prefix, the script's process id, "-" and a GUID's 32 hex
+   * digits), not its backup.
+   */
+  const TEMPORARY = fnmatchLiteral(UPLOAD_TEMP_PREFIX) + "[0-9]*-" + "[0-9a-f]".repeat(32);
 
   pwshTest("item 5: the destination is replaced, never deleted first (File.Replace)", async () => {
     const dir = freshDir("upload-replace-call");
