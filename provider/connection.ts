@@ -295,3 +295,32 @@ export async function withClient<T>(
     held.waiters.wakeOne();
   }
 }
+
+/**
+ * The host of `connection` is restarting: every pooled client for it (any user, any
+ * options) leaves the pool and is closed in the background, which deletes its shells while
+ * the host still answers. The next resource for that host gets a new client, a new connection
+ * and new shells, as it must: the host forgets every shell in a restart.
+ */
+export function dropHost(connection: ConnectionArgs): void {
+  const scheme = connection.https ? "https" : "http";
+  const prefix = `${scheme}://${connection.host}:${connection.port ?? ""} `;
+  for (const [key, entry] of pool()) {
+    if (!key.startsWith(prefix)) continue;
+    pool().delete(key);
+    void entry.client.close().catch(() => undefined);
+  }
+}
+
+/**
+ * A client outside the pool for `connection`, which waits up to `readyTimeoutMs` for a host
+ * that refuses connections and reports the wait through `onWaiting`: for waits of their own,
+ * such as a restart's.
+ */
+export function dedicatedClient(
+  connection: ConnectionArgs,
+  readyTimeoutMs: number,
+  onWaiting: (progress: WaitProgress) => void,
+): WinRMClient {
+  return new WinRMClient({ ...toClientOptions(connection), readyTimeoutMs, onWaiting });
+}

@@ -31,3 +31,12 @@ export const remoteFileProvider: Lifecycle = {
   delete: (id, props) => require("pulumi-winrm/dist/provider/remote-file").remove(id, props),
   read: (id, props) => require("pulumi-winrm/dist/provider/remote-file").read(id, props),
 };
+
+export const rebootProvider: Lifecycle = {
+  check: (olds, news) => require("pulumi-winrm/dist/provider/reboot").check(olds, news),
+  diff: (id, olds, news) => require("pulumi-winrm/dist/provider/reboot").diff(id, olds, news),
+  create: (inputs) => require("pulumi-winrm/dist/provider/reboot").create(inputs),
+  update: (id, olds, news) => require("pulumi-winrm/dist/provider/reboot").update(id, olds, news),
+  delete: () => require("pulumi-winrm/dist/provider/reboot").remove(),
+  read: (id, props) => require("pulumi-winrm/dist/provider/reboot").read(id, props),
+};

@@ -12,20 +12,11 @@ import { describe, test } from "node:test";
 import { findPwsh } from "../host/shell";
 import { type LogCounters, LogKind } from "../host";
 import { e2eFixture } from "./support/fixture";
-import type { OperationResult, ResourceSpec } from "./support/scenario";
+import { outputsOf } from "./support/state";
+import type { ResourceSpec } from "./support/scenario";
 
 /** A PowerShell verbatim string literal (about_Quoting_Rules). */
 const literal = (text: string) => `'${text.replace(/'/g, "''")}'`;
-
-function outputsOf(result: OperationResult | undefined, name: string): Record<string, unknown> {
-  assert.ok(result?.deployment, "the export operation returned no deployment");
-  const { resources = [] } = result.deployment as {
-    resources?: Array<{ urn: string; outputs?: Record<string, unknown> }>;
-  };
-  const found = resources.find((resource) => resource.urn.endsWith(`::${name}`));
-  assert.ok(found?.outputs, `no resource ${name} in the exported state`);
-  return found.outputs;
-}
 
 describe("the Windows persona: PowerShell RemoteCommand and RemoteFile on the Pulumi engine", () => {
   if (findPwsh() === undefined && !process.env.CI) {

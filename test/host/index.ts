@@ -20,11 +20,13 @@ import { makeServerCredentials } from "./certificates";
 import { FaultController } from "./faults";
 import { WSMAN_PATH, WsmanListener } from "./http";
 import { ExecutionLog, LogKind } from "./log";
+import { Machine } from "./machine";
 import { findPwsh, WinRsService } from "./shell";
 
 export { ExecutionLog, LogKind, type LogCounters, type LogEntry } from "./log";
 export { FaultController, type InjectedFault } from "./faults";
 export { WsmanCode } from "./wsman";
+export { Machine, CBS_REBOOT_PENDING } from "./machine";
 
 export interface HostUser {
   user: string;
@@ -82,6 +84,11 @@ export interface HostOptions {
    * w:InvalidParameter: a stricter host than Windows is known to be, for the client's fallback.
    */
   wholeSecondTimeoutsOnly?: boolean;
+  /**
+   * How long a restart keeps the host down (machine.ts); default 3000 ms. A command restarts
+   * the host with `shutdown.exe /r` (Windows persona) or `shutdown -r` (POSIX persona).
+   */
+  restartDownMs?: number;
 }
 
 export interface Host {
@@ -97,6 +104,8 @@ export interface Host {
   certificateDer?: Buffer;
   log: ExecutionLog;
   faults: FaultController;
+  /** The machine: boot time, the pending-restart switch, restarts (machine.ts). */
+  machine: Machine;
   /** Stops listening, destroys every connection and kills every process group it started. */
   close(): Promise<void>;
 }
@@ -239,6 +248,7 @@ export async function startHost(options: HostOptions = {}): Promise<Host> {
   };
 
   const faults = new FaultController(refuse);
+  const machine = new Machine({ restartDownMs: options.restartDownMs });
   const service = new WinRsService({
     log,
     shell: options.shell ?? DEFAULTS.shell,
@@ -259,6 +269,7 @@ export async function startHost(options: HostOptions = {}): Promise<Host> {
     get address() {
       return url;
     },
+    machine,
   });
 
   const findUser = (user: string, domain: string): HostUser | undefined => {
@@ -323,6 +334,20 @@ export async function startHost(options: HostOptions = {}): Promise<Host> {
   listener.attach(server);
 
   await listen();
+  // A restart, as a rebooting host does it: every connection closes, every process ends and
+  // every shell is forgotten; the port refuses until the machine comes back on it.
+  await machine.start({
+    goDown: async (reason) => {
+      log.record(LogKind.FAULT_INJECTED, { detail: `restart: ${reason}` });
+      clearTimeout(reopenTimer);
+      await stopListening();
+      for (const socket of sockets) socket.destroy();
+      await service.closeAll();
+    },
+    comeBack: async () => {
+      if (!closed && acceptor === undefined) await listen();
+    },
+  });
   url = `${scheme}://${HOST_ADDRESS}:${boundPort}${WSMAN_PATH}`;
   if (options.refuseConnectionsForMs !== undefined && options.refuseConnectionsForMs > 0) {
     faults.refuseConnectionsFor(options.refuseConnectionsForMs);
@@ -336,10 +361,12 @@ export async function startHost(options: HostOptions = {}): Promise<Host> {
     password: first.password,
     log,
     faults,
+    machine,
     async close() {
       if (closed) return;
       closed = true;
       clearTimeout(reopenTimer);
+      await machine.close();
       await stopListening();
       for (const socket of sockets) socket.destroy();
       server.close();

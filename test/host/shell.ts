@@ -33,6 +33,7 @@ import { homedir, constants as osConstants } from "node:os";
 import { delimiter, isAbsolute, join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { type ExecutionLog, LogKind } from "./log";
+import type { Machine } from "./machine";
 import { cmdOperatorOutsideQuotes, splitWindowsCommandLine } from "./windows-command-line";
 import {
   Action,
@@ -79,17 +80,25 @@ function isEncodedCommandFlag(arg: string): boolean {
  * line without -EncodedCommand is refused: the persona cannot constrain it faithfully.
  */
 export function inConstrainedLanguage(argv: string[]): string[] {
+  return withPrelude(argv, "$ExecutionContext.SessionState.LanguageMode = 'ConstrainedLanguage'");
+}
+
+/**
+ * `argv` with `prelude` run before the -EncodedCommand script: how the Windows persona gives
+ * PowerShell what a Windows machine has and pwsh on Linux lacks, or the policy a Windows host
+ * would impose. A line without -EncodedCommand is refused: it cannot be given one faithfully.
+ */
+export function withPrelude(argv: string[], prelude: string): string[] {
   const at = argv.findIndex(isEncodedCommandFlag);
   const encoded = at >= 0 ? argv[at + 1] : undefined;
   if (encoded === undefined) {
     throw new HostFault(
-      Faults.malformed("the loopback host constrains only -EncodedCommand PowerShell lines"),
+      Faults.malformed("the loopback host runs only -EncodedCommand PowerShell lines"),
     );
   }
   const script = Buffer.from(encoded, "base64").toString("utf16le");
-  const constrained = `$ExecutionContext.SessionState.LanguageMode = 'ConstrainedLanguage'\n${script}`;
   const copy = [...argv];
-  copy[at + 1] = Buffer.from(constrained, "utf16le").toString("base64");
+  copy[at + 1] = Buffer.from(`${prelude}\n${script}`, "utf16le").toString("base64");
   return copy;
 }
 
@@ -109,6 +118,8 @@ export interface WinRsOptions {
   maxEnvelopeSize: number;
   /** The listener URL, for x:ResourceCreated/a:Address. */
   address: string;
+  /** The machine: its stand-ins on every shell's PATH, its Windows prelude (machine.ts). */
+  machine?: Machine;
 }
 
 /** Who sent a request, and a signal that fires when its connection goes away. */
@@ -366,7 +377,9 @@ export class WinRsService {
     }
     const body = child(request.body, "Shell");
     if (body === undefined) throw new HostFault(Faults.malformed("Create needs an rsp:Shell body"));
-    const env: NodeJS.ProcessEnv = { ...process.env };
+    const env: NodeJS.ProcessEnv = this.options.machine
+      ? this.options.machine.shellEnvironment(process.env)
+      : { ...process.env };
     for (const variable of children(child(body, "Environment"), "Variable")) {
       const name = attribute(variable, "Name");
       if (name) env[name] = text(variable) ?? "";
@@ -471,6 +484,9 @@ export class WinRsService {
       }
       file = this.pwsh();
       argv = splitWindowsCommandLine(commandLine).slice(1);
+      if (this.options.machine && argv.some(isEncodedCommandFlag)) {
+        argv = withPrelude(argv, this.options.machine.windowsPrelude());
+      }
       if (this.options.powershellLanguageMode === "ConstrainedLanguage") {
         argv = inConstrainedLanguage(argv);
       }

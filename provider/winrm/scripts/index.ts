@@ -14,6 +14,7 @@ import type { RemoteScripts, ScriptFamily } from "./types";
 export type {
   FileStat,
   RemoteInvocation,
+  RemotePower,
   RemoteScripts,
   RemoveOptions,
   ScriptFamily,

@@ -78,3 +78,15 @@ function checkTime(modified: unknown): string {
   if (Number.isNaN(time)) throw new ProtocolError("stat output", "modified is not ISO 8601");
   return new Date(time).toISOString();
 }
+
+/** The boot time bootTime printed. */
+export function parseBootTimeOutput(stdout: string): Date {
+  const line = stdout.trim();
+  const time = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/.test(line) ? new Date(line) : undefined;
+  if (time === undefined || Number.isNaN(time.getTime())) {
+    throw new Error(
+      `the host's boot time is not a timestamp: ${JSON.stringify(line.slice(0, 80))}`,
+    );
+  }
+  return time;
+}

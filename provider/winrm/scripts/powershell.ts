@@ -11,6 +11,8 @@
  */
 import { InvalidArgumentError } from "../../errors";
 import { parseSha256Output, parseStatOutput } from "./parse";
+import { powerShellPower } from "./powershell-power";
+import { compact } from "./powershell-text";
 import { checkRemotePath, quotePowerShell } from "./quote";
 import {
   SHA256_HEX_LENGTH,
@@ -37,18 +39,6 @@ const POWERSHELL_FLAGS = "-NoLogo -NoProfile -NonInteractive -ExecutionPolicy By
 export interface PowerShellOptions {
   /** The program to start; `powershell.exe` (Windows PowerShell 5.1) unless told otherwise. */
   executable?: string;
-}
-
-/**
- * Drops indentation, blank lines and whole-line comments. Applied to the fixed script text
- * only, before any path literal is added, so it can never alter a path.
- */
-function compact(script: string): string {
-  return script
-    .split("\n")
-    .map((line) => line.trim())
-    .filter((line) => line.length > 0 && !line.startsWith("#"))
-    .join("\n");
 }
 
 /** Base64 of the UTF-16LE text, as -EncodedCommand expects (about_PowerShell_exe). */
@@ -483,5 +473,6 @@ export function powerShellScripts(options: PowerShellOptions = {}): RemoteScript
     mkdirp: (path: string) => run(powerShellSources.mkdirp(path)),
     prepareUpload: (folder: string) => run(powerShellSources.prepareUpload(folder)),
     upload: (path: string) => run(powerShellSources.upload(path), "base64-lines"),
+    power: powerShellPower((script) => run(script)),
   } as const);
 }

@@ -70,6 +70,27 @@ export interface RemoteScripts {
    * stream ended before its trailer); no partial file is ever left at the destination.
    */
   upload(destination: string): RemoteInvocation;
+  /** Restarting the host and telling when it booted (the Reboot resource). */
+  readonly power: RemotePower;
+}
+
+/**
+ * The host's boot time, whether it needs a restart, and asking it to restart. Each is one
+ * command whose stdout the client parses with the family's parser.
+ */
+export interface RemotePower {
+  /** stdout: one line, when the host last booted, ISO 8601 in UTC. */
+  bootTime(): RemoteInvocation;
+  /** The boot time from bootTime's stdout; throws when it is not a timestamp. */
+  parseBootTime(stdout: string): Date;
+  /** stdout: one line per reason the host needs a restart; nothing when none is pending. */
+  pendingRestart(): RemoteInvocation;
+  /**
+   * Asks the host to restart after `delaySeconds`, noting `message` (the host's own shutdown
+   * mechanism: shutdown.exe on Windows, shutdown elsewhere). Exit code 0: accepted. A
+   * restart already scheduled by someone else is replaced by this one, and stdout says so.
+   */
+  restart(message: string, delaySeconds: number): RemoteInvocation;
 }
 
 /** Exit code of an upload whose content does not match its SHA-256 trailer. */

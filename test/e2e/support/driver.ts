@@ -12,7 +12,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as automation from "@pulumi/pulumi/automation";
-import type { RemoteCommandArgs, RemoteFileArgs } from "../../../sdk";
+import type { RebootArgs, RemoteCommandArgs, RemoteFileArgs } from "../../../sdk";
 import type {
   AssetValue,
   Diagnostic,
@@ -72,12 +72,15 @@ function construct(
   kind: ResourceSpec["kind"],
   name: string,
   args: Record<string, unknown>,
+  opts: pulumi.CustomResourceOptions,
 ): pulumi.Resource {
   switch (kind) {
     case "RemoteCommand":
-      return new winrm.RemoteCommand(name, args as unknown as RemoteCommandArgs);
+      return new winrm.RemoteCommand(name, args as unknown as RemoteCommandArgs, opts);
     case "RemoteFile":
-      return new winrm.RemoteFile(name, args as unknown as RemoteFileArgs);
+      return new winrm.RemoteFile(name, args as unknown as RemoteFileArgs, opts);
+    case "Reboot":
+      return new winrm.Reboot(name, args as unknown as RebootArgs, opts);
     case "Noop":
       return new Noop(name, { ...args, connection: undefined });
     case "SshCommand": {
@@ -109,7 +112,13 @@ function program(scenario: Scenario): automation.PulumiFn {
         const decoded = decode(value, outputs);
         args[name] = spec.secrets?.includes(name) ? pulumi.secret(decoded) : decoded;
       }
-      outputs[spec.name] = construct(spec.kind, spec.name, args);
+      const dependsOn = (spec.dependsOn ?? []).map((name) => {
+        const resource = outputs[name];
+        if (resource === undefined)
+          throw new Error(`${spec.name} depends on ${name}, not declared before it`);
+        return resource;
+      });
+      outputs[spec.name] = construct(spec.kind, spec.name, args, { dependsOn });
     }
     return Promise.resolve(outputs);
   };

@@ -27,7 +27,7 @@ export interface ResourceSpec {
    * "Noop" is a dynamic resource that does nothing (the engine's own cost, for benchmarks);
    * "SshCommand" is pulumi-command's remote.Command (needs @pulumi/command and its plugin).
    */
-  kind: "RemoteCommand" | "RemoteFile" | "Noop" | "SshCommand";
+  kind: "RemoteCommand" | "RemoteFile" | "Reboot" | "Noop" | "SshCommand";
   /** The resource's logical name; also the name of the stack output that holds it. */
   name: string;
   /** The resource's arguments, except `connection` (the scenario's, unless overridden here). */
@@ -36,6 +36,8 @@ export interface ResourceSpec {
   secrets?: string[];
   /** Fields merged over the scenario's connection for this resource (OutputRefs allowed). */
   connection?: Record<string, unknown>;
+  /** Names of earlier resources this one depends on (the dependsOn resource option). */
+  dependsOn?: string[];
 }
 
 export interface Scenario {

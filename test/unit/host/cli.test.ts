@@ -33,7 +33,7 @@ function startCli(args: string[]): Promise<Started> {
 }
 
 /** Enough of a Host for TestSession, from the CLI's JSON line. */
-function hostFrom(line: Started["line"]): Host {
+function hostFrom(line: Started["line"]): Omit<Host, "machine"> {
   return {
     url: line.url,
     port: Number(new URL(line.url).port),

@@ -139,7 +139,10 @@ export class TestSession {
     readonly completion: RawResponse,
   ) {}
 
-  static async connect(host: Host, options: SessionOptions = {}): Promise<TestSession> {
+  static async connect(
+    host: Pick<Host, "port" | "user" | "password">,
+    options: SessionOptions = {},
+  ): Promise<TestSession> {
     const connection = await RawConnection.open(
       host.port,
       options.ca ? { ca: options.ca } : undefined,

@@ -22,6 +22,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, test } from "node:test";
 import {
+  quotePosix,
   scriptsFor,
   UPLOAD_HASH_MISMATCH_EXIT,
   UPLOAD_TEMP_PREFIX,
@@ -398,3 +399,68 @@ function safely(condition: () => boolean): boolean {
     return false;
   }
 }
+
+describe("posix restart scripts (Reboot)", () => {
+  const power = scripts.power;
+  /** A folder put first on PATH holding stand-ins written as sh scripts. */
+  const withTools = (tools: Record<string, string>): NodeJS.ProcessEnv => {
+    const bin = freshDir("bin");
+    for (const [name, body] of Object.entries(tools)) {
+      writeFileSync(join(bin, name), `#!/bin/sh\n${body}\n`);
+      chmodSync(join(bin, name), 0o755);
+    }
+    return { ...process.env, PATH: `${bin}:${process.env.PATH ?? ""}` };
+  };
+  const procBootSeconds = () => {
+    const line = readFileSync("/proc/stat", "utf8")
+      .split("\n")
+      .find((text) => text.startsWith("btime "));
+    return Number(line?.split(" ")[1]);
+  };
+
+  test("the boot time: from uptime -s, else /proc/stat's btime, as ISO 8601 UTC", async (t) => {
+    if (!existsSync("/proc/stat")) return t.skip("no /proc/stat here");
+    const fromProc = await run(power.bootTime(), undefined, {
+      env: withTools({ uptime: "exit 1" }),
+    });
+    assert.equal(fromProc.code, 0, fromProc.stderr);
+    assert.equal(power.parseBootTime(fromProc.stdout).getTime(), procBootSeconds() * 1000);
+
+    const fromUptime = await run(power.bootTime(), undefined, {
+      env: withTools({ uptime: `[ "$1" = -s ] && echo '2026-01-02 03:04:05'` }),
+    });
+    assert.equal(fromUptime.code, 0, fromUptime.stderr);
+    const local = new Date(2026, 0, 2, 3, 4, 5);
+    assert.equal(power.parseBootTime(fromUptime.stdout).getTime(), local.getTime());
+  });
+
+  test("a pending restart: needs-restarting -r exiting 1 is one, exiting 0 is none", async () => {
+    const pending = await run(power.pendingRestart(), undefined, {
+      env: withTools({ "needs-restarting": `[ "$1" = -r ] && exit 1; exit 2` }),
+    });
+    assert.equal(pending.code, 0, pending.stderr);
+    assert.match(pending.stdout, /needs-restarting -r/);
+    const none = await run(power.pendingRestart(), undefined, {
+      env: withTools({ "needs-restarting": "exit 0" }),
+    });
+    assert.equal(none.code, 0, none.stderr);
+    assert.doesNotMatch(none.stdout, /needs-restarting/);
+  });
+
+  test("the restart runs shutdown -r with the message as one argument", async () => {
+    const record = join(freshDir("argv"), "argv");
+    const env = withTools({ shutdown: `printf '%s\\n' "$@" > ${quotePosix(record)}` });
+    const message = `it's "quoted" $HOME ü`;
+    const now = await run(power.restart(message, 2), undefined, { env });
+    assert.equal(now.code, 0, now.stderr);
+    assert.equal(readFileSync(record, "utf8"), `-r\nnow\n${message}\n`);
+    const later = await run(power.restart(message, 150), undefined, { env });
+    assert.equal(later.code, 0, later.stderr);
+    assert.equal(readFileSync(record, "utf8"), `-r\n+3\n${message}\n`);
+    const none = await run(power.restart(message, 2), undefined, {
+      env: { ...process.env, PATH: freshDir("empty") },
+    });
+    assert.equal(none.code, 127);
+    assert.match(none.stderr, /this host has no shutdown command/);
+  });
+});

@@ -44,6 +44,7 @@ function invocationsFor(path: string): Array<[string, RemoteInvocation]> {
     ["remove", scripts.remove(path)],
     ["remove recursive", scripts.remove(path, { recursive: true })],
     ["mkdirp", scripts.mkdirp(path)],
+    ["prepareUpload", scripts.prepareUpload(path)],
     ["upload", scripts.upload(path)],
   ];
 }
@@ -224,6 +225,59 @@ describe("Windows PowerShell 5.1 compatibility", () => {
         const source = decodeCommand(invocation.command);
         assert.deepEqual(powerShell7Only(source), [], `${name} ${JSON.stringify(path)}`);
       }
+    }
+  });
+});
+
+describe("the restart scripts (Reboot)", () => {
+  const power = scripts.power;
+  const messages = [
+    "",
+    "pulumi-winrm: Reboot web-1",
+    "it's $(Get-Date) `n ü ‘quoted’",
+    "x".repeat(512),
+  ];
+
+  test("parse, use only what 5.1 has, and fit cmd.exe, for every message", () => {
+    const sources: Array<[string, string]> = [
+      ["bootTime", decodeCommand(power.bootTime().command)],
+      ["pendingRestart", decodeCommand(power.pendingRestart().command)],
+      ...messages.map((message): [string, string] => [
+        `restart ${JSON.stringify(message.slice(0, 20))}`,
+        decodeCommand(power.restart(message, 2).command),
+      ]),
+    ];
+    for (const [name, source] of sources) {
+      assert.deepEqual(syntaxProblems(source), [], name);
+      assert.deepEqual(powerShell7Only(source), [], name);
+    }
+    assert.ok(power.restart("x".repeat(512), 2).command.length <= CMD_MAX_COMMAND_LINE);
+  });
+
+  test("the restart asks shutdown.exe for a planned reconfiguration, with the message verbatim", () => {
+    const source = decodeCommand(power.restart("it's a test", 2).command);
+    assert.match(source, /^\$m = 'it''s a test'$/m);
+    assert.match(source, /^& shutdown\.exe \/r \/t 2 \/d p:2:4 \/c \$m$/m);
+    // A restart someone else scheduled is aborted first: shutdown.exe refuses /r while one is.
+    assert.ok(source.indexOf("shutdown.exe /a") < source.indexOf("shutdown.exe /r"));
+  });
+
+  test("a message shutdown.exe cannot take is refused, naming the input", () => {
+    assert.throws(() => power.restart('say "hi"', 2), /message.*double quotes/);
+    assert.throws(() => power.restart("x".repeat(513), 2), /message.*512/);
+  });
+
+  test("boot times parse as printed, and anything else is an error", () => {
+    assert.equal(
+      power.parseBootTime("2026-12-06T01:56:24.149Z\r\n").toISOString(),
+      "2026-12-06T01:56:24.149Z",
+    );
+    assert.equal(
+      power.parseBootTime("2026-12-06T01:56:24Z").toISOString(),
+      "2026-12-06T01:56:24.000Z",
+    );
+    for (const bad of ["", "yesterday", "2026-12-06 01:56:24", "2026-13-45T99:00:00Z"]) {
+      assert.throws(() => power.parseBootTime(bad), /boot time is not a timestamp/, bad);
     }
   });
 });
