@@ -43,6 +43,7 @@ import type { ClientOptions } from "../provider/winrm/options";
 import { findPwsh } from "../test/host/shell";
 import { type Host, startLoopbackHost } from "./support/loopback-host";
 import { Cleanup, LOOPBACK, log, REPO, run, stopProcess } from "./support/process";
+import { formatTime, median, rotated, type Row, samples, seconds, table } from "./support/measure";
 import { startSshd } from "./support/sshd";
 
 const PYWINRM_DRIVER = path.join(REPO, "bench", "pywinrm_bench.py");
@@ -72,36 +73,8 @@ const CONFIG = Object.freeze({
 const MEASUREMENTS = ["sequential", "cold", "upload"] as const;
 type Measurement = (typeof MEASUREMENTS)[number];
 
-interface Row {
-  measurement: string;
-  ours: string;
-  peer: string;
-  /** Our time divided by the peer's: lower is better. */
-  ratio: number;
-  /** The largest ratio that meets the goal. */
-  goal: number;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Small helpers
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
-
-function seconds(start: bigint): number {
-  return Number(process.hrtime.bigint() - start) / 1e9;
-}
-
-function formatTime(value: number): string {
-  return value >= 1 ? `${value.toFixed(2)} s` : `${(value * 1000).toFixed(1)} ms`;
-}
-
-function samples(values: readonly number[]): string {
-  return values.map(formatTime).join(", ");
-}
 
 async function sha256File(file: string): Promise<string> {
   const hash = createHash("sha256");
@@ -181,29 +154,6 @@ class Pywinrm {
     if (answer.seconds === undefined) throw new Error(`pywinrm: ${answer.error}`);
     return answer.seconds;
   }
-}
-
-/**
- * Warmup rounds, then `runs` rounds in which every contender runs once, the order rotating by
- * one each round (who goes first changes too), so that all see the same load on the machine.
- * Resolves with each contender's times, in the order given.
- */
-async function rotated(
-  runs: number,
-  warmup: number,
-  contenders: ReadonlyArray<() => Promise<number>>,
-): Promise<number[][]> {
-  for (let n = 0; n < warmup; n++) {
-    for (const contender of contenders) await contender();
-  }
-  const times = contenders.map(() => [] as number[]);
-  for (let n = 0; n < runs; n++) {
-    for (let k = 0; k < contenders.length; k++) {
-      const which = (n + k) % contenders.length;
-      times[which]!.push(await contenders[which]!());
-    }
-  }
-  return times;
 }
 
 /** rotated() for two: ours and the peer's, alternating who goes first. */
@@ -412,31 +362,6 @@ async function upload(
 }
 
 // ---------------------------------------------------------------------------------------------
-
-function table(rows: readonly Row[]): string {
-  const header = ["measurement", "pulumi-winrm", "peer", "ratio", "goal", "result"];
-  const lines = rows.map((row) => [
-    row.measurement,
-    row.ours,
-    row.peer,
-    `${row.ratio.toFixed(2)}x`,
-    `<= ${row.goal}x`,
-    row.ratio <= row.goal ? "met" : "NOT met",
-  ]);
-  const widths = header.map((title, column) =>
-    Math.max(title.length, ...lines.map((line) => line[column]!.length)),
-  );
-  const format = (cells: string[]) =>
-    cells
-      .map((cell, column) => cell.padEnd(widths[column]!))
-      .join("  ")
-      .trimEnd();
-  return [
-    format(header),
-    format(widths.map((width) => "-".repeat(width))),
-    ...lines.map(format),
-  ].join("\n");
-}
 
 function selected(): Measurement[] {
   const wanted = process.argv.slice(2);

@@ -40,3 +40,14 @@ export const rebootProvider: Lifecycle = {
   delete: () => require("pulumi-winrm/dist/provider/reboot").remove(),
   read: (id, props) => require("pulumi-winrm/dist/provider/reboot").read(id, props),
 };
+
+export const remoteArchiveProvider: Lifecycle = {
+  check: (olds, news) => require("pulumi-winrm/dist/provider/remote-archive").check(olds, news),
+  diff: (id, olds, news) =>
+    require("pulumi-winrm/dist/provider/remote-archive").diff(id, olds, news),
+  create: (inputs) => require("pulumi-winrm/dist/provider/remote-archive").create(inputs),
+  update: (id, olds, news) =>
+    require("pulumi-winrm/dist/provider/remote-archive").update(id, olds, news),
+  delete: (id, props) => require("pulumi-winrm/dist/provider/remote-archive").remove(id, props),
+  read: (id, props) => require("pulumi-winrm/dist/provider/remote-archive").read(id, props),
+};

@@ -17,7 +17,7 @@ import {
   withClient,
 } from "./connection";
 import { ResourceLog, resourceLog, urnOf } from "./engine-log";
-import { changedKeys, pickInputs, sameHost } from "./resource-inputs";
+import { changedKeys, pickInputs, sameHost, timeoutFailure } from "./resource-inputs";
 import type { WinRMClient } from "./winrm/client";
 import { describeWait } from "./winrm/http/host-wait";
 import { type ReadyCheck, restartHost } from "./winrm/host-restart";
@@ -78,15 +78,8 @@ export function check(_olds: Record<string, unknown>, news: Record<string, unkno
       reason: `must be "always" or "pending", got ${JSON.stringify(news.when)}`,
     });
   }
-  if (
-    known("timeout") &&
-    (typeof news.timeout !== "number" || !Number.isFinite(news.timeout) || news.timeout <= 0)
-  ) {
-    failures.push({
-      property: "timeout",
-      reason: `must be a positive number of seconds, got ${JSON.stringify(news.timeout)}`,
-    });
-  }
+  const timeout = timeoutFailure(news.timeout);
+  if (timeout) failures.push(timeout);
   if (known("test") && (typeof news.test !== "string" || news.test.trim() === "")) {
     failures.push({ property: "test", reason: "must be a non-empty command" });
   }

@@ -13,7 +13,7 @@ import {
   isUnknown,
   withClient,
 } from "./connection";
-import { changedKeys, pickInputs, sameHost } from "./resource-inputs";
+import { changedKeys, pickInputs, sameHost, timeoutFailure } from "./resource-inputs";
 import { type ResourceLog, resourceLog } from "./engine-log";
 import { withSecretOutputs } from "./secret-outputs";
 import type { WinRMClient } from "./winrm/client";
@@ -125,16 +125,8 @@ export function check(_olds: Record<string, unknown>, news: Record<string, unkno
   ) {
     failures.push({ property: "deleteOnDestroy", reason: "must be true or false" });
   }
-  if (
-    news.timeout !== undefined &&
-    !isUnknown(news.timeout) &&
-    (typeof news.timeout !== "number" || !Number.isFinite(news.timeout) || news.timeout <= 0)
-  ) {
-    failures.push({
-      property: "timeout",
-      reason: `must be a positive number of seconds, got ${JSON.stringify(news.timeout)}`,
-    });
-  }
+  const timeout = timeoutFailure(news.timeout);
+  if (timeout) failures.push(timeout);
   return { inputs: news, failures };
 }
 

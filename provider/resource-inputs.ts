@@ -3,7 +3,7 @@
  * property bag, compare old and new values (a value still unknown in preview counts as
  * changed), and tell a connection change that keeps the host from one that moves it.
  */
-import { type ConnectionArgs, isUnknown } from "./connection";
+import { type CheckFailure, type ConnectionArgs, isUnknown } from "./connection";
 
 /** The inputs among `props` (the engine also passes outputs), without undefined ones. */
 export function pickInputs<T>(props: Record<string, unknown>, keys: readonly string[]): T {
@@ -38,4 +38,14 @@ export function sameHost(a: unknown, b: unknown): boolean {
     left?.host === right?.host &&
     (left?.port ?? null) === (right?.port ?? null)
   );
+}
+
+/** The check failure for a `timeout` input that is not a positive number of seconds. */
+export function timeoutFailure(value: unknown): CheckFailure | undefined {
+  if (value === undefined || isUnknown(value)) return undefined;
+  if (typeof value === "number" && Number.isFinite(value) && value > 0) return undefined;
+  return {
+    property: "timeout",
+    reason: `must be a positive number of seconds, got ${JSON.stringify(value)}`,
+  };
 }

@@ -6,6 +6,7 @@ export type { ConnectionArgs } from "./connection";
 export { RemoteCommand, type RemoteCommandArgs } from "./remote-command";
 export { RemoteFile, type RemoteFileArgs } from "./remote-file";
 export { Reboot, type RebootArgs } from "./reboot";
+export { RemoteArchive, type RemoteArchiveArgs } from "./remote-archive";
 export { WinRMClient } from "../provider/winrm/client";
 export type { ClientOptions } from "../provider/winrm/options";
 export type { WaitProgress } from "../provider/winrm/http/host-wait";

@@ -3,7 +3,8 @@
  * Negotiate, message encryption; nothing enabled by hand first):
  *
  *   - install IIS, guarded by a test so later runs do nothing when it is installed;
- *   - place the site's configuration file;
+ *   - restart the host if the install left a restart pending, and wait until IIS answers;
+ *   - place the site's folder (only changed files travel) and its configuration file;
  *   - restart the site whenever that file's content changes (triggers);
  *   - report drift on `pulumi refresh` if someone changes the feature or the file by hand.
  *
@@ -11,7 +12,7 @@
  * `pulumi config set --secret password <password>`.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { RemoteCommand, RemoteFile } from "pulumi-winrm";
+import { Reboot, RemoteArchive, RemoteCommand, RemoteFile } from "pulumi-winrm";
 
 const config = new pulumi.Config();
 const connection = {
@@ -33,6 +34,26 @@ const iis = new RemoteCommand("iis", {
   timeout: 1800,
 });
 
+// Feature installs may leave Windows needing a restart: do it now, only if it is pending,
+// and go on once the web server's service runs again.
+const restartAfterInstall = new Reboot(
+  "after-iis",
+  {
+    connection,
+    when: "pending",
+    triggers: [iis.id],
+    test: "if ((Get-Service W3SVC).Status -ne 'Running') { exit 1 }",
+  },
+  { dependsOn: [iis] },
+);
+
+// The site's files from ./site next to this program; files removed there are removed on the host.
+const site = new RemoteArchive(
+  "site",
+  { connection, source: "./site", remotePath: "C:\\inetpub\\wwwroot\\app", prune: true },
+  { dependsOn: [restartAfterInstall] },
+);
+
 const siteConfig = new RemoteFile(
   "site-config",
   {
@@ -40,7 +61,7 @@ const siteConfig = new RemoteFile(
     path: "C:\\inetpub\\wwwroot\\app.config.json",
     content: JSON.stringify({ greeting: "hello from Pulumi", replicas: 3 }, null, 2),
   },
-  { dependsOn: [iis] },
+  { dependsOn: [restartAfterInstall] },
 );
 
 export const restart = new RemoteCommand(
@@ -56,3 +77,5 @@ export const restart = new RemoteCommand(
 
 export const iisState = iis.state;
 export const configSha256 = siteConfig.sha256;
+export const siteFiles = site.files;
+export const bootTime = restartAfterInstall.bootTime;

@@ -13,12 +13,14 @@ import {
   UnsupportedError,
   type WinRMError,
 } from "../errors";
+import { type BundleEntry, writeBundle } from "./bundle";
 import { type ByteSource, type CommandResult, rechunk, type RunOptions } from "./winrs/command";
 import {
   type FileStat,
   type RemoteInvocation,
   type RemoteScripts,
   RESTRICTED_LANGUAGE_EXIT,
+  type TreeHashes,
   UPLOAD_HASH_MISMATCH_EXIT,
 } from "./scripts";
 import { decodeClixml, restrictedLanguageAdvice } from "./scripts/powershell";
@@ -63,6 +65,8 @@ export interface UploadResult {
 const READ_CHUNK = 1024 * 1024;
 /** Output kept from file operations: their output is small, errors included. */
 const SMALL_OUTPUT = 256 * 1024;
+/** A folder's listing of hashes: about 80 bytes a file, so some 400,000 files. */
+const TREE_LISTING_MAX_BYTES = 32 * 1024 * 1024;
 
 export class RemoteFiles {
   constructor(
@@ -71,7 +75,12 @@ export class RemoteFiles {
     private readonly defaults: FileOperationOptions = {},
   ) {}
 
-  private async invoke(invocation: RemoteInvocation, what: string, path: string): Promise<string> {
+  private async invoke(
+    invocation: RemoteInvocation,
+    what: string,
+    path: string,
+    extra: Pick<RunOptions, "stdin" | "maxOutputBytes"> = {},
+  ): Promise<string> {
     const timeoutMs = this.defaults.timeoutMs;
     let result: CommandResult;
     try {
@@ -79,6 +88,7 @@ export class RemoteFiles {
         skipCmdShell: invocation.skipCmdShell,
         maxOutputBytes: SMALL_OUTPUT,
         timeoutMs,
+        ...extra,
       });
     } catch (error) {
       if (!(error instanceof TimeoutError)) throw error;
@@ -106,6 +116,11 @@ export class RemoteFiles {
     const hint = this.scripts.family === "powershell" ? secondHopHint(path, stderr, logon) : "";
     if (hint) error.message += `. ${hint}`;
     return error;
+  }
+
+  /** The host's script family, which also says how it compares paths (Windows: ignoring case). */
+  get family(): RemoteScripts["family"] {
+    return this.scripts.family;
   }
 
   /** Readable stderr: PowerShell's CLIXML error records decoded, other text as it is. */
@@ -166,18 +181,7 @@ export class RemoteFiles {
       }
       yield Buffer.from(hash.copy().digest("hex"), "latin1");
     }
-    const stdin =
-      invocation.stdinEncoding === "raw"
-        ? withTrailer()
-        : Readable.from(withTrailer()).pipe(stdinEncoder(invocation.stdinEncoding));
-    const result = await this.runner.run(invocation.command, invocation.args, {
-      skipCmdShell: invocation.skipCmdShell,
-      stdin,
-      // Both upload scripts write nothing until their input has ended, unless they fail.
-      inputBeforeOutput: true,
-      maxOutputBytes: SMALL_OUTPUT,
-      timeoutMs: options.timeoutMs,
-    });
+    const result = await this.stream(invocation, withTrailer(), options.timeoutMs);
     const sha256 = hash.digest("hex");
     if (result.exitCode === UPLOAD_HASH_MISMATCH_EXIT) {
       throw new IntegrityError(
@@ -188,5 +192,67 @@ export class RemoteFiles {
     if (result.exitCode !== 0)
       throw this.failure(`uploading to ${destination}`, destination, result);
     return { sha256, size };
+  }
+
+  /**
+   * Runs a script that reads all of `input` (encoded as the invocation asks) before it writes
+   * anything, unless it fails: the uploads and the bundle.
+   */
+  private stream(
+    invocation: RemoteInvocation,
+    input: AsyncIterable<Uint8Array>,
+    timeoutMs: number | undefined,
+  ): Promise<CommandResult> {
+    const stdin =
+      invocation.stdinEncoding === "raw"
+        ? input
+        : Readable.from(input).pipe(stdinEncoder(invocation.stdinEncoding));
+    return this.runner.run(invocation.command, invocation.args, {
+      skipCmdShell: invocation.skipCmdShell,
+      stdin,
+      inputBeforeOutput: true,
+      maxOutputBytes: SMALL_OUTPUT,
+      timeoutMs,
+    });
+  }
+
+  /** The SHA-256 of every file below `root` by relative path, or "absent". */
+  async hashTree(root: string): Promise<TreeHashes | "absent"> {
+    const tree = this.scripts.tree;
+    return tree.parseHashTree(
+      await this.invoke(tree.hashTree(root), `hashing the files in ${root}`, root, {
+        maxOutputBytes: TREE_LISTING_MAX_BYTES,
+      }),
+    );
+  }
+
+  /**
+   * Places `entries` below `root` in one command (a bundle: bundle.ts). Every file is checked
+   * against its SHA-256 on the host before any is moved into place, so a failure leaves the
+   * folder as it was. `onFile` is told as each file has been sent.
+   */
+  async placeFiles(
+    root: string,
+    entries: readonly BundleEntry[],
+    options: { onFile?: (entry: BundleEntry, index: number) => void; timeoutMs?: number } = {},
+  ): Promise<void> {
+    const invocation = this.scripts.tree.placeBundle(root);
+    const bundle = rechunk(writeBundle(entries, options.onFile), READ_CHUNK);
+    const result = await this.stream(invocation, bundle, options.timeoutMs);
+    if (result.exitCode === UPLOAD_HASH_MISMATCH_EXIT) {
+      throw new IntegrityError(
+        `the files sent to ${root} arrived corrupted (${this.errorText(result.stderr).trim()}); ` +
+          "no file was replaced",
+      );
+    }
+    if (result.exitCode !== 0) throw this.failure(`placing files in ${root}`, root, result);
+  }
+
+  /** Removes the files at `paths` (relative to `root`); absent ones are fine. */
+  async removeFiles(root: string, paths: readonly string[]): Promise<void> {
+    if (paths.length === 0) return;
+    await this.invoke(this.scripts.tree.removeFiles(root), `removing files in ${root}`, root, {
+      stdin: Buffer.from(paths.map((path) => `${path}\n`).join(""), "utf8"),
+    });
   }
 }

@@ -123,6 +123,37 @@ describe("remote host: client", { skip: configured ? false : SKIP_REASON }, () =
     }
   });
 
+  test("a folder placed as a bundle, hashed, pruned and removed (RemoteArchive's operations)", async () => {
+    const files = await client.files();
+    const root = target.family.join(target.family.workDir, "folder");
+    const contents = new Map(
+      TRICKY_NAMES.map((name, index): [string, Buffer] => [
+        `${index % 2 === 0 ? "a" : "b/c"}/${name}`,
+        randomBytes(1000 * (index + 1)),
+      ]),
+    );
+    contents.set("big.bin", randomBytes(3 * 1024 * 1024));
+    const entries = [...contents].map(([path, data]) => ({
+      path,
+      size: data.length,
+      sha256: sha256(data),
+      open: () => data,
+    }));
+    assert.equal(await files.hashTree(root), "absent");
+    await files.placeFiles(root, entries);
+    const hashes = await files.hashTree(root);
+    assert.notEqual(hashes, "absent");
+    for (const item of entries) {
+      assert.equal((hashes as Map<string, string>).get(item.path), item.sha256, item.path);
+    }
+    await files.removeFiles(root, [entries[0]!.path]);
+    assert.equal(
+      ((await files.hashTree(root)) as Map<string, string>).has(entries[0]!.path),
+      false,
+    );
+    await files.remove(root, { recursive: true });
+  });
+
   test("a wrong password is an AuthenticationError naming the user", async () => {
     const wrong = target.client({ password: "not-the-password", readyTimeoutMs: 0 });
     try {

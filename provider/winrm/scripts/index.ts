@@ -16,6 +16,8 @@ export type {
   RemoteInvocation,
   RemotePower,
   RemoteScripts,
+  RemoteTree,
+  TreeHashes,
   RemoveOptions,
   ScriptFamily,
   StdinEncoding,

@@ -90,3 +90,31 @@ export function parseBootTimeOutput(stdout: string): Date {
   }
   return time;
 }
+
+/**
+ * A hashTree listing: "absent", or `HEX NAME` lines as sha256sum (`HEX  NAME`), shasum and
+ * openssl -r and the PowerShell family (`HEX *NAME`) print them.
+ * A leading "./" is dropped; GNU sha256sum's escaped form (a line starting with "\", then
+ * "\\" and "\n" in the name) is undone.
+ */
+export function parseTreeLines(stdout: string): Map<string, string> | "absent" {
+  const text = stdout.replace(/^\uFEFF/, "");
+  if (text.trim() === "absent") return "absent";
+  const hashes = new Map<string, string>();
+  for (const raw of text.split("\n")) {
+    const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
+    if (line === "") continue;
+    const escaped = line.startsWith("\\");
+    const match = /^([0-9a-f]{64}) [ *](.*)$/.exec(escaped ? line.slice(1) : line);
+    if (match === null)
+      throw new Error(
+        `unexpected line in a folder's hashes: ${JSON.stringify(line.slice(0, 120))}`,
+      );
+    let name = match[2]!;
+    if (escaped)
+      name = name.replace(/\\(\\|n)/g, (_all, what: string) => (what === "n" ? "\n" : "\\"));
+    if (name.startsWith("./")) name = name.slice(2);
+    hashes.set(name, match[1]!);
+  }
+  return hashes;
+}

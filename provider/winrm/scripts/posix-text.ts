@@ -36,3 +36,33 @@ export function invocation(command: string, stdin: RemoteInvocation["stdinEncodi
     stdinEncoding: stdin,
   } satisfies RemoteInvocation;
 }
+
+/**
+ * Shell functions that hash stdin into $h (lowercase hex). `pick_sha256` runs before any
+ * input is consumed so a host without a tool fails fast. openssl comes first: it uses the
+ * CPU's SHA extensions, and hashed 1 GiB in 0.6 s here against 2.1 s for coreutils' sha256sum
+ * and 2.2 s for shasum (OpenSSL 3 prints `SHA2-256(stdin)= hex`, 1.1 and LibreSSL
+ * `(stdin)= hex` or `SHA256(stdin)= hex`: the digest is always the last field). The digest is read from stdin rather
+ * than from a file argument because GNU sha256sum escapes names holding `\` or a newline and
+ * then prefixes its output line with a backslash.
+ */
+export const SHA256_FUNCTIONS = String.raw`pick_sha256() {
+  for tool in openssl sha256sum shasum; do
+    if command -v "$tool" >/dev/null 2>&1; then return 0; fi
+  done
+  echo 'no SHA-256 tool on this host (looked for openssl, sha256sum, shasum)' >&2
+  return 127
+}
+sha256_stdin() {
+  case $tool in
+    openssl) h=$(openssl dgst -sha256) || return 1; set -- $h; shift $(($# - 1)); h=$1 ;;
+    sha256sum) h=$(sha256sum) || return 1; set -- $h; h=$1 ;;
+    *) h=$(shasum -a 256) || return 1; set -- $h; h=$1 ;;
+  esac
+  case $h in
+    *[!0-9a-f]*|'') echo "unexpected output from $tool" >&2; return 1 ;;
+  esac
+}`;
+
+/** Prints a message naming the path on stderr; printf, because dash's echo expands `\`. */
+export const FAIL_FUNCTION = String.raw`fail() { printf '%s: %s\n' "$p" "$1" >&2; exit "$2"; }`;

@@ -12,6 +12,7 @@
 import { InvalidArgumentError } from "../../errors";
 import { parseSha256Output, parseStatOutput } from "./parse";
 import { powerShellPower } from "./powershell-power";
+import { powerShellTree } from "./powershell-tree";
 import { compact } from "./powershell-text";
 import { checkRemotePath, quotePowerShell } from "./quote";
 import {
@@ -474,5 +475,6 @@ export function powerShellScripts(options: PowerShellOptions = {}): RemoteScript
     prepareUpload: (folder: string) => run(powerShellSources.prepareUpload(folder)),
     upload: (path: string) => run(powerShellSources.upload(path), "base64-lines"),
     power: powerShellPower((script) => run(script)),
+    tree: powerShellTree({ operation, withPath, run }),
   } as const);
 }

@@ -72,6 +72,34 @@ export interface RemoteScripts {
   upload(destination: string): RemoteInvocation;
   /** Restarting the host and telling when it booted (the Reboot resource). */
   readonly power: RemotePower;
+  /** A folder's files as a whole (the RemoteArchive resource). */
+  readonly tree: RemoteTree;
+}
+
+/** The hashes of the files below a folder, by path relative to it ("/" separators). */
+export type TreeHashes = Map<string, string>;
+
+/**
+ * A folder of files placed and checked as a whole. Paths relative to the folder use "/" and
+ * never hold a line break; the temporaries of uploads (UPLOAD_TEMP_PREFIX) are never listed.
+ */
+export interface RemoteTree {
+  /**
+   * stdout: the word "absent" when the folder does not exist; else one line per file below
+   * it: 64 lowercase hex digits, a space, the relative path.
+   */
+  hashTree(root: string): RemoteInvocation;
+
+  parseHashTree(stdout: string): TreeHashes | "absent";
+  /**
+   * stdin: a bundle (provider/winrm/bundle.ts). The files are written to a staging folder
+   * inside the root, every one is checked against the manifest's SHA-256, and only then is
+   * each moved over its destination (a rename: no reader sees a partial file). Exit code
+   * UPLOAD_HASH_MISMATCH_EXIT when any file does not verify; nothing is moved then.
+   */
+  placeBundle(root: string): RemoteInvocation;
+  /** stdin: relative paths, one per line, UTF-8. Removes each file; an absent one is fine. */
+  removeFiles(root: string): RemoteInvocation;
 }
 
 /**

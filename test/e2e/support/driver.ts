@@ -12,8 +12,14 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as automation from "@pulumi/pulumi/automation";
-import type { RebootArgs, RemoteCommandArgs, RemoteFileArgs } from "../../../sdk";
 import type {
+  RebootArgs,
+  RemoteArchiveArgs,
+  RemoteCommandArgs,
+  RemoteFileArgs,
+} from "../../../sdk";
+import type {
+  ArchiveValue,
   AssetValue,
   Diagnostic,
   DriverResult,
@@ -31,6 +37,22 @@ function isAsset(value: unknown): value is AssetValue {
   return value !== null && typeof value === "object" && "$asset" in value;
 }
 
+function isArchive(value: unknown): value is ArchiveValue {
+  return value !== null && typeof value === "object" && "$archive" in value;
+}
+
+function archiveOf(value: ArchiveValue): pulumi.asset.Archive {
+  if (value.$archive === "file") return new pulumi.asset.FileArchive(value.path);
+  return new pulumi.asset.AssetArchive(
+    Object.fromEntries(
+      Object.entries(value.assets).map(([name, inner]) => [
+        name,
+        isArchive(inner) ? archiveOf(inner) : (decode(inner, {}) as pulumi.asset.Asset),
+      ]),
+    ),
+  );
+}
+
 function isOutputRef(value: unknown): value is OutputRef {
   return value !== null && typeof value === "object" && "$output" in value;
 }
@@ -42,6 +64,7 @@ function decode(value: unknown, resources: Record<string, pulumi.Resource>): unk
       ? new pulumi.asset.FileAsset(value.value)
       : new pulumi.asset.StringAsset(value.value);
   }
+  if (isArchive(value)) return archiveOf(value);
   if (isOutputRef(value)) {
     const source = resources[value.$output] as unknown as Record<string, pulumi.Output<unknown>>;
     const output = source?.[value.property];
@@ -81,6 +104,8 @@ function construct(
       return new winrm.RemoteFile(name, args as unknown as RemoteFileArgs, opts);
     case "Reboot":
       return new winrm.Reboot(name, args as unknown as RebootArgs, opts);
+    case "RemoteArchive":
+      return new winrm.RemoteArchive(name, args as unknown as RemoteArchiveArgs, opts);
     case "Noop":
       return new Noop(name, { ...args, connection: undefined });
     case "SshCommand": {

@@ -13,6 +13,14 @@ export interface AssetValue {
 }
 
 /**
+ * A value that the driver turns into a Pulumi archive: a FileArchive of a path, or an
+ * AssetArchive of names to assets and archives.
+ */
+export type ArchiveValue =
+  | { $archive: "file"; path: string }
+  | { $archive: "assets"; assets: Record<string, AssetValue | ArchiveValue> };
+
+/**
  * A value taken from an earlier resource's output: unknown during a preview that creates or
  * changes that resource. `template` ("echo {}") wraps it; "{}" stands for the value.
  */
@@ -27,7 +35,7 @@ export interface ResourceSpec {
    * "Noop" is a dynamic resource that does nothing (the engine's own cost, for benchmarks);
    * "SshCommand" is pulumi-command's remote.Command (needs @pulumi/command and its plugin).
    */
-  kind: "RemoteCommand" | "RemoteFile" | "Reboot" | "Noop" | "SshCommand";
+  kind: "RemoteCommand" | "RemoteFile" | "RemoteArchive" | "Reboot" | "Noop" | "SshCommand";
   /** The resource's logical name; also the name of the stack output that holds it. */
   name: string;
   /** The resource's arguments, except `connection` (the scenario's, unless overridden here). */

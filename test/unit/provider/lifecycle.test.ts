@@ -11,6 +11,8 @@ import { after, describe, test } from "node:test";
 import { UNKNOWN } from "../../../provider/connection";
 import * as command from "../../../provider/remote-command";
 import * as file from "../../../provider/remote-file";
+import * as archive from "../../../provider/remote-archive";
+import * as reboot from "../../../provider/reboot";
 
 type Props = Record<string, unknown>;
 
@@ -289,4 +291,144 @@ describe("RemoteFile diff", () => {
       assert.equal(result.deleteBeforeReplace, true);
     });
   }
+});
+
+describe("Reboot check, diff and update", () => {
+  const base = {
+    connection,
+    triggers: ["1"],
+    bootTime: "2026-01-01T00:00:00.000Z",
+    rebooted: true,
+    waitedSeconds: 40,
+  };
+
+  test("check names each bad input", () => {
+    const failures = reboot
+      .check(
+        {},
+        {
+          connection,
+          when: "sometimes",
+          timeout: -1,
+          test: "",
+          shell: "bash",
+          message: 'say "hi"',
+          triggers: "not a list",
+        },
+      )
+      .failures.map((failure) => failure.property);
+    assert.deepEqual(failures.sort(), ["message", "shell", "test", "timeout", "triggers", "when"]);
+    assert.deepEqual(
+      reboot.check({}, { connection, message: "x".repeat(513) }).failures.map((f) => f.reason),
+      ["must be at most 512 characters (shutdown.exe's limit)"],
+    );
+    assert.deepEqual(reboot.check({}, { connection, when: "pending", timeout: 900 }).failures, []);
+  });
+
+  test("a trigger changes it; another host replaces it; nothing changed is no change", () => {
+    assert.deepEqual(reboot.diff("id", base, { connection, triggers: ["1"] }), {
+      changes: false,
+      replaces: [],
+    });
+    assert.deepEqual(reboot.diff("id", base, { connection, triggers: ["2"] }), {
+      changes: true,
+      replaces: [],
+    });
+    assert.deepEqual(
+      reboot.diff("id", base, { connection: { ...connection, host: "10.0.0.9" }, triggers: ["1"] }),
+      {
+        changes: true,
+        replaces: ["connection"],
+      },
+    );
+  });
+
+  test("an update of timeout, test or message alone restarts nothing and keeps the outputs", async () => {
+    // The connection reaches nothing: a restart would fail.
+    const { outs } = await reboot.update("id", base, {
+      connection,
+      triggers: ["1"],
+      timeout: 60,
+      message: "m",
+    });
+    assert.equal(outs.bootTime, base.bootTime);
+    assert.equal(outs.rebooted, true);
+    assert.equal(outs.waitedSeconds, 40);
+    assert.equal(outs.timeout, 60);
+  });
+});
+
+describe("RemoteArchive check and diff", () => {
+  const folder = mkdtempSync(join(tmpdir(), "pulumi-winrm-lifecycle-archive-"));
+  after(() => rmSync(folder, { recursive: true, force: true }));
+  writeFileSync(join(folder, "a.txt"), "a");
+  const manifest = { "a.txt": "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb" };
+  const base = {
+    connection,
+    source: folder,
+    remotePath: "C:\\site",
+    manifest,
+    drift: { changed: [], missing: [], extra: [] },
+  };
+
+  test("check refuses sources that cannot be placed, naming source", () => {
+    const reasons = (source: unknown) =>
+      archive
+        .check({}, { connection, source, remotePath: "C:\\site" })
+        .failures.map((f) => `${f.property}: ${f.reason}`);
+    assert.match(reasons(join(folder, "missing"))[0]!, /^source: .*does not exist/);
+    assert.match(reasons(join(folder, "a.txt"))[0]!, /^source: .*is a file/);
+    assert.match(reasons({ assets: { "../x": { text: "x" } } })[0]!, /^source: .*\.\./);
+    assert.match(
+      reasons({ assets: { "A.txt": { text: "1" }, "a.txt": { text: "2" } } })[0]!,
+      /differ only in case/,
+    );
+    assert.match(reasons({ uri: "https://example.com/a.zip" })[0]!, /^source: .*URI/);
+    assert.deepEqual(reasons(folder), []);
+  });
+
+  test("diff: same files no change; an edited file, drift or a new folder on the host do", async () => {
+    assert.deepEqual(
+      await archive.diff("id", base, { connection, source: folder, remotePath: "C:\\site" }),
+      {
+        changes: false,
+        replaces: [],
+        deleteBeforeReplace: true,
+      },
+    );
+    const drifted = { ...base, drift: { changed: ["a.txt"], missing: [], extra: [] } };
+    assert.equal(
+      (await archive.diff("id", drifted, { connection, source: folder, remotePath: "C:\\site" }))
+        .changes,
+      true,
+    );
+    const moved = await archive.diff("id", base, {
+      connection,
+      source: folder,
+      remotePath: "C:\\other",
+    });
+    assert.deepEqual(moved.replaces, ["remotePath"]);
+    writeFileSync(join(folder, "a.txt"), "edited");
+    assert.equal(
+      (await archive.diff("id", base, { connection, source: folder, remotePath: "C:\\site" }))
+        .changes,
+      true,
+    );
+  });
+
+  test("diff of an archive the engine elided compares the engine's hashes", async () => {
+    const olds = { ...base, source: { assets: { "a.txt": { text: "a" } }, hash: "h1" } };
+    const same = await archive.diff("id", olds, {
+      connection,
+      source: { hash: "h1" },
+      remotePath: "C:\\site",
+    });
+    assert.equal(same.changes, false);
+    const other = await archive.diff("id", olds, {
+      connection,
+      source: { hash: "h2" },
+      remotePath: "C:\\site",
+    });
+    assert.equal(other.changes, true);
+  });
 });

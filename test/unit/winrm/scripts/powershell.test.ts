@@ -282,6 +282,25 @@ describe("the restart scripts (Reboot)", () => {
   });
 });
 
+describe("the folder scripts (RemoteArchive)", () => {
+  test("parse and use only what 5.1 has, for every nasty root; fit CreateProcess", () => {
+    const tree = scripts.tree;
+    for (const path of NASTY_PATHS) {
+      for (const [name, invocation] of [
+        ["hashTree", tree.hashTree(path)],
+        ["placeBundle", tree.placeBundle(path)],
+        ["removeFiles", tree.removeFiles(path)],
+      ] as const) {
+        const source = decodeCommand(invocation.command);
+        assert.deepEqual(syntaxProblems(source), [], `${name} ${JSON.stringify(path)}`);
+        assert.deepEqual(powerShell7Only(source), [], `${name} ${JSON.stringify(path)}`);
+      }
+    }
+    assert.equal(tree.placeBundle("C:\\site").stdinEncoding, "base64-lines");
+    assert.equal(tree.removeFiles("C:\\site").stdinEncoding, "raw");
+  });
+});
+
 describe("PowerShell command lines", () => {
   test("stay under cmd.exe's 8191 characters for ordinary and nasty paths", () => {
     assert.ok(scripts.runScript().command.length < 4000, "the bootstrap is small");
