@@ -21,7 +21,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { hashedEntries, sourceFiles } from "../provider/archive-source";
+import { openSource } from "../provider/archive-source";
 import { WinRMClient } from "../provider/winrm/client";
 import { findPwsh } from "../test/host/shell";
 import { type Host, startLoopbackHost } from "./support/loopback-host";
@@ -67,8 +67,9 @@ function makeFolder(root: string, which: Case): Map<string, string> {
 
 /** Checks a copy against the source's hashes, by reading it back locally. */
 async function verify(root: string, hashes: Map<string, string>, who: string): Promise<void> {
-  const copied = await hashedEntries(sourceFiles(root));
-  const got = new Map(copied.map((entry) => [entry.path, entry.sha256]));
+  const copied = await openSource(root);
+  copied.close();
+  const got = new Map(copied.entries.map((entry) => [entry.path, entry.sha256]));
   if (got.size !== hashes.size || [...hashes].some(([name, hash]) => got.get(name) !== hash)) {
     throw new Error(`${who}: the copy in ${root} differs from the source`);
   }
@@ -94,10 +95,11 @@ async function measure(which: Case, hosts: Host[], cleanup: Cleanup): Promise<Ro
     });
     try {
       const files = await client.files();
-      const entries = await hashedEntries(sourceFiles(source));
+      const local = await openSource(source);
       const remote = await files.hashTree(destination);
       if (remote !== "absent") throw new Error(`${who}: ${destination} already exists`);
-      await files.placeFiles(destination, entries);
+      await files.placeFiles(destination, local.entries);
+      local.close();
     } finally {
       await client.close();
     }

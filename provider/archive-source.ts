@@ -1,21 +1,28 @@
 /**
  * The files a RemoteArchive places, read from its `source`: a local folder (a path, or a
- * FileArchive of a folder) or an AssetArchive (names to FileAssets, StringAssets and nested
- * archives). The engine hands archives to the provider in their wire form: `{path}`,
+ * FileArchive of a folder), an archive file (a path or FileArchive naming a .zip, .jar, .tar,
+ * .tgz or .tar.gz: archive-file.ts) or an AssetArchive (names to FileAssets, StringAssets and
+ * nested archives). The engine hands archives to the provider in their wire form: `{path}`,
  * `{assets: {name: asset or archive}}` or `{uri}`, with the engine's `hash` beside them.
  *
  * Every file is hashed here (SHA-256, streamed), so the manifest says exactly what the host
  * must end up with, whatever the source.
  */
 import { createHash } from "node:crypto";
-import { createReadStream, type Dirent, readdirSync, statSync } from "node:fs";
+import { createReadStream, type Dirent, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { ARCHIVE_FILE, extractArchive, memberNames } from "./archive-file";
 import { type BundleEntry, bundlePathProblem } from "./winrm/bundle";
 
 export class SourceError extends Error {}
 
-/** File formats a FileArchive may name that this provider does not read yet. */
-const ARCHIVE_FILE = /\.(zip|jar|tar|tgz|tar\.gz)$/i;
+/** An archive file met in the source, whose members go below `prefix`. */
+interface ArchiveRef {
+  prefix: string;
+  file: string;
+  where: string;
+}
 
 export interface SourceFile {
   path: string;
@@ -24,17 +31,90 @@ export interface SourceFile {
   bytes?: Buffer;
 }
 
-/** The files of `source`, by relative path ("/" separators), not yet hashed. */
-export function sourceFiles(source: unknown): SourceFile[] {
-  const files: SourceFile[] = [];
-  collect(source, "", files, "source");
-  files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  checkNames(files);
-  return files;
+const byPath = (a: SourceFile, b: SourceFile) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+
+/** An archive member's path in the folder; its name is checked before anything is written. */
+function memberFile(archive: ArchiveRef, member: string): string {
+  // tar -C folder . names its members ./name.
+  const name = member.replace(/^(\.\/)+/, "");
+  const problem = bundlePathProblem(name);
+  if (problem !== undefined) {
+    throw new SourceError(
+      `${archive.where}: ${archive.file} holds ${JSON.stringify(name)}, which ${problem}`,
+    );
+  }
+  return archive.prefix + name;
 }
 
-function collect(source: unknown, prefix: string, into: SourceFile[], where: string): void {
-  if (typeof source === "string") return collectPath(source, prefix, into, where);
+async function readable<T>(archive: ArchiveRef, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof SourceError) throw error;
+    throw new SourceError(
+      `${archive.where}: cannot read ${archive.file}: ${(error as Error).message}`,
+    );
+  }
+}
+
+/**
+ * The names of `source`'s files, checked, reading no content but an archive's listing: what
+ * `preview` needs.
+ */
+export async function sourceNames(source: unknown): Promise<string[]> {
+  const files: SourceFile[] = [];
+  const archives: ArchiveRef[] = [];
+  collect(source, "", files, archives, "source");
+  for (const archive of archives) {
+    const names = await readable(archive, () => memberNames(archive.file));
+    for (const name of names) files.push({ path: memberFile(archive, name) });
+  }
+  files.sort(byPath);
+  checkNames(files);
+  return files.map((file) => file.path);
+}
+
+/** The files of `source`, hashed, ready to bundle; `close` removes what was unpacked. */
+export async function openSource(
+  source: unknown,
+): Promise<{ entries: BundleEntry[]; close: () => void }> {
+  const files: SourceFile[] = [];
+  const archives: ArchiveRef[] = [];
+  collect(source, "", files, archives, "source");
+  let scratch: string | undefined;
+  const close = () => {
+    if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true });
+    scratch = undefined;
+  };
+  try {
+    for (const [index, archive] of archives.entries()) {
+      scratch ??= mkdtempSync(join(tmpdir(), "pulumi-winrm-archive-"));
+      const into = join(scratch, String(index));
+      const written = await readable(archive, () =>
+        extractArchive(archive.file, into, (name) => void memberFile(archive, name)),
+      );
+      for (const member of written) {
+        files.push({ path: memberFile(archive, member.name), file: member.file });
+      }
+    }
+    files.sort(byPath);
+    checkNames(files);
+    return { entries: await hashedEntries(files), close };
+  } catch (error) {
+    close();
+    throw error;
+  }
+}
+
+function collect(
+  source: unknown,
+  prefix: string,
+  into: SourceFile[],
+  archives: ArchiveRef[],
+  where: string,
+): void {
+  if (typeof source === "string") return collectPath(source, prefix, into, archives, where);
+
   if (source === null || typeof source !== "object") {
     throw new SourceError(`${where} must be a folder path, a FileArchive or an AssetArchive`);
   }
@@ -48,11 +128,14 @@ function collect(source: unknown, prefix: string, into: SourceFile[], where: str
       const inner = item as { path?: unknown; text?: unknown; assets?: unknown; uri?: unknown };
       if (typeof inner?.text === "string")
         into.push({ path, bytes: Buffer.from(inner.text, "utf8") });
-      else if (inner?.assets !== undefined) collect(inner, `${path}/`, into, `${where}/${name}`);
+      else if (inner?.assets !== undefined)
+        collect(inner, `${path}/`, into, archives, `${where}/${name}`);
       else if (typeof inner?.path === "string") {
         const stat = statOf(inner.path, `${where}/${name}`);
-        if (stat.isDirectory()) collectPath(inner.path, `${path}/`, into, `${where}/${name}`);
-        else into.push({ path, file: inner.path });
+        const archive = ARCHIVE_FILE.test(inner.path) && isArchiveValue(inner);
+        if (stat.isDirectory() || (stat.isFile() && archive)) {
+          collectPath(inner.path, `${path}/`, into, archives, `${where}/${name}`);
+        } else into.push({ path, file: inner.path });
       } else {
         throw new SourceError(
           `${where}/${name}: only FileAsset, StringAsset, FileArchive and AssetArchive are supported`,
@@ -61,7 +144,9 @@ function collect(source: unknown, prefix: string, into: SourceFile[], where: str
     }
     return;
   }
-  if (typeof value.path === "string") return collectPath(value.path, prefix, into, where);
+  if (typeof value.path === "string") {
+    return collectPath(value.path, prefix, into, archives, where);
+  }
   if (value.uri !== undefined) {
     throw new SourceError(
       `${where}: a RemoteArchive or RemoteAsset (a URI) is not supported; download it first`,
@@ -78,16 +163,21 @@ function statOf(path: string, where: string) {
   }
 }
 
-function collectPath(root: string, prefix: string, into: SourceFile[], where: string): void {
+function collectPath(
+  root: string,
+  prefix: string,
+  into: SourceFile[],
+  archives: ArchiveRef[],
+  where: string,
+): void {
   const stat = statOf(root, where);
   if (stat.isFile()) {
     if (ARCHIVE_FILE.test(root)) {
-      throw new SourceError(
-        `${where}: ${root} is an archive file, which RemoteArchive does not unpack yet: unpack it into a folder and give the folder`,
-      );
+      archives.push({ prefix, file: root, where });
+      return;
     }
     throw new SourceError(
-      `${where}: ${root} is a file; give a folder (RemoteFile places one file)`,
+      `${where}: ${root} is a file but not a .zip, .jar, .tar, .tgz or .tar.gz archive; give a folder or an archive (RemoteFile places one file)`,
     );
   }
   if (!stat.isDirectory()) throw new SourceError(`${where}: ${root} is not a folder`);
@@ -152,6 +242,18 @@ function checkNames(files: readonly SourceFile[]): void {
     }
     lower.set(key, file.path);
   }
+}
+
+/** Pulumi's wire form marks assets and archives by this key and signature (the Node SDK's rpc). */
+const SIGNATURE_KEY = "4dabf18193072939515e22adb298388d";
+const ARCHIVE_SIGNATURE = "0def7320c3a5731c473e5ecbe6d01bc7";
+
+/**
+ * Whether an AssetArchive member is an archive (a FileArchive: its wire form carries the
+ * archive signature), as opposed to a FileAsset whose file happens to be a zip.
+ */
+function isArchiveValue(value: object): boolean {
+  return (value as Record<string, unknown>)[SIGNATURE_KEY] === ARCHIVE_SIGNATURE;
 }
 
 /** The files with their size and SHA-256, ready to bundle. */

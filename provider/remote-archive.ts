@@ -9,7 +9,7 @@
  * Inputs are echoed into outputs, because `diff` receives the old outputs, not the old inputs.
  */
 import { randomUUID } from "node:crypto";
-import { hashedEntries, SourceError, sourceFiles } from "./archive-source";
+import { openSource, SourceError, sourceNames } from "./archive-source";
 import {
   type CheckFailure,
   checkConnection,
@@ -82,7 +82,7 @@ function sealed<T extends Record<string, unknown>>(outputs: T, inputs: RemoteArc
   return withSecretOutputs(outputs, SECRET_OUTPUT_KEYS, inputs.secretOutputs);
 }
 
-export function check(_olds: Record<string, unknown>, news: Record<string, unknown>) {
+export async function check(_olds: Record<string, unknown>, news: Record<string, unknown>) {
   const failures: CheckFailure[] = [...checkConnection(news.connection)];
   const known = (name: string) => news[name] !== undefined && !isUnknown(news[name]);
   if (
@@ -98,7 +98,7 @@ export function check(_olds: Record<string, unknown>, news: Record<string, unkno
     });
   } else if (!isUnknown(news.source)) {
     try {
-      sourceFiles(news.source);
+      await sourceNames(news.source);
     } catch (error) {
       if (!(error instanceof SourceError)) throw error;
       failures.push({ property: "source", reason: error.message.replace(/^source:? ?/, "") });
@@ -115,8 +115,13 @@ export function check(_olds: Record<string, unknown>, news: Record<string, unkno
 }
 
 /** The manifest the source asks for now. */
-async function wantedEntries(inputs: RemoteArchiveInputs): Promise<BundleEntry[]> {
-  return hashedEntries(sourceFiles(inputs.source));
+async function wantedManifest(inputs: RemoteArchiveInputs): Promise<Record<string, string>> {
+  const source = await openSource(inputs.source);
+  try {
+    return manifestOf(source.entries);
+  } finally {
+    source.close();
+  }
 }
 
 function manifestOf(entries: readonly BundleEntry[]): Record<string, string> {
@@ -153,7 +158,7 @@ export async function diff(
     changed =
       elided !== undefined
         ? elided !== engineHashOnly(olds.source, true)
-        : !sameManifest(olds.manifest, manifestOf(await wantedEntries(inputsOf(news))));
+        : !sameManifest(olds.manifest, await wantedManifest(inputsOf(news)));
   }
   if (isUnknown(news.source)) changed = true;
   if (hasDrift(olds.drift)) changed = true;
@@ -205,7 +210,19 @@ function stepsOf(client: WinRMClient, inputs: RemoteArchiveInputs) {
 }
 
 async function place(inputs: RemoteArchiveInputs, log: ResourceLog) {
-  const entries = await wantedEntries(inputs);
+  const source = await openSource(inputs.source);
+  try {
+    return await placeEntries(inputs, source.entries, log);
+  } finally {
+    source.close();
+  }
+}
+
+async function placeEntries(
+  inputs: RemoteArchiveInputs,
+  entries: readonly BundleEntry[],
+  log: ResourceLog,
+) {
   const manifest = manifestOf(entries);
   return withClient(inputs.connection, async (client) => {
     const files = await stepsOf(client, inputs);

@@ -7,6 +7,7 @@
  * preview.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { describe, test } from "node:test";
@@ -139,6 +140,17 @@ describe("RemoteArchive on the Pulumi engine (windows persona)", () => {
     const { project, host, work, connection } = fixture;
     const tools = join(work, "tools");
     write(tools, { "bin/run.cmd": "@echo off", "README.txt": "tools" });
+    // A zip, as Python's zipfile writes it.
+    const zip = join(work, "packed.zip");
+    const zipped = spawnSync(
+      "python3",
+      [
+        "-c",
+        `import zipfile\nz = zipfile.ZipFile(${JSON.stringify(zip)}, "w")\nz.writestr("in zip/ü.txt", "from the zip")\nz.close()`,
+      ],
+      { encoding: "utf8" },
+    );
+    assert.equal(zipped.status, 0, zipped.stderr);
     const remote = join(work, "remote");
     const resources: ResourceSpec[] = [
       {
@@ -151,6 +163,7 @@ describe("RemoteArchive on the Pulumi engine (windows persona)", () => {
               "config/app.json": { $asset: "string", value: '{"mode":"prod"}' },
               "notes.txt": { $asset: "file", value: join(tools, "README.txt") },
               tools: { $archive: "file", path: tools },
+              packed: { $archive: "file", path: zip },
             },
           },
           remotePath: remote,
@@ -163,6 +176,7 @@ describe("RemoteArchive on the Pulumi engine (windows persona)", () => {
     assert.equal(read(remote, "config/app.json"), '{"mode":"prod"}');
     assert.equal(read(remote, "notes.txt"), "tools");
     assert.equal(read(remote, "tools/bin/run.cmd"), "@echo off");
+    assert.equal(read(remote, "packed/in zip/ü.txt"), "from the zip");
     // Every command was PowerShell: the Windows family placed the files.
     const lines = host.log.entries(LogKind.COMMAND_STARTED).map((entry) => entry.commandLine ?? "");
     assert.ok(
