@@ -24,13 +24,17 @@ function zipMembers(file: string, visit: Visit): Promise<void> {
   return new Promise((resolve, reject) => {
     yauzl.open(file, { lazyEntries: true, autoClose: true }, (error, zip) => {
       if (error || !zip) return reject(error ?? new Error(`cannot open ${file}`));
+      const fail = (cause: unknown) => {
+        zip.close();
+        reject(cause instanceof Error ? cause : new Error(String(cause)));
+      };
       zip.on("error", reject);
       zip.on("end", () => resolve());
       zip.on("entry", (entry: yauzl.Entry) => {
         if (entry.fileName.endsWith("/")) return zip.readEntry();
         zip.openReadStream(entry, (streamError, stream) => {
-          if (streamError || !stream) return reject(streamError ?? new Error("no stream"));
-          visit(entry.fileName, stream).then(() => zip.readEntry(), reject);
+          if (streamError || !stream) return fail(streamError ?? new Error("no stream"));
+          visit(entry.fileName, stream).then(() => zip.readEntry(), fail);
         });
       });
       zip.readEntry();
@@ -44,6 +48,14 @@ async function tarMembers(file: string, visit: Visit): Promise<void> {
   const source = /\.(tgz|gz)$/i.test(file) ? input.pipe(createGunzip()) : input;
   source.on("error", (error: Error) => extract.destroy(error));
   source.pipe(extract);
+  try {
+    await eachTarEntry(extract, visit);
+  } finally {
+    input.destroy();
+  }
+}
+
+async function eachTarEntry(extract: tar.Extract, visit: Visit): Promise<void> {
   for await (const entry of extract) {
     const { name, type } = entry.header;
     if (type === "directory") {

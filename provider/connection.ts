@@ -249,8 +249,14 @@ function poolKey(connection: ConnectionArgs): string {
   const fingerprint = createHash("sha256")
     .update(JSON.stringify(toClientOptions(connection)))
     .digest("hex");
+  return `${endpointOf(connection)} ${connection.user} ${fingerprint}`;
+}
+
+/** Where a connection leads, written one way: lowercase host, the default port filled in. */
+function endpointOf(connection: ConnectionArgs): string {
   const scheme = connection.https ? "https" : "http";
-  return `${scheme}://${connection.host}:${connection.port ?? ""} ${connection.user} ${fingerprint}`;
+  const port = connection.port ?? (connection.https ? 5986 : 5985);
+  return `${scheme}://${connection.host.toLowerCase()}:${port}`;
 }
 
 /**
@@ -263,23 +269,14 @@ export async function withClient<T>(
 ): Promise<T> {
   closePoolOnShutdown();
   const key = poolKey(connection);
-  let entry = pool().get(key);
-  if (!entry) {
-    entry = {
-      // Shared: resources come and go, so a quiet command's Receive must not hold the one
-      // authenticated connection while another resource's request waits (issue 12, item 7).
-      client: new WinRMClient(
-        { ...toClientOptions(connection), onWaiting: reportWait },
-        { shared: true },
-      ),
-      active: 0,
-      waiters: new WaitQueue(),
-      limit: connection.maxConcurrency ?? CONNECTION_DEFAULTS.maxConcurrency,
-    };
-    pool().set(key, entry);
+  let held: PoolEntry;
+  // The entry may leave the pool while this call waits for a slot (its host restarted:
+  // dropHost): then the call takes a place in the new entry.
+  for (;;) {
+    held = poolEntry(key, connection);
+    while (held.active >= held.limit && pool().get(key) === held) await held.waiters.wait();
+    if (pool().get(key) === held) break;
   }
-  const held = entry;
-  while (held.active >= held.limit) await held.waiters.wait();
   held.active++;
   try {
     return await work(held.client);
@@ -296,6 +293,26 @@ export async function withClient<T>(
   }
 }
 
+/** The pool's entry for `key`, created for `connection` when there is none. */
+function poolEntry(key: string, connection: ConnectionArgs): PoolEntry {
+  let entry = pool().get(key);
+  if (!entry) {
+    entry = {
+      // Shared: resources come and go, so a quiet command's Receive must not hold the one
+      // authenticated connection while another resource's request waits (issue 12, item 7).
+      client: new WinRMClient(
+        { ...toClientOptions(connection), onWaiting: reportWait },
+        { shared: true },
+      ),
+      active: 0,
+      waiters: new WaitQueue(),
+      limit: connection.maxConcurrency ?? CONNECTION_DEFAULTS.maxConcurrency,
+    };
+    pool().set(key, entry);
+  }
+  return entry;
+}
+
 /**
  * The host of `connection` is restarting: every pooled client for it (any user, any
  * options) leaves the pool and is closed in the background, which deletes its shells while
@@ -303,11 +320,12 @@ export async function withClient<T>(
  * and new shells, as it must: the host forgets every shell in a restart.
  */
 export function dropHost(connection: ConnectionArgs): void {
-  const scheme = connection.https ? "https" : "http";
-  const prefix = `${scheme}://${connection.host}:${connection.port ?? ""} `;
+  const prefix = `${endpointOf(connection)} `;
   for (const [key, entry] of pool()) {
     if (!key.startsWith(prefix)) continue;
     pool().delete(key);
+    // Calls waiting for a slot move to the next entry for the host.
+    entry.waiters.wakeAll();
     void entry.client.close().catch(() => undefined);
   }
 }

@@ -117,9 +117,13 @@ export function diff(_id: string, olds: Record<string, unknown>, news: Record<st
 }
 
 /** Runs `test` once on the host that came back. */
-async function runTest(client: WinRMClient, inputs: RebootInputs): Promise<ReadyCheck> {
+async function runTest(
+  client: WinRMClient,
+  inputs: RebootInputs,
+  timeLeftMs: number,
+): Promise<ReadyCheck> {
   const test = inputs.test!;
-  const options = { timeoutMs: TEST_TIMEOUT_MS, maxOutputBytes: 64 * 1024 };
+  const options = { timeoutMs: Math.min(TEST_TIMEOUT_MS, timeLeftMs), maxOutputBytes: 64 * 1024 };
   const result =
     (inputs.shell ?? "powershell") === "powershell"
       ? await client.runPowerShell(test, options)
@@ -145,8 +149,11 @@ async function reboot(
         {
           when: inputs.when ?? "always",
           timeoutMs,
-          message: inputs.message ?? `pulumi-winrm: Reboot ${name}`,
-          ready: inputs.test === undefined ? undefined : (client) => runTest(client, inputs),
+          message: inputs.message ?? defaultMessage(name),
+          ready:
+            inputs.test === undefined
+              ? undefined
+              : (client, timeLeftMs) => runTest(client, inputs, timeLeftMs),
           onProgress: (line) => log.write(`${line}\n`),
           onRestartRequested: () => dropHost(inputs.connection),
         },
@@ -160,6 +167,11 @@ async function reboot(
   } finally {
     await log.flush();
   }
+}
+
+/** "pulumi-winrm: Reboot NAME", in what shutdown.exe takes: no double quote, 512 characters. */
+function defaultMessage(name: string): string {
+  return `pulumi-winrm: Reboot ${name.replace(/"/g, "'")}`.slice(0, SHUTDOWN_COMMENT_MAX);
 }
 
 /** The resource's name, from its URN (the last part), for the default message. */

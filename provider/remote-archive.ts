@@ -9,6 +9,7 @@
  * Inputs are echoed into outputs, because `diff` receives the old outputs, not the old inputs.
  */
 import { randomUUID } from "node:crypto";
+import { InvalidArgumentError } from "./errors";
 import { openSource, SourceError, sourceNames } from "./archive-source";
 import {
   type CheckFailure,
@@ -20,7 +21,7 @@ import {
 import { type ResourceLog, resourceLog, urnOf } from "./engine-log";
 import { changedKeys, pickInputs, sameHost, timeoutFailure } from "./resource-inputs";
 import { withSecretOutputs } from "./secret-outputs";
-import type { BundleEntry } from "./winrm/bundle";
+import { type BundleEntry, windowsNameProblem } from "./winrm/bundle";
 import type { WinRMClient } from "./winrm/client";
 import type { TreeHashes } from "./winrm/scripts";
 
@@ -98,7 +99,11 @@ export async function check(_olds: Record<string, unknown>, news: Record<string,
     });
   } else if (!isUnknown(news.source)) {
     try {
-      await sourceNames(news.source);
+      const names = await sourceNames(news.source);
+      // A host pinned to the PowerShell family is Windows: its naming rules apply now.
+      const pinned = (news.connection as Partial<ConnectionArgs> | undefined)?.scripts;
+      const bad = pinned === "powershell" ? windowsNames(names) : undefined;
+      if (bad !== undefined) failures.push({ property: "source", reason: bad });
     } catch (error) {
       if (!(error instanceof SourceError)) throw error;
       failures.push({ property: "source", reason: error.message.replace(/^source:? ?/, "") });
@@ -177,6 +182,15 @@ function engineHashOnly(source: unknown, any = false): string | undefined {
   return any || (value.path === undefined && value.assets === undefined) ? value.hash : undefined;
 }
 
+/** The first name a Windows host could not store, said as a check failure's reason. */
+function windowsNames(names: readonly string[]): string | undefined {
+  for (const name of names) {
+    const problem = windowsNameProblem(name);
+    if (problem !== undefined) return `the name ${JSON.stringify(name)} ${problem}`;
+  }
+  return undefined;
+}
+
 /** Keys for comparing paths: case-insensitive on a Windows host. */
 function keyFor(family: string): (path: string) => string {
   return family === "powershell" ? (path) => path.toLowerCase() : (path) => path;
@@ -226,6 +240,10 @@ async function placeEntries(
   const manifest = manifestOf(entries);
   return withClient(inputs.connection, async (client) => {
     const files = await stepsOf(client, inputs);
+    if (files.family === "powershell") {
+      const bad = windowsNames(entries.map((entry) => entry.path));
+      if (bad !== undefined) throw new InvalidArgumentError("source", bad);
+    }
     const key = keyFor(files.family);
     const remote = await files.hashTree(inputs.remotePath);
     const drift = driftOf(manifest, remote, inputs.prune === true, key);

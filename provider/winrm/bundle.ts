@@ -68,6 +68,28 @@ export function bundlePathProblem(path: string): string | undefined {
   return undefined;
 }
 
+/** Device names Windows reserves in every folder, with or without an extension. */
+const WINDOWS_RESERVED = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?$/i;
+
+/**
+ * Why a Windows host could not store `path` under that name ("Naming Files, Paths, and
+ * Namespaces"): a character Windows forbids (`<>:"|?*` and control characters; a colon would
+ * name an NTFS alternate data stream), a part ending in a dot or a space (Windows drops it, so
+ * the file would never match its name), or a reserved device name. Undefined when it can.
+ */
+export function windowsNameProblem(path: string): string | undefined {
+  for (const part of path.split("/")) {
+    // eslint-disable-next-line no-control-regex -- control characters are what it looks for
+    if (/[<>:"|?*\x00-\x1f]/.test(part))
+      return `has a character Windows forbids in names (${JSON.stringify(part)})`;
+    if (/[. ]$/.test(part))
+      return `has a part ending in a dot or a space, which Windows drops (${JSON.stringify(part)})`;
+    if (WINDOWS_RESERVED.test(part))
+      return `uses a name Windows reserves for a device (${JSON.stringify(part)})`;
+  }
+  return undefined;
+}
+
 /** The manifest: `SHA256 SIZE PATH` lines in entry order. */
 export function bundleManifest(entries: readonly BundleEntry[]): Buffer {
   return Buffer.from(

@@ -5,7 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import { posix, win32 } from "node:path";
-import { Readable } from "node:stream";
+import { pipeline, Readable } from "node:stream";
 import {
   CommandFailedError,
   IntegrityError,
@@ -203,10 +203,12 @@ export class RemoteFiles {
     input: AsyncIterable<Uint8Array>,
     timeoutMs: number | undefined,
   ): Promise<CommandResult> {
+    // pipeline(), not pipe(): a local read that fails must fail the encoder too (which its
+    // reader then sees), and must not surface as an uncaught error before anyone reads.
     const stdin =
       invocation.stdinEncoding === "raw"
         ? input
-        : Readable.from(input).pipe(stdinEncoder(invocation.stdinEncoding));
+        : pipeline(Readable.from(input), stdinEncoder(invocation.stdinEncoding), () => undefined);
     return this.runner.run(invocation.command, invocation.args, {
       skipCmdShell: invocation.skipCmdShell,
       stdin,
@@ -237,8 +239,25 @@ export class RemoteFiles {
     options: { onFile?: (entry: BundleEntry, index: number) => void; timeoutMs?: number } = {},
   ): Promise<void> {
     const invocation = this.scripts.tree.placeBundle(root);
-    const bundle = rechunk(writeBundle(entries, options.onFile), READ_CHUNK);
-    const result = await this.stream(invocation, bundle, options.timeoutMs);
+    // A file that changed or vanished locally ends the bundle early; the host then reports a
+    // short bundle, but the local cause is what the caller must hear.
+    let localFailure: Error | undefined;
+    async function* guarded(): AsyncGenerator<Uint8Array> {
+      try {
+        yield* writeBundle(entries, options.onFile);
+      } catch (error) {
+        localFailure = error instanceof Error ? error : new Error(String(error));
+        throw localFailure;
+      }
+    }
+    const result = await this.stream(
+      invocation,
+      rechunk(guarded(), READ_CHUNK),
+      options.timeoutMs,
+    ).catch((error: unknown) => {
+      throw localFailure ?? (error as Error);
+    });
+    if (localFailure !== undefined) throw localFailure;
     if (result.exitCode === UPLOAD_HASH_MISMATCH_EXIT) {
       throw new IntegrityError(
         `the files sent to ${root} arrived corrupted (${this.errorText(result.stderr).trim()}); ` +

@@ -15,12 +15,12 @@
  * the waits use clients of their own, from `connect`.
  */
 import {
-  AuthenticationError,
   CommandFailedError,
-  PlaintextRefusedError,
+  ConnectionLostError,
+  HostUnreachableError,
+  HttpError,
   TimeoutError,
-  TlsError,
-  WinRMError,
+  WSManFault,
 } from "../errors";
 import type { WinRMClient } from "./client";
 import type { RemoteInvocation, RemotePower } from "./scripts";
@@ -38,8 +38,11 @@ export interface HostRestartOptions {
   timeoutMs: number;
   /** Noted with the restart (the shutdown comment). */
   message: string;
-  /** Run on the host once it is back; the host counts as ready when it returns ok. */
-  ready?: (client: WinRMClient) => Promise<ReadyCheck>;
+  /**
+   * Run on the host once it is back, within `timeLeftMs`; the host counts as ready when it
+   * returns ok.
+   */
+  ready?: (client: WinRMClient, timeLeftMs: number) => Promise<ReadyCheck>;
   /** One line at each step, and at least every PROGRESS_EVERY_MS while waiting. */
   onProgress?: (line: string) => void;
   /** The host accepted the restart: connections and shells to it are about to go. */
@@ -83,19 +86,21 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const seconds = (ms: number) => `${Math.round(ms / 1000)} s`;
 
 /**
- * A failure that a host going down or coming up produces: refused or dropped connections, a
- * probe that got no answer in time, a WinRM service that answers before it can run commands
- * (HTTP 503, a WS-Management fault). A wrong password or an untrusted certificate is not one.
+ * A failure of the request to restart that may hide a restart under way: the connection was
+ * refused, dropped or timed out, or the service answered with an HTTP error or a WS-Management
+ * fault. Anything else (a wrong input, a refused command) means no restart was asked for.
  */
-function isRestartNoise(error: unknown): boolean {
-  if (!(error instanceof WinRMError)) return false;
-  return !(
-    error instanceof AuthenticationError ||
-    error instanceof TlsError ||
-    error instanceof PlaintextRefusedError ||
-    error instanceof CommandFailedError
+function mayHaveRestarted(error: unknown): boolean {
+  return (
+    error instanceof HostUnreachableError ||
+    error instanceof ConnectionLostError ||
+    error instanceof TimeoutError ||
+    error instanceof HttpError ||
+    error instanceof WSManFault
   );
 }
+
+const describeError = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 async function runPower(
   client: WinRMClient,
@@ -185,7 +190,7 @@ export async function restartHost(
       );
     }
     // The host may have acted before its reply was lost: the wait below tells.
-    if (!isRestartNoise(error)) throw error;
+    if (!mayHaveRestarted(error)) throw error;
     progress(`${host}: the reply to the restart request was lost (${(error as Error).message})`);
   }
   progress(
@@ -212,8 +217,10 @@ export async function restartHost(
       try {
         now = await bootTimeOf(probe, Math.min(PROBE_TIMEOUT_MS, Math.max(1000, left())));
       } catch (error) {
-        if (!isRestartNoise(error)) throw error;
-        progress(`${host}: stopped answering after ${seconds(Date.now() - started)}`);
+        // WMI, the shell or the connection going away: the host is on its way down.
+        progress(
+          `${host}: stopped answering after ${seconds(Date.now() - started)} (${describeError(error)})`,
+        );
         break;
       }
       if (differs(now, previousBootTime)) {
@@ -233,10 +240,12 @@ export async function restartHost(
   }
 
   // 4. Until it answers with a new boot time, then until it is ready.
+  let lastError: string | undefined;
   const gone = () =>
     new TimeoutError(
       `${host} did not come back within ${seconds(timeout)} (the timeout) after it was asked ` +
-        "to restart: check the host's console, or raise timeout for a host that takes longer to boot",
+        "to restart: check the host's console, or raise timeout for a host that takes longer to boot" +
+        (lastError ? ` (last attempt: ${lastError})` : ""),
       timeout,
     );
   if (bootTime === undefined) {
@@ -252,7 +261,9 @@ export async function restartHost(
         if (differs(now, previousBootTime)) bootTime = now;
         else await sleep(Math.min(pollMs, Math.max(0, left())));
       } catch (error) {
-        if (!isRestartNoise(error)) throw error;
+        // A host that is booting refuses, drops connections, answers 503, or has WinRM up
+        // before WMI or the domain logon: all of it is "not yet" until the deadline.
+        lastError = describeError(error);
         if (left() <= 0) throw gone();
         // The client gave up waiting a little before the deadline (its next back-off would
         // pass it), or a WinRM service answered before it could run commands: ask again, on
@@ -267,24 +278,26 @@ export async function restartHost(
     );
     if (options.ready) {
       lastReport = 0;
+      let lastCheck = "";
       for (;;) {
         if (left() <= 0) {
           throw new TimeoutError(
-            `${host} came back but its test did not pass within ${seconds(timeout)} (the timeout)`,
+            `${host} came back but its test did not pass within ${seconds(timeout)} (the timeout)` +
+              (lastCheck ? `: ${lastCheck}` : ""),
             timeout,
           );
         }
         waiter ??= connect(Math.max(0, left()));
         let check: ReadyCheck;
         try {
-          check = await options.ready(waiter);
+          check = await options.ready(waiter, Math.max(1000, left()));
         } catch (error) {
-          if (!isRestartNoise(error)) throw error;
-          check = { ok: false, detail: (error as Error).message };
+          check = { ok: false, detail: describeError(error) };
           await waiter.close();
           waiter = undefined;
         }
         if (check.ok) break;
+        lastCheck = check.detail;
         if (Date.now() - lastReport >= PROGRESS_EVERY_MS) {
           lastReport = Date.now();
           progress(`${host}: not ready yet (${check.detail}); trying again`);

@@ -178,7 +178,9 @@ export class Machine {
   private schedule(kind: Scheduled["kind"], delayMs: number, reason: string): void {
     const timer = setTimeout(() => {
       this.scheduled = undefined;
-      void this.restart(kind, reason);
+      this.restart(kind, reason).catch((error: unknown) =>
+        console.error("loopback machine: the restart failed:", error),
+      );
     }, delayMs);
     this.scheduled = { timer, kind, reason };
   }
@@ -261,11 +263,14 @@ export class Machine {
 
   private serve(socket: Socket): void {
     let text = "";
+    let answered = false;
     socket.setEncoding("utf8");
     socket.on("data", (chunk: string) => {
+      if (answered) return;
       text += chunk;
       const end = text.indexOf("\n");
       if (end < 0) return;
+      answered = true;
       let reply: ToolReply;
       try {
         const request = JSON.parse(text.slice(0, end)) as { tool: string; args: string[] };

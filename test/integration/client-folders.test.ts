@@ -127,6 +127,18 @@ for (const persona of ["posix", "windows"] as const) {
       assert.equal(existsSync(join(root, "fresh.txt")), false);
     });
 
+    test("a file that changed locally while it was sent is reported as such; nothing is replaced", async () => {
+      root = join(work, "changed");
+      const files = await client.files();
+      await files.placeFiles(root, [entry("keep.txt", Buffer.from("old"))]);
+      const grown = { ...entry("keep.txt", Buffer.from("new")), open: () => Buffer.from("newer") };
+      await assert.rejects(
+        files.placeFiles(root, [grown]),
+        /keep\.txt changed while it was being sent/,
+      );
+      assert.equal(readFileSync(join(root, "keep.txt"), "utf8"), "old");
+    });
+
     test("removeFiles removes what is named and accepts what is absent", async () => {
       root = join(work, "prune");
       const files = await client.files();

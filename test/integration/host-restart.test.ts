@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, afterEach, before, describe, test } from "node:test";
-import { TimeoutError } from "../../provider/errors";
+import { InvalidArgumentError, TimeoutError } from "../../provider/errors";
 import { WinRMClient } from "../../provider/winrm/client";
 import { restartHost } from "../../provider/winrm/host-restart";
 import type { ClientOptions } from "../../provider/winrm/options";
@@ -203,6 +203,22 @@ for (const persona of ["posix", "windows"] as const) {
           lines.join("\n"),
         );
       }
+    });
+
+    test("a restart that was never asked for fails at once, not at the timeout", async (t) => {
+      if (persona !== "windows") return t.skip("shutdown.exe's comment rules are Windows'");
+      const restarts = host.machine.restarts;
+      const started = Date.now();
+      await assert.rejects(
+        restartHost(client(), connect, { when: "always", timeoutMs: 60_000, message: 'say "hi"' }),
+        (error: unknown) => {
+          assert.ok(error instanceof InvalidArgumentError, String(error));
+          assert.match(error.message, /double quotes/);
+          return true;
+        },
+      );
+      assert.ok(Date.now() - started < 15_000, "it did not wait for a restart");
+      assert.equal(host.machine.restarts, restarts);
     });
 
     test("a host that never comes back fails at the timeout, naming it", async () => {

@@ -22,15 +22,6 @@ function rootLine(root: string): string {
   return `p=${quotePosix(root)}`;
 }
 
-/** `hash_files ARGS...`: one `HEX NAME` line per argument, in order, with the picked tool. */
-const HASH_FILES_FUNCTION = String.raw`hash_files() {
-  case $tool in
-    openssl) openssl dgst -sha256 -r "$@" ;;
-    sha256sum) sha256sum -- "$@" ;;
-    *) shasum -a 256 -- "$@" ;;
-  esac
-}`;
-
 function hashTreeScript(root: string): string {
   return [
     rootLine(root),
@@ -62,7 +53,6 @@ function placeBundleScript(root: string): string {
     rootLine(root),
     FAIL_FUNCTION,
     SHA256_FUNCTIONS,
-    HASH_FILES_FUNCTION,
     "pick_sha256 || exit",
     `mkdir -p -- "$p" || exit 1`,
     STALE_STAGING,
@@ -70,12 +60,15 @@ function placeBundleScript(root: string): string {
     `trap 'if [ -n "$s" ]; then rm -rf -- "$s"; fi' EXIT`,
     `trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM`,
     `s=$(mktemp -d "$p/${UPLOAD_TEMP_PREFIX}$$-XXXXXXXXXX") || exit 1`,
-    `tar -xf - -C "$s" || fail 'the bundle did not unpack' 1`,
+    // -m: the files get the time they were written here, not the bundle's zero timestamps.
+    `tar -xmf - -C "$s" || fail 'the bundle did not unpack' 1`,
     `[ -f "$s/0" ] || fail 'the bundle has no manifest' ${mismatch}`,
-    // The entries' names, 1..n, as arguments: hashed in that order by one command.
-    `n=0; set --`,
-    `while IFS= read -r l; do n=$((n + 1)); set -- "$@" "$n"; done < "$s/0"`,
-    `if [ "$n" -gt 0 ]; then (cd -- "$s" && hash_files "$@") > "$s/hashes" || fail 'hashing the files failed' 1; else : > "$s/hashes"; fi`,
+    // The entries' names, 1..n, hashed in that order: xargs keeps the order and splits a long
+    // list over as few commands as the system's argument limit allows.
+    `n=$(($(wc -l < "$s/0")))`,
+    `case $tool in openssl) set -- openssl dgst -sha256 -r ;; sha256sum) set -- sha256sum -- ;; *) set -- shasum -a 256 -- ;; esac`,
+    `i=1; while [ "$i" -le "$n" ]; do echo "$i"; i=$((i + 1)); done > "$s/names"`,
+    `if [ "$n" -gt 0 ]; then (cd -- "$s" && xargs "$@" < names) > "$s/hashes" || fail 'hashing the files failed' 1; else : > "$s/hashes"; fi`,
     `i=0`,
     `while IFS= read -r l <&3 && IFS= read -r h <&4; do`,
     `  i=$((i + 1)); want=\${l%% *}; got=\${h%%[ *]*}`,

@@ -2,9 +2,12 @@
  * A folder's files as a whole, in Windows PowerShell 5.1 (RemoteTree); PowerShell 7 runs the
  * same text.
  *
- * - hashTree: every file below the folder (Directory.EnumerateFiles, all directories), hashed
- *   with SHA256CryptoServiceProvider (FIPS-safe, see powershell.ts), printed `HEX *PATH` as
- *   UTF-8 straight to the standard output stream, so no console code page touches a name.
+ * - hashTree: every file below the folder, hashed with SHA256CryptoServiceProvider (FIPS-safe,
+ *   see powershell.ts) and shared for reading, writing and deleting, so a log another process
+ *   holds open is still read; printed `HEX *PATH` as UTF-8 straight to the standard output
+ *   stream, so no console code page touches a name. Folders are walked by hand, not with
+ *   EnumerateFiles(AllDirectories), to leave junctions and symbolic links to folders alone: one
+ *   pointing at an ancestor would loop, one elsewhere would hash what is not the folder's.
  * - placeBundle: stdin is "base64-lines"; the decoded bytes are the bundle (bundle.ts), a
  *   restricted ustar archive read here block by block: a 512-byte header (name at 0, octal
  *   size at 124), the content, zeros to the next 512 bytes, and a zero block at the end. Each
@@ -44,12 +47,20 @@ const HASH_TREE = `
 if (-not [IO.Directory]::Exists($p)) { Say 'absent'; exit 0 }
 $n = $p.TrimEnd('\\', '/').Length + 1
 $o = New-Object Text.StringBuilder
-foreach ($f in [IO.Directory]::EnumerateFiles($p, '*', [IO.SearchOption]::AllDirectories)) {
-  $r = $f.Substring($n).Replace('\\', '/')
-  if (('/' + $r).Contains('/${UPLOAD_TEMP_PREFIX}')) { continue }
-  $s = [IO.File]::OpenRead($f)
-  try { $h = (New-Object Security.Cryptography.SHA256CryptoServiceProvider).ComputeHash($s) } finally { $s.Dispose() }
-  [void]$o.Append([BitConverter]::ToString($h).Replace('-', '').ToLowerInvariant() + ' *' + $r + [char]10)
+$q = New-Object Collections.Stack
+$q.Push($p)
+while ($q.Count -gt 0) {
+  $d = $q.Pop()
+  foreach ($e in [IO.Directory]::GetDirectories($d)) {
+    if (-not ([IO.File]::GetAttributes($e) -band [IO.FileAttributes]::ReparsePoint) -and -not [IO.Path]::GetFileName($e).StartsWith('${UPLOAD_TEMP_PREFIX}')) { $q.Push($e) }
+  }
+  foreach ($f in [IO.Directory]::GetFiles($d)) {
+    $r = $f.Substring($n).Replace('\\', '/')
+    if ([IO.Path]::GetFileName($f).StartsWith('${UPLOAD_TEMP_PREFIX}')) { continue }
+    $s = New-Object IO.FileStream($f, [IO.FileMode]::Open, [IO.FileAccess]::Read, [IO.FileShare]'ReadWrite, Delete', 1048576)
+    try { $h = (New-Object Security.Cryptography.SHA256CryptoServiceProvider).ComputeHash($s) } finally { $s.Dispose() }
+    [void]$o.Append([BitConverter]::ToString($h).Replace('-', '').ToLowerInvariant() + ' *' + $r + [char]10)
+  }
 }
 ${WRITE_UTF8}
 exit 0
@@ -62,7 +73,7 @@ foreach ($o in [IO.Directory]::GetDirectories($p, $x + '*')) {
   $q = 0
   if ([int]::TryParse([IO.Path]::GetFileName($o).Substring($x.Length).Split('-')[0], [ref]$q) -and $null -eq (Get-Process -Id $q -ErrorAction Ignore)) { try { [IO.Directory]::Delete($o, $true) } catch { } }
 }
-$s = [IO.Path]::Combine($p, $x + $PID + '-' + [Guid]::NewGuid().ToString('N'))
+$s = Full ([IO.Path]::Combine($p, $x + $PID + '-' + [Guid]::NewGuid().ToString('N')))
 [void][IO.Directory]::CreateDirectory($s)
 $f = $null
 try {

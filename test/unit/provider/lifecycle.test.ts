@@ -385,6 +385,17 @@ describe("RemoteArchive check and diff", () => {
     );
     assert.match(await first({ uri: "https://example.com/a.zip" }), /^source: .*URI/);
     assert.equal(await first(folder), "");
+    // Names Windows cannot store fail now when the connection says the host is Windows.
+    const windows = { ...connection, scripts: "powershell" };
+    const { failures } = await archive.check(
+      {},
+      {
+        connection: windows,
+        source: { assets: { "notes?.txt": { text: "x" } } },
+        remotePath: "C:\\s",
+      },
+    );
+    assert.match(failures[0]?.reason ?? "", /notes\?\.txt.*character Windows forbids/);
   });
 
   test("diff: same files no change; an edited file, drift or a new folder on the host do", async () => {

@@ -13,6 +13,7 @@ import {
   type BundleEntry,
   bundlePathProblem,
   ustarHeader,
+  windowsNameProblem,
   writeBundle,
 } from "../../../provider/winrm/bundle";
 
@@ -98,6 +99,25 @@ describe("the bundle", () => {
     }
     for (const fine of ["a", "a b/c d.txt", "ünï/😀", ".hidden", "a..b", "-dash"]) {
       assert.equal(bundlePathProblem(fine), undefined, fine);
+    }
+  });
+
+  test("names a Windows host cannot store are told apart from those it can", () => {
+    for (const bad of [
+      "a:b",
+      "dir/x?.txt",
+      'q"uote',
+      "trailing.",
+      "sp /x",
+      "CON",
+      "dir/nul.txt",
+      "com1.log",
+      "tab\there",
+    ]) {
+      assert.notEqual(windowsNameProblem(bad), undefined, JSON.stringify(bad));
+    }
+    for (const fine of ["a b/c.txt", "ünï/😀", ".hidden", "console.txt", "it's", "[x]"]) {
+      assert.equal(windowsNameProblem(fine), undefined, fine);
     }
   });
 });
