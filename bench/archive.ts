@@ -25,19 +25,19 @@ import { openSource } from "../provider/archive-source";
 import { WinRMClient } from "../provider/winrm/client";
 import { findPwsh } from "../test/host/shell";
 import { type Host, startLoopbackHost } from "./support/loopback-host";
-import { formatTime, median, rotated, type Row, samples, seconds, table } from "./support/measure";
+import {
+  formatTime,
+  knob,
+  median,
+  rotated,
+  type Row,
+  samples,
+  seconds,
+  selected,
+  table,
+} from "./support/measure";
 import { Cleanup, log, run } from "./support/process";
 import { startSshd } from "./support/sshd";
-
-function knob(name: string, fallback: number, min: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) {
-    throw new Error(`${name} must be a whole number of at least ${min}, got "${raw}"`);
-  }
-  return value;
-}
 
 const CONFIG = Object.freeze({
   files: knob("BENCH_ARCHIVE_FILES", 1000, 10),
@@ -141,18 +141,8 @@ async function measure(which: Case, hosts: Host[], cleanup: Cleanup): Promise<Ro
   });
 }
 
-function selected(): Case[] {
-  const wanted = process.argv.slice(2);
-  for (const name of wanted) {
-    if (!(CASES as readonly string[]).includes(name)) {
-      throw new Error(`unknown case "${name}"; choose from ${CASES.join(", ")}`);
-    }
-  }
-  return wanted.length === 0 ? [...CASES] : (wanted as Case[]);
-}
-
 async function main(): Promise<void> {
-  const which = selected();
+  const which = selected(CASES, "case");
   const cleanup = new Cleanup();
   const interrupt = (signal: NodeJS.Signals) => {
     log(`bench: ${signal}, cleaning up`);

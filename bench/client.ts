@@ -43,21 +43,21 @@ import type { ClientOptions } from "../provider/winrm/options";
 import { findPwsh } from "../test/host/shell";
 import { type Host, startLoopbackHost } from "./support/loopback-host";
 import { Cleanup, LOOPBACK, log, REPO, run, stopProcess } from "./support/process";
-import { formatTime, median, rotated, type Row, samples, seconds, table } from "./support/measure";
+import {
+  formatTime,
+  knob,
+  median,
+  rotated,
+  type Row,
+  samples,
+  seconds,
+  selected,
+  table,
+} from "./support/measure";
 import { startSshd } from "./support/sshd";
 
 const PYWINRM_DRIVER = path.join(REPO, "bench", "pywinrm_bench.py");
 const VENV_PYTHON = path.join(REPO, ".venv", "bin", "python");
-
-function knob(name: string, fallback: number, min: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) {
-    throw new Error(`${name} must be a whole number of at least ${min}, got "${raw}"`);
-  }
-  return value;
-}
 
 const CONFIG = Object.freeze({
   echoCount: knob("BENCH_ECHO_COUNT", 100, 1),
@@ -71,7 +71,6 @@ const CONFIG = Object.freeze({
 });
 
 const MEASUREMENTS = ["sequential", "cold", "upload"] as const;
-type Measurement = (typeof MEASUREMENTS)[number];
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers
@@ -363,18 +362,8 @@ async function upload(
 
 // ---------------------------------------------------------------------------------------------
 
-function selected(): Measurement[] {
-  const wanted = process.argv.slice(2);
-  for (const name of wanted) {
-    if (!(MEASUREMENTS as readonly string[]).includes(name)) {
-      throw new Error(`unknown measurement "${name}"; choose from ${MEASUREMENTS.join(", ")}`);
-    }
-  }
-  return wanted.length === 0 ? [...MEASUREMENTS] : (wanted as Measurement[]);
-}
-
 async function main(): Promise<void> {
-  const which = selected();
+  const which = selected(MEASUREMENTS, "measurement");
   const cleanup = new Cleanup();
   const interrupt = (signal: NodeJS.Signals) => {
     log(`bench: ${signal}, cleaning up`);

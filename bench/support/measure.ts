@@ -77,3 +77,25 @@ export function table(rows: readonly Row[]): string {
     ...lines.map(format),
   ].join("\n");
 }
+
+/** A whole-number setting from the environment, at least `min`; `fallback` when unset. */
+export function knob(name: string, fallback: number, min: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) {
+    throw new Error(`${name} must be a whole number of at least ${min}, got "${raw}"`);
+  }
+  return value;
+}
+
+/** The measurements named on the command line (all when none is), each one of `known`. */
+export function selected<T extends string>(known: readonly T[], what: string): T[] {
+  const wanted = process.argv.slice(2);
+  for (const name of wanted) {
+    if (!(known as readonly string[]).includes(name)) {
+      throw new Error(`unknown ${what} "${name}"; choose from ${known.join(", ")}`);
+    }
+  }
+  return wanted.length === 0 ? [...known] : (wanted as T[]);
+}
