@@ -4,7 +4,18 @@
  * NTLM sealing (MS-NLMP 3.4.3) keeps one RC4 keystream per direction that continues across
  * messages, so the cipher is an object whose state survives between calls. node:crypto cannot
  * be used: OpenSSL 3 moved RC4 to the legacy provider, which Node does not load by default.
+ *
+ * Speed matters here: every byte of a sealed upload or of sealed command output passes through
+ * this loop, and it is the client's largest cost (bench:seal). The loop makes four keystream
+ * bytes and XORs them into the data as one 32-bit word, which takes a quarter of the loads and
+ * stores and about doubles the throughput of the byte-at-a-time loop on V8. The word is built
+ * in little-endian order, so the wide path runs only on little-endian hosts (all the platforms
+ * Node ships for but s390x and ppc64 big-endian, which take the byte loop).
  */
+import { endianness } from "node:os";
+
+const LITTLE_ENDIAN = endianness() === "LE";
+
 export class Rc4 {
   private readonly s = new Uint8Array(256);
   private i = 0;
@@ -31,11 +42,24 @@ export class Rc4 {
    */
   update(input: Uint8Array, output: Uint8Array = new Uint8Array(input.length)): Uint8Array {
     if (output.length < input.length) throw new RangeError("RC4 output shorter than input");
+    const length = input.length;
+    let done = 0;
+    // Words need input and output at the same alignment; buffers from Node's pool usually are.
+    if (LITTLE_ENDIAN && length >= 64 && ((input.byteOffset ^ output.byteOffset) & 3) === 0) {
+      done = this.bytes(input, output, 0, (4 - (input.byteOffset & 3)) & 3);
+      done = this.words(input, output, done, (length - done) >>> 2);
+    }
+    this.bytes(input, output, done, length - done);
+    return output;
+  }
+
+  /** The byte-at-a-time loop over `count` bytes from `start`; returns the end offset. */
+  private bytes(input: Uint8Array, output: Uint8Array, start: number, count: number): number {
     const s = this.s;
     let i = this.i;
     let j = this.j;
-    const length = input.length;
-    for (let n = 0; n < length; n++) {
+    const end = start + count;
+    for (let n = start; n < end; n++) {
       i = (i + 1) & 0xff;
       const si = s[i]!;
       j = (j + si) & 0xff;
@@ -46,7 +70,50 @@ export class Rc4 {
     }
     this.i = i;
     this.j = j;
-    return output;
+    return end;
+  }
+
+  /** Four keystream bytes per step over `count` aligned words from `start`; returns the end. */
+  private words(input: Uint8Array, output: Uint8Array, start: number, count: number): number {
+    const s = this.s;
+    let i = this.i;
+    let j = this.j;
+    const from = new Int32Array(input.buffer, input.byteOffset + start, count);
+    const to = new Int32Array(output.buffer, output.byteOffset + start, count);
+    for (let w = 0; w < count; w++) {
+      i = (i + 1) & 0xff;
+      let si = s[i]!;
+      j = (j + si) & 0xff;
+      let sj = s[j]!;
+      s[i] = sj;
+      s[j] = si;
+      let key = s[(si + sj) & 0xff]!;
+      i = (i + 1) & 0xff;
+      si = s[i]!;
+      j = (j + si) & 0xff;
+      sj = s[j]!;
+      s[i] = sj;
+      s[j] = si;
+      key |= s[(si + sj) & 0xff]! << 8;
+      i = (i + 1) & 0xff;
+      si = s[i]!;
+      j = (j + si) & 0xff;
+      sj = s[j]!;
+      s[i] = sj;
+      s[j] = si;
+      key |= s[(si + sj) & 0xff]! << 16;
+      i = (i + 1) & 0xff;
+      si = s[i]!;
+      j = (j + si) & 0xff;
+      sj = s[j]!;
+      s[i] = sj;
+      s[j] = si;
+      key |= s[(si + sj) & 0xff]! << 24;
+      to[w] = from[w]! ^ key;
+    }
+    this.i = i;
+    this.j = j;
+    return start + count * 4;
   }
 }
 
