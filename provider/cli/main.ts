@@ -75,6 +75,9 @@ async function exec(parsed: ParsedCommandLine): Promise<number> {
     });
     return result.exitCode;
   } finally {
+    // A command that did not read all of its input is done all the same: stop reading a
+    // stdin that stays open, which would otherwise keep this process alive.
+    if (!process.stdin.isTTY) process.stdin.destroy();
     await client.close();
   }
 }

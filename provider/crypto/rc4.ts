@@ -16,10 +16,16 @@ import { endianness } from "node:os";
 
 const LITTLE_ENDIAN = endianness() === "LE";
 
+/** The most keystream prefill() keeps ready: about two of WinRM's largest envelopes. */
+const MAX_AHEAD = 1 << 20;
+
 export class Rc4 {
   private readonly s = new Uint8Array(256);
   private i = 0;
   private j = 0;
+  /** Keystream made ahead by prefill(): bytes from `aheadUsed` on are the next to use. */
+  private ahead = new Uint8Array(0);
+  private aheadUsed = 0;
 
   constructor(key: Uint8Array) {
     if (key.length === 0 || key.length > 256) {
@@ -42,6 +48,42 @@ export class Rc4 {
    */
   update(input: Uint8Array, output: Uint8Array = new Uint8Array(input.length)): Uint8Array {
     if (output.length < input.length) throw new RangeError("RC4 output shorter than input");
+    const ready = Math.min(input.length, this.ahead.length - this.aheadUsed);
+    if (ready === 0) {
+      this.generate(input, output);
+      return output;
+    }
+    xorInto(input.subarray(0, ready), this.ahead.subarray(this.aheadUsed), output);
+    this.aheadUsed += ready;
+    if (ready < input.length) {
+      this.ahead = new Uint8Array(0);
+      this.aheadUsed = 0;
+      this.generate(input.subarray(ready), output.subarray(ready));
+    }
+    return output;
+  }
+
+  /**
+   * Makes the next `count` keystream bytes now (at most MAX_AHEAD), so that a later update()
+   * only XORs them in. A sealed session calls this while it waits for the peer, which moves
+   * the cipher's work off the path of the next message (issue 15: the two ends of an upload
+   * otherwise take turns). The keystream is the same whether made ahead or not.
+   */
+  prefill(count: number): void {
+    const want = Math.min(count, MAX_AHEAD);
+    const unused = this.ahead.length - this.aheadUsed;
+    if (unused >= want) return;
+    const fresh = new Uint8Array(want);
+    fresh.set(this.ahead.subarray(this.aheadUsed));
+    // RC4 of zeros is the keystream itself.
+    const rest = fresh.subarray(unused);
+    this.generate(rest, rest);
+    this.ahead = fresh;
+    this.aheadUsed = 0;
+  }
+
+  /** The cipher proper: the next keystream bytes XORed from `input` into `output`. */
+  private generate(input: Uint8Array, output: Uint8Array): void {
     const length = input.length;
     let done = 0;
     // Words need input and output at the same alignment; buffers from Node's pool usually are.
@@ -50,7 +92,6 @@ export class Rc4 {
       done = this.words(input, output, done, (length - done) >>> 2);
     }
     this.bytes(input, output, done, length - done);
-    return output;
   }
 
   /** The byte-at-a-time loop over `count` bytes from `start`; returns the end offset. */
@@ -115,6 +156,28 @@ export class Rc4 {
     this.j = j;
     return start + count * 4;
   }
+}
+
+/** output = input XOR key, over input's length; four bytes at a time when all three align. */
+function xorInto(input: Uint8Array, key: Uint8Array, output: Uint8Array): void {
+  const length = input.length;
+  let n = 0;
+  const shift = input.byteOffset & 3;
+  if (
+    LITTLE_ENDIAN &&
+    length >= 64 &&
+    (key.byteOffset & 3) === shift &&
+    (output.byteOffset & 3) === shift
+  ) {
+    for (; n < length && ((input.byteOffset + n) & 3) !== 0; n++) output[n] = input[n]! ^ key[n]!;
+    const words = (length - n) >>> 2;
+    const from = new Int32Array(input.buffer, input.byteOffset + n, words);
+    const stream = new Int32Array(key.buffer, key.byteOffset + n, words);
+    const to = new Int32Array(output.buffer, output.byteOffset + n, words);
+    for (let w = 0; w < words; w++) to[w] = from[w]! ^ stream[w]!;
+    n += words * 4;
+  }
+  for (; n < length; n++) output[n] = input[n]! ^ key[n]!;
 }
 
 /** One-shot RC4 with a fresh key: RC4K(key, data) in MS-NLMP 6 (used for KEY_EXCH). */

@@ -454,7 +454,7 @@ export class WsmanListener {
     }
     let relatesTo: string | undefined;
     try {
-      const envelope = parseEnvelope(soap.toString("utf8"));
+      const envelope = parseEnvelope(soap);
       relatesTo = envelope.headers.messageId;
       if (injected?.kind === "fault") {
         const spec: FaultSpec = {

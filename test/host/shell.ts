@@ -46,6 +46,7 @@ import {
   HostFault,
   type RequestEnvelope,
   SHELL_RESOURCE_URI,
+  streamData,
   text,
   type XmlNode,
 } from "./wsman";
@@ -568,7 +569,7 @@ export class WinRsService {
     if (streams.length === 0) throw new HostFault(Faults.malformed("Send needs rsp:Stream"));
     for (const stream of streams) {
       const command = this.commandFor(shell, attribute(stream, "CommandId"));
-      const data = Buffer.from(text(stream) ?? "", "base64");
+      const data = streamData(request, stream);
       const stdin = command.child.stdin;
       if (data.length > 0 && stdin.writable) {
         if (!stdin.write(data)) {

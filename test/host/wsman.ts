@@ -9,6 +9,7 @@ import { XMLParser } from "fast-xml-parser";
 // Namespaces, actions and the shell resource URI are the client's: one definition of the wire.
 export { Action, Namespace, SHELL_RESOURCE_URI } from "../../provider/winrm/wsman";
 import { ANONYMOUS, Namespace } from "../../provider/winrm/wsman";
+import { liftStreamPayloads, streamBytes } from "../../provider/winrm/wsman/payloads";
 const WSMAN_FAULT_ACTION = "http://schemas.dmtf.org/wbem/wsman/1/wsman/fault";
 const ADDRESSING_FAULT_ACTION = "http://schemas.xmlsoap.org/ws/2004/08/addressing/fault";
 
@@ -225,6 +226,8 @@ export interface RequestEnvelope {
   body: XmlNode;
   /** A wsmid:Identify request (DSP0226 11): it has no WS-Addressing headers. */
   identify: boolean;
+  /** Stream payloads lifted out before parsing, decoded; read them with streamData. */
+  payloads: readonly Buffer[];
 }
 
 export function isNode(value: XmlValue | undefined): value is XmlNode {
@@ -268,46 +271,25 @@ export function parseDuration(value: string): number | undefined {
   return Math.round(wholeMinutes * 60_000 + Number(seconds) * 1000);
 }
 
-const LIFT_PAYLOADS_ABOVE = 64 * 1024;
-const PAYLOAD_MARK = "pulumi-winrm-payload:";
-const STREAM_PAYLOAD =
-  /(<(?:[\w.-]+:)?Stream\b[^>]*>)([A-Za-z0-9+/=\s]{1024,})(<\/(?:[\w.-]+:)?Stream>)/g;
-
-/** Puts lifted base64 payloads back as the text of the Stream elements that held them. */
-function restorePayloads(node: XmlNode, payloads: string[]): void {
-  for (const [key, value] of Object.entries(node)) {
-    for (const item of Array.isArray(value) ? value : [value]) {
-      if (!isNode(item)) continue;
-      const content = item["#text"];
-      if (key === "Stream" && typeof content === "string" && content.startsWith(PAYLOAD_MARK)) {
-        item["#text"] = payloads[Number(content.slice(PAYLOAD_MARK.length))] ?? "";
-      } else {
-        restorePayloads(item, payloads);
-      }
-    }
-  }
+/**
+ * The bytes a Stream element carries: its base64 text decoded (MS-WSMV 2.2.4.37), or the
+ * payload parseEnvelope lifted out of the message and decoded already.
+ */
+export function streamData(envelope: RequestEnvelope, stream: XmlNode): Buffer {
+  return streamBytes(text(stream) ?? "", envelope.payloads);
 }
 
 /** Parses a request envelope; a malformed one raises the HostFault Windows would send. */
-export function parseEnvelope(xml: string): RequestEnvelope {
-  // A Send carries up to MaxEnvelopeSize of base64 in rsp:Stream; validating and parsing that
-  // text as XML is most of a large upload's cost. Base64 cannot contain markup, so it is lifted
-  // out before parsing and put back into the Stream nodes afterwards.
-  const payloads: string[] = [];
-  const slim =
-    xml.length < LIFT_PAYLOADS_ABOVE
-      ? xml
-      : xml.replace(STREAM_PAYLOAD, (_, open: string, data: string, close: string) => {
-          payloads.push(data);
-          return `${open}${PAYLOAD_MARK}${payloads.length - 1}${close}`;
-        });
+export function parseEnvelope(soap: Buffer | string): RequestEnvelope {
+  // A Send carries up to MaxEnvelopeSize of base64 in rsp:Stream, taken out before parsing.
+  const { xml, payloads } =
+    typeof soap === "string" ? { xml: soap, payloads: [] } : liftStreamPayloads(soap);
   let document: XmlNode;
   try {
-    document = parser.parse(slim, true) as XmlNode;
+    document = parser.parse(xml, true) as XmlNode;
   } catch (error) {
     throw new HostFault(Faults.invalidXml(error instanceof Error ? error.message : String(error)));
   }
-  if (payloads.length > 0) restorePayloads(document, payloads);
   const envelope = child(document, "Envelope");
   if (envelope === undefined) throw new HostFault(Faults.malformed("no s:Envelope"));
   // SOAP 1.2 only (MS-WSMV 2.2.2): the envelope namespace must be the 2003/05 one.
@@ -358,6 +340,7 @@ export function parseEnvelope(xml: string): RequestEnvelope {
     },
     body,
     identify,
+    payloads,
   };
 }
 

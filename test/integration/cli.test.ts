@@ -20,7 +20,10 @@ interface Run {
   stderr: string;
 }
 
-function cli(args: string[], options: { password?: string; stdin?: string } = {}): Promise<Run> {
+function cli(
+  args: string[],
+  options: { password?: string; stdin?: string; keepStdinOpen?: boolean } = {},
+): Promise<Run> {
   const env = { ...process.env };
   delete env.WINRM_PASSWORD;
   if (options.password !== undefined) env.WINRM_PASSWORD = options.password;
@@ -29,8 +32,14 @@ function cli(args: string[], options: { password?: string; stdin?: string } = {}
   let stderr = "";
   child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  child.stdin.end(options.stdin ?? "");
-  return new Promise((resolve) => child.once("close", (code) => resolve({ code, stdout, stderr })));
+  if (options.keepStdinOpen) child.stdin.write(options.stdin ?? "");
+  else child.stdin.end(options.stdin ?? "");
+  return new Promise((resolve) =>
+    child.once("close", (code) => {
+      child.stdin.destroy();
+      resolve({ code, stdout, stderr });
+    }),
+  );
 }
 
 describe("pulumi-winrm command-line tool", () => {
@@ -55,6 +64,34 @@ describe("pulumi-winrm command-line tool", () => {
     assert.equal(run.code, 3);
     assert.equal(run.stdout, "from stdin\n");
     assert.equal(run.stderr, "to-stderr\n");
+  });
+
+  test("exec with an empty stdin pipe: its end reaches the command, on one connection and one login", async () => {
+    // A pipe that ends at once (CI, `< /dev/null`) used to go as a Send racing the first
+    // Receive for a second connection, whose handshake close() then cut: a second login, a
+    // "waiting for the host" line on stderr, and a process kept alive by the retry.
+    const before = host.log.counters;
+    const run = await cli(["exec", ...connection, "--", "cat; echo done"], {
+      password: host.password,
+      stdin: "",
+    });
+    const after = host.log.counters;
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, "done\n", "cat saw the end of its input");
+    assert.equal(run.stderr, "", "nothing waited for the host");
+    assert.equal(after.authentications - before.authentications, 1, "one login");
+    assert.equal(after.connections - before.connections, 1, "one connection");
+  });
+
+  test("exec exits when its command is done, though its stdin stays open", async () => {
+    // The command never reads its input; the pipe is closed only after the tool has exited.
+    const run = await cli(["exec", ...connection, "--", "echo quick"], {
+      password: host.password,
+      stdin: "unread\n",
+      keepStdinOpen: true,
+    });
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, "quick\n");
   });
 
   test("cp uploads a file verified by SHA-256", async () => {

@@ -17,6 +17,9 @@ const SIGNATURE_VERSION = 1;
 
 export type Role = "initiator" | "acceptor";
 
+/** Messages from this size on have their successor's keystream made ahead (prefillAfter). */
+const PREFILL_FROM = 64 * 1024;
+
 class DirectionState {
   readonly signKey: Buffer;
   private readonly sealKey: Buffer;
@@ -32,6 +35,19 @@ class DirectionState {
   /** Restarts the keystream from the sealing key; the sequence number carries on. */
   resetRc4(): void {
     this.rc4 = new Rc4(this.sealKey);
+  }
+
+  /**
+   * After a large message, makes the next one's keystream once the event loop is idle: the
+   * peer is then at work on this message, and the next one (an upload's next Send) usually
+   * has the same size. Small messages (Receives, replies) are not worth it.
+   */
+  prefillAfter(length: number): void {
+    if (length < PREFILL_FROM) return;
+    const rc4 = this.rc4;
+    setImmediate(() => {
+      if (this.rc4 === rc4) rc4.prefill(length + SIGNATURE_LENGTH);
+    }).unref();
   }
 
   /**
@@ -93,7 +109,9 @@ export class NtlmSession {
   seal(message: Uint8Array): { signature: Buffer; sealed: Buffer } {
     const sealed = Buffer.allocUnsafe(message.length);
     this.outbound.rc4.update(message, sealed);
-    return { signature: this.outbound.mac(message), sealed };
+    const signature = this.outbound.mac(message);
+    this.outbound.prefillAfter(message.length);
+    return { signature, sealed };
   }
 
   /** GSS_UnwrapEx: decrypts, then checks the signature over the recovered plaintext. */
@@ -101,6 +119,7 @@ export class NtlmSession {
     const message = Buffer.allocUnsafe(sealed.length);
     this.inbound.rc4.update(sealed, message);
     this.checkSignature(this.inbound.mac(message), signature);
+    this.inbound.prefillAfter(message.length);
     return message;
   }
 

@@ -104,6 +104,8 @@ export class Transport {
             retriedAfterSend = true;
             continue;
           }
+          // A request cut off by close() is not a host to wait for.
+          if (this.closed) throw clientClosedError();
           if (this.clock.now() + delay > deadline) throw this.unreachable(error.cause);
           const reason = reasonOf(error.cause);
           if (waiting) this.hostWait.update(reason);

@@ -226,6 +226,11 @@ export async function runInShell(
 ): Promise<CommandResult> {
   if (options.signal?.aborted) throw abortReason(options.signal);
   const stop = commandStop(options);
+  // The first chunk of stdin is asked for while the command starts: an input that turns out
+  // empty (a CLI's stdin from /dev/null) is then closed before output is received, on the
+  // same connection, instead of by a Send racing the first Receive for a second one.
+  const input =
+    options.stdin === undefined ? undefined : new StdinReader(options.stdin, stdinChunkBytes);
   try {
     let commandId: string;
     try {
@@ -237,9 +242,10 @@ export async function runInShell(
     } catch (error) {
       throw markStartFailure(error, stop.controller.signal.aborted);
     }
-    return await driveCommand(shell, commandId, options, stdinChunkBytes, stop.controller);
+    return await driveCommand(shell, commandId, options, input, stop.controller);
   } finally {
     stop.dispose();
+    input?.close();
   }
 }
 
@@ -270,18 +276,18 @@ async function driveCommand(
   shell: WinRSShell,
   commandId: string,
   options: CommandOptions,
-  stdinChunkBytes: number,
+  input: StdinReader | undefined,
   stop: AbortController,
 ): Promise<CommandResult> {
   const output = new CommandOutput(options);
   let finished = false;
-  const inputFirst = options.inputBeforeOutput === true && options.stdin !== undefined;
-  const pump = options.stdin
+  const inputFirst =
+    input !== undefined && (options.inputBeforeOutput === true || input.knownEmpty);
+  const pump = input
     ? pumpStdin(
         shell,
         commandId,
-        options.stdin,
-        stdinChunkBytes,
+        input,
         () => finished || stop.signal.aborted,
         stop.signal,
         !inputFirst,
@@ -422,19 +428,72 @@ async function receiveAfterInput(
 async function pumpStdin(
   shell: WinRSShell,
   commandId: string,
-  source: ByteSource,
-  chunkBytes: number,
+  input: StdinReader,
   stopped: () => boolean,
   signal: AbortSignal,
   mayBlock: boolean,
 ): Promise<void> {
-  let previous: Buffer | undefined;
-  for await (const chunk of rechunk(source, chunkBytes)) {
+  let current = await input.next();
+  if (current.done) {
     if (stopped()) return;
-    if (previous) await shell.send(commandId, previous, { end: false, mayBlock, signal });
-    previous = chunk;
+    // No input at all: an empty Send with End="true" closes the command's stdin.
+    await shell.send(commandId, Buffer.alloc(0), { end: true, mayBlock, signal });
+    return;
   }
-  if (stopped()) return;
-  // The last chunk carries End="true", or an empty Send does when there was no input at all.
-  await shell.send(commandId, previous ?? Buffer.alloc(0), { end: true, mayBlock, signal });
+  // The chunk after next is read (and hashed, encoded, cut) while the current one is in
+  // flight, so that local work overlaps the host's; the next one must be known before the
+  // current one goes, because the last Send carries End="true". Two chunks are held ahead.
+  let upcoming = input.next();
+  for (;;) {
+    const following = await upcoming;
+    if (stopped()) return;
+    if (following.done) {
+      await shell.send(commandId, current.value, { end: true, mayBlock, signal });
+      return;
+    }
+    upcoming = input.next();
+    await shell.send(commandId, current.value, { end: false, mayBlock, signal });
+    current = following;
+  }
+}
+
+/**
+ * A command's stdin cut into Send-sized chunks, read from the moment the command is started.
+ * Reads are asked for ahead of use; one that fails is reported when its chunk is wanted.
+ */
+class StdinReader {
+  private readonly chunks: AsyncIterator<Buffer>;
+  private first: Promise<IteratorResult<Buffer>> | undefined;
+  private firstDone = false;
+
+  constructor(source: ByteSource, chunkBytes: number) {
+    this.chunks = rechunk(source, chunkBytes)[Symbol.asyncIterator]();
+    this.first = this.ask();
+    this.first.then(
+      (result) => (this.firstDone = result.done === true),
+      () => undefined,
+    );
+  }
+
+  /** The input has ended without a byte, as far as can be told without waiting. */
+  get knownEmpty(): boolean {
+    return this.firstDone;
+  }
+
+  next(): Promise<IteratorResult<Buffer>> {
+    const first = this.first;
+    this.first = undefined;
+    return first ?? this.ask();
+  }
+
+  /** Lets go of the source; not awaited, because a read still pending may never end. */
+  close(): void {
+    this.chunks.return?.(undefined).catch(() => undefined);
+  }
+
+  private ask(): Promise<IteratorResult<Buffer>> {
+    const pending = this.chunks.next();
+    pending.catch(() => undefined); // observed when awaited, unless a stop comes first
+    return pending;
+  }
 }

@@ -14,6 +14,7 @@ import {
   find,
   operationIdHeader,
   type Reply,
+  streamBytes,
   text,
   WSManFaultCode,
   type WSManSession,
@@ -241,7 +242,7 @@ export class WinRSShell {
         attribute(stream, "CommandId") !== commandId
       )
         continue;
-      const data = Buffer.from(text(stream), "base64");
+      const data = streamBytes(text(stream), reply.payloads);
       if (data.length === 0) continue;
       const name = attribute(stream, "Name");
       if (name === "stdout") result.stdout.push(data);

@@ -3,3 +3,4 @@ export * from "./envelope";
 export * from "./fault";
 export * from "./session";
 export * from "./xml";
+export * from "./payloads";

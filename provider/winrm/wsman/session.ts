@@ -45,10 +45,11 @@ export interface InvokeOptions {
   abandonOnSignal?: boolean;
 }
 
-/** A reply that answers its request: its header and body. */
+/** A reply that answers its request: its header and body, and its lifted Stream payloads. */
 export interface Reply {
   header: XmlNode;
   body: XmlNode;
+  payloads: readonly Buffer[];
 }
 
 /** What a host was seen to do, learnt from its replies. */
@@ -115,7 +116,7 @@ export class WSManSession {
       abandonOnSignal: options.abandonOnSignal,
       timeoutMs: (operationTimeoutSeconds + READ_TIMEOUT_MARGIN_SECONDS) * 1000,
     });
-    const parsed = parseEnvelope(reply.soap.toString("utf8"));
+    const parsed = parseEnvelope(reply.soap);
     const fault = parseFault(parsed.body);
     if (fault) {
       // A fault answers this request too, and says so (MS-WSMV 2.2.4.19 faults carry

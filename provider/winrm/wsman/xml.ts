@@ -4,6 +4,7 @@
  */
 import { XMLParser } from "fast-xml-parser";
 import { ProtocolError } from "../../errors";
+import { liftStreamPayloads } from "./payloads";
 
 const XML_ESCAPES: Record<string, string> = {
   "<": "&lt;",
@@ -44,8 +45,21 @@ const parser = new XMLParser({
   htmlEntities: true,
 });
 
-/** Parses a response envelope; a DOCTYPE is refused (no entity expansion from the wire). */
-export function parseEnvelope(xml: string): { header: XmlNode; body: XmlNode } {
+/** A parsed envelope; large Stream texts are in `payloads`, read them with streamBytes. */
+export interface ParsedEnvelope {
+  header: XmlNode;
+  body: XmlNode;
+  payloads: readonly Buffer[];
+}
+
+/**
+ * Parses a response envelope; a DOCTYPE is refused (no entity expansion from the wire). From
+ * bytes, the large Stream texts are taken out first (payloads.ts), which a DOCTYPE cannot hide
+ * in: a lifted text holds no `<`.
+ */
+export function parseEnvelope(message: string | Buffer): ParsedEnvelope {
+  const { xml, payloads } =
+    typeof message === "string" ? { xml: message, payloads: [] } : liftStreamPayloads(message);
   if (/<!DOCTYPE/i.test(xml)) throw new ProtocolError("SOAP envelope", "DOCTYPE is not allowed");
   let document: unknown;
   try {
@@ -55,7 +69,7 @@ export function parseEnvelope(xml: string): { header: XmlNode; body: XmlNode } {
   }
   const envelope = asNode((document as XmlNode | undefined)?.Envelope);
   if (!envelope) throw new ProtocolError("SOAP envelope", "no Envelope element");
-  return { header: asNode(envelope.Header) ?? {}, body: asNode(envelope.Body) ?? {} };
+  return { header: asNode(envelope.Header) ?? {}, body: asNode(envelope.Body) ?? {}, payloads };
 }
 
 function asNode(value: XmlValue | undefined): XmlNode | undefined {

@@ -93,6 +93,22 @@ describe("RC4 (RFC 6229 section 2)", () => {
     assert.deepEqual(ours, peer.stdout);
   });
 
+  test("keystream made ahead by prefill is the same keystream, used up in order", () => {
+    const whole = keystream(RFC6229_128_BIT.key, 200_000);
+    const cipher = new Rc4(RFC6229_128_BIT.key);
+    const out: Buffer[] = [];
+    const take = (size: number) => out.push(Buffer.from(cipher.update(new Uint8Array(size))));
+    take(5);
+    cipher.prefill(70_000); // more than the next call needs
+    take(1_000);
+    cipher.prefill(10); // already there: nothing to make
+    take(3);
+    cipher.prefill(100_000); // keeps what is left and makes more
+    take(99_990); // uses part of it, across an odd alignment
+    take(99_002); // the rest of it, then on past its end
+    assert.deepEqual(Buffer.concat(out), whole);
+  });
+
   test("rejects empty and oversized keys", () => {
     assert.throws(() => new Rc4(new Uint8Array(0)), RangeError);
     assert.throws(() => new Rc4(new Uint8Array(257)), RangeError);

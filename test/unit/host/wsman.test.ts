@@ -2,8 +2,20 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { XMLParser } from "fast-xml-parser";
-import { buildFault, Faults, HostFault, parseDuration, parseEnvelope } from "../../host/wsman";
+import { randomBytes } from "node:crypto";
+import {
+  buildFault,
+  child,
+  children,
+  Faults,
+  HostFault,
+  parseDuration,
+  parseEnvelope,
+  streamData,
+} from "../../host/wsman";
 import { ACTIONS, envelope } from "./support";
+
+const SHELL = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell";
 
 describe("loopback host: WS-Management envelopes", () => {
   test("xs:duration values as clients send OperationTimeout", () => {
@@ -40,6 +52,35 @@ describe("loopback host: WS-Management envelopes", () => {
     // Values stay strings: "0123" must not become the number 123.
     const args = (parsed.body.CommandLine as { Arguments: string[] }).Arguments;
     assert.deepEqual(args, ["0123"]);
+  });
+
+  test("a large Send's streams are read from the bytes, whatever the prefix, as given", () => {
+    // Above 64 KB the host lifts base64 out of the raw request before parsing it; small
+    // streams, and text that is not base64, go through the XML parser as before.
+    const big = randomBytes(300_000);
+    const small = randomBytes(40);
+    for (const prefix of ["rsp:", "x.y-z:", ""]) {
+      const open = (attributes: string) => `<${prefix}Stream ${attributes}>`;
+      const close = `</${prefix}Stream>`;
+      const xml = envelope({
+        action: ACTIONS.send,
+        shellId: "ABC",
+        body:
+          `<rsp:Send>${open('Name="stdin" CommandId="1"')}` +
+          `${big.toString("base64").replace(/.{76}/g, "$&\r\n")}${close}` +
+          `${open('Name="stdin" CommandId="2" End="true"')}${small.toString("base64")}${close}` +
+          `${open('Name="stdin" CommandId="3"')}${"QUJD".repeat(300)}&#65;${close}` +
+          `<${prefix}Stream Name="stdin" CommandId="4" End="true"/></rsp:Send>`,
+      }).replace(/<rsp:Send>/, `<rsp:Send${prefix ? "" : ` xmlns="${SHELL}"`}>`);
+      const parsed = parseEnvelope(Buffer.from(xml, "utf8"));
+      const streams = children(child(parsed.body, "Send"), "Stream");
+      assert.equal(streams.length, 4, prefix);
+      assert.equal(parsed.payloads.length, 1, prefix);
+      assert.deepEqual(streamData(parsed, streams[0]!), big, prefix);
+      assert.deepEqual(streamData(parsed, streams[1]!), small, prefix);
+      assert.equal(streamData(parsed, streams[2]!).toString("latin1"), `${"ABC".repeat(300)}`);
+      assert.equal(streamData(parsed, streams[3]!).length, 0);
+    }
   });
 
   test("malformed envelopes raise the faults Windows sends", () => {

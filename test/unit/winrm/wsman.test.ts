@@ -3,6 +3,7 @@
  * the specification, parsed by the client's envelope code.
  */
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { describe, test } from "node:test";
 import { ProtocolError, WSManFault } from "../../../provider/errors";
 import {
@@ -12,8 +13,10 @@ import {
   child,
   escapeXml,
   formatDuration,
+  children,
   parseEnvelope,
   parseFault,
+  streamBytes,
   text,
   WSManFaultCode,
 } from "../../../provider/winrm/wsman";
@@ -171,5 +174,38 @@ describe("WS-Management envelopes (DSP0226, MS-WSMV 2.2.4)", () => {
         ),
       /DOCTYPE/,
     );
+  });
+
+  test("a Receive response's large streams come out of the bytes as they went in", () => {
+    // As Windows writes them (MS-WSMV 3.1.4.14): several Stream elements, base64 text in
+    // lines, one with a character reference, an empty one with End, and a DOCTYPE never hides.
+    const big = randomBytes(120_000);
+    const second = randomBytes(3_000);
+    const response =
+      `<s:Envelope ${NS} xmlns:rsp="http://schemas.microsoft.com/wbem/wsman/1/windows/shell">` +
+      `<s:Header><a:RelatesTo>uuid:1</a:RelatesTo></s:Header><s:Body><rsp:ReceiveResponse>` +
+      `<rsp:Stream Name="stdout" CommandId="C">${big.toString("base64").replace(/.{76}/g, "$&\r\n")}</rsp:Stream>` +
+      `<rsp:Stream\tName="stderr" CommandId="C">${second.toString("base64")}</rsp:Stream>` +
+      `<rsp:Stream Name="stdout" CommandId="C">${"QUJD".repeat(400)}&#10;</rsp:Stream>` +
+      `<rsp:Stream Name="stdout" CommandId="C" End="true"></rsp:Stream>` +
+      `<rsp:CommandState CommandId="C" State="http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Done">` +
+      `<rsp:ExitCode>0</rsp:ExitCode></rsp:CommandState></rsp:ReceiveResponse></s:Body></s:Envelope>`;
+    const fromBytes = parseEnvelope(Buffer.from(response, "utf8"));
+    const fromText = parseEnvelope(response);
+    assert.equal(fromBytes.payloads.length, 2, "the two large base64 texts were lifted");
+    assert.equal(fromText.payloads.length, 0);
+    for (const parsed of [fromBytes, fromText]) {
+      const streams = children(child(parsed.body, "ReceiveResponse"), "Stream");
+      const data = streams.map((stream) => streamBytes(text(stream), parsed.payloads));
+      assert.deepEqual(data[0], big);
+      assert.deepEqual(data[1], second);
+      assert.equal(data[2]!.toString("latin1"), "ABC".repeat(400));
+      assert.equal(data[3]!.length, 0);
+    }
+    const hidden = Buffer.from(
+      response.replace("<s:Envelope", '<!DOCTYPE s [<!ENTITY x "y">]><s:Envelope'),
+      "utf8",
+    );
+    assert.throws(() => parseEnvelope(hidden), /DOCTYPE/);
   });
 });

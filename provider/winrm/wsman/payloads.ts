@@ -1,0 +1,101 @@
+/**
+ * Large rsp:Stream payloads taken out of a WS-Management message before it is parsed as XML.
+ *
+ * A Send or a Receive response carries up to MaxEnvelopeSize of base64 in rsp:Stream elements
+ * (MS-WSMV 2.2.4.37, 3.1.4.12, 3.1.4.14). Turning 500 KB of it into a string, validating it as
+ * XML and handing it back as text was most of the cost of moving bytes in either direction
+ * (issue 15). Base64 holds no markup, so the text of each large Stream is found by index in
+ * the raw bytes, decoded there, and replaced by a short mark that the parsed node carries.
+ * The client (receiving output) and the loopback host (receiving stdin) both use this.
+ */
+
+/** Messages shorter than this are parsed whole: there is nothing worth taking out. */
+const LIFT_FROM_MESSAGE_BYTES = 64 * 1024;
+/** Stream texts shorter than this stay in the XML. */
+const LIFT_FROM_TEXT_BYTES = 1024;
+/** What a lifted text is replaced by, followed by its index: never valid base64 (`#`, `:`). */
+const PAYLOAD_MARK = "#payload:";
+const STREAM_NAME = Buffer.from("Stream", "latin1");
+const [LT, GT, SLASH, COLON, AMPERSAND, SPACE, TAB, CR, LF] = [
+  0x3c, 0x3e, 0x2f, 0x3a, 0x26, 0x20, 0x09, 0x0d, 0x0a,
+];
+
+export interface LiftedMessage {
+  /** The message as text, each lifted Stream text replaced by its mark. */
+  xml: string;
+  /** The decoded bytes of each lifted text, by the index in its mark. */
+  payloads: Buffer[];
+}
+
+/** Whether the byte can be part of an XML name prefix as clients write them ([\w.-]). */
+function isPrefixByte(byte: number): boolean {
+  return (
+    (byte >= 0x30 && byte <= 0x39) ||
+    (byte >= 0x41 && byte <= 0x5a) ||
+    (byte >= 0x61 && byte <= 0x7a) ||
+    byte === 0x5f ||
+    byte === 0x2e ||
+    byte === 0x2d
+  );
+}
+
+function isSpace(byte: number | undefined): boolean {
+  return byte === SPACE || byte === TAB || byte === CR || byte === LF;
+}
+
+/**
+ * Where the text of each large Stream element lies in `message`: [start, end) between an open
+ * tag `<prefix:Stream ...>` and the next `<`, which must begin a closing tag. Text holding a
+ * character or entity reference (`&`) is left to the XML parser, which decodes it; any other
+ * text between two tags is character data as it stands (XML 1.0 section 2.4).
+ */
+function streamTexts(message: Buffer): Array<[number, number]> {
+  const found: Array<[number, number]> = [];
+  for (let at = message.indexOf(STREAM_NAME); at > 0; at = message.indexOf(STREAM_NAME, at + 1)) {
+    let open = at - 1;
+    if (message[open] === COLON) {
+      open--;
+      while (open > 0 && isPrefixByte(message[open]!)) open--;
+    }
+    const after = message[at + STREAM_NAME.length];
+    if (message[open] !== LT || (after !== GT && !isSpace(after))) continue;
+    const tagEnd = message.indexOf(GT, at);
+    if (tagEnd < 0 || message[tagEnd - 1] === SLASH) continue;
+    const textEnd = message.indexOf(LT, tagEnd + 1);
+    if (textEnd < 0 || message[textEnd + 1] !== SLASH) continue;
+    const [start, end] = [tagEnd + 1, textEnd];
+    if (end - start < LIFT_FROM_TEXT_BYTES || message.subarray(start, end).includes(AMPERSAND))
+      continue;
+    found.push([start, end]);
+    at = end;
+  }
+  return found;
+}
+
+/** Takes the large Stream texts out of `message` (UTF-8) and decodes them from base64. */
+export function liftStreamPayloads(message: Buffer): LiftedMessage {
+  const payloads: Buffer[] = [];
+  if (message.length < LIFT_FROM_MESSAGE_BYTES) return { xml: message.toString("utf8"), payloads };
+  const pieces: Buffer[] = [];
+  let from = 0;
+  for (const [start, end] of streamTexts(message)) {
+    pieces.push(message.subarray(from, start), Buffer.from(`${PAYLOAD_MARK}${payloads.length}`));
+    payloads.push(Buffer.from(message.toString("latin1", start, end), "base64"));
+    from = end;
+  }
+  if (payloads.length === 0) return { xml: message.toString("utf8"), payloads };
+  pieces.push(message.subarray(from));
+  return { xml: Buffer.concat(pieces).toString("utf8"), payloads };
+}
+
+/**
+ * The bytes of a Stream element whose parsed text is `text`: the lifted payload its mark
+ * names, or the text decoded from base64.
+ */
+export function streamBytes(text: string, payloads: readonly Buffer[]): Buffer {
+  if (text.startsWith(PAYLOAD_MARK)) {
+    const payload = payloads[Number(text.slice(PAYLOAD_MARK.length))];
+    if (payload !== undefined) return payload;
+  }
+  return Buffer.from(text, "base64");
+}
