@@ -20,6 +20,16 @@
  *               (bash test/setup/pwsh.sh): without it the row is skipped, saying why, and
  *               under CI the bench fails.
  *
+ *   output      200 MB of a command's stdout (`cat` of a file of random bytes), received by
+ *               client.run with an onStdout callback, against `ssh HOST cat` of the same file
+ *               from the same throwaway OpenSSH server. Goal: at most 2x. Both pay a new
+ *               client and its login; the bytes are counted, never kept.
+ *   output, CLI the same 200 MB through `pulumi-winrm exec` in a process of its own, its
+ *               stdout a pipe read by this bench, against the same ssh. Goal: at most 2x.
+ *   cli         start to exit of `pulumi-winrm exec -- echo hello` with stdin a pipe that
+ *               ends at once (as in CI), against a Python process running the same command
+ *               with winrm.Session.run_cmd (bench/pywinrm_once.py). Goal: at most pywinrm's.
+ *
  * Figures are medians after warmup, our runs and the peer's interleaved so that both see the
  * same load on the machine; goals are reported as ratios, never asserted. The same host
  * process serves our client and pywinrm; the Windows persona is a second host process, started
@@ -27,10 +37,11 @@
  * missing; sshd then runs on a free 127.0.0.1 port with a host key, config and authorized key
  * in a temporary folder, and is stopped at the end, on failure too.
  *
- * Usage: npm run build && node dist/bench/client.js [sequential] [cold] [upload]
+ * Usage: npm run build && node dist/bench/client.js [sequential] [cold] [upload] [output] [cli]
  *        (upload includes the Windows persona's)
  * Knobs: BENCH_UPLOAD_MB (100), BENCH_UPLOAD_RUNS (3), BENCH_COLD_RUNS (9),
- *        BENCH_ECHO_COUNT (100), BENCH_ECHO_ROUNDS (5).
+ *        BENCH_ECHO_COUNT (100), BENCH_ECHO_ROUNDS (5), BENCH_OUTPUT_MB (200),
+ *        BENCH_OUTPUT_RUNS (3), BENCH_CLI_RUNS (9).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
@@ -54,7 +65,7 @@ import {
   selected,
   table,
 } from "./support/measure";
-import { startSshd } from "./support/sshd";
+import { type Ssh, startSshd } from "./support/sshd";
 
 const PYWINRM_DRIVER = path.join(REPO, "bench", "pywinrm_bench.py");
 const VENV_PYTHON = path.join(REPO, ".venv", "bin", "python");
@@ -68,9 +79,16 @@ const CONFIG = Object.freeze({
   uploadMB: knob("BENCH_UPLOAD_MB", 100, 1),
   uploadRuns: knob("BENCH_UPLOAD_RUNS", 3, 3),
   uploadWarmup: 1,
+  outputMB: knob("BENCH_OUTPUT_MB", 200, 1),
+  outputRuns: knob("BENCH_OUTPUT_RUNS", 3, 3),
+  outputWarmup: 1,
+  cliRuns: knob("BENCH_CLI_RUNS", 9, 5),
+  cliWarmup: 2,
 });
 
-const MEASUREMENTS = ["sequential", "cold", "upload"] as const;
+const MEASUREMENTS = ["sequential", "cold", "upload", "output", "cli"] as const;
+const CLI = path.join(REPO, "dist", "provider", "cli", "main.js");
+const PYWINRM_ONCE = path.join(REPO, "bench", "pywinrm_once.py");
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers
@@ -282,15 +300,13 @@ async function windowsPersona(): Promise<{ pwsh: string } | { skipped: string }>
 async function upload(
   host: Host,
   windows: { pwsh: string } | { skipped: string },
+  { folder, ssh }: Workspace,
   cleanup: Cleanup,
 ): Promise<Row[]> {
   const { uploadMB, uploadRuns: runs, uploadWarmup: warmup } = CONFIG;
   const bytes = uploadMB * 1_000_000;
-  const folder = await mkdtemp(path.join(tmpdir(), "pulumi-winrm-bench-"));
-  cleanup.add(`removing ${folder}`, () => rm(folder, { recursive: true, force: true }));
   const source = path.join(folder, "source.bin");
   const sha256 = await makeSource(source, bytes);
-  const ssh = await startSshd(folder, cleanup);
   let windowsHost: Host | undefined;
   if ("pwsh" in windows) {
     windowsHost = await startLoopbackHost(cleanup, "windows");
@@ -354,10 +370,169 @@ async function upload(
       ours: `${formatTime(w)} (${rate(w)}, ${(w / a).toFixed(2)}x posix host)`,
       peer,
       ratio: w / b,
-      goal: 2,
+      goal: 3,
     });
   }
+  await rm(source);
   return rows;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+/** A temporary folder and an OpenSSH server on loopback that serves it, for scp and ssh. */
+interface Workspace {
+  folder: string;
+  ssh: Ssh;
+}
+
+async function workspace(cleanup: Cleanup): Promise<Workspace> {
+  const folder = await mkdtemp(path.join(tmpdir(), "pulumi-winrm-bench-"));
+  cleanup.add(`removing ${folder}`, () => rm(folder, { recursive: true, force: true }));
+  return { folder, ssh: await startSshd(folder, cleanup) };
+}
+
+/** Runs a process to its end, counting its stdout bytes; rejects on a non-zero exit. */
+function countStdout(command: string, args: string[], env?: NodeJS.ProcessEnv): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    let bytes = 0;
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => (bytes += chunk.length));
+    child.stderr.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
+    child.once("error", reject);
+    child.once("close", (code) => {
+      if (code === 0) resolve(bytes);
+      else reject(new Error(`${path.basename(command)} exited ${code}: ${stderr.trim()}`));
+    });
+  });
+}
+
+function cliConnection(host: Host): { args: string[]; env: NodeJS.ProcessEnv } {
+  return {
+    args: ["--host", LOOPBACK, "--port", String(host.port), "--user", host.user, "--auth", "ntlm"],
+    env: { ...process.env, WINRM_PASSWORD: host.password },
+  };
+}
+
+async function output(host: Host, { folder, ssh }: Workspace): Promise<Row[]> {
+  const { outputMB, outputRuns: runs, outputWarmup: warmup } = CONFIG;
+  const bytes = outputMB * 1_000_000;
+  const file = path.join(folder, "output.bin");
+  await makeSource(file, bytes);
+  const expect = (who: string, got: number) => {
+    if (got !== bytes) throw new Error(`${who}: received ${got} bytes of ${bytes}`);
+  };
+  const clientOnce = async (): Promise<number> => {
+    const start = process.hrtime.bigint();
+    const client = new WinRMClient(clientOptions(host));
+    let received = 0;
+    try {
+      const result = await client.run("cat", [file], {
+        onStdout: (chunk) => (received += chunk.length),
+        maxOutputBytes: 0,
+      });
+      if (result.exitCode !== 0) throw new Error(`cat exited ${result.exitCode}`);
+    } finally {
+      await client.close();
+    }
+    const elapsed = seconds(start);
+    expect("pulumi-winrm", received);
+    return elapsed;
+  };
+  const { args, env } = cliConnection(host);
+  const cliOnce = async (): Promise<number> => {
+    const start = process.hrtime.bigint();
+    const received = await countStdout(
+      process.execPath,
+      [CLI, "exec", ...args, "--", "cat", file],
+      env,
+    );
+    const elapsed = seconds(start);
+    expect("pulumi-winrm exec", received);
+    return elapsed;
+  };
+  const sshOnce = async (): Promise<number> => {
+    const start = process.hrtime.bigint();
+    const received = await countStdout("ssh", [...ssh.sshArgs, ssh.target, "cat", file]);
+    const elapsed = seconds(start);
+    expect("ssh", received);
+    return elapsed;
+  };
+  const [clientTimes, cliTimes, sshTimes] = await rotated(runs, warmup, [
+    clientOnce,
+    cliOnce,
+    sshOnce,
+  ]);
+  log(
+    `output: pulumi-winrm ${samples(clientTimes!)}; pulumi-winrm exec ${samples(cliTimes!)}; ` +
+      `ssh cat ${samples(sshTimes!)}`,
+  );
+  await rm(file);
+  const [a, c, b] = [median(clientTimes!), median(cliTimes!), median(sshTimes!)];
+  const rate = (time: number) => `${(bytes / 1e6 / time).toFixed(1)} MB/s`;
+  const peer = `${formatTime(b)} (${rate(b)}, ssh cat)`;
+  return [
+    {
+      measurement: `${outputMB} MB of command output`,
+      ours: `${formatTime(a)} (${rate(a)})`,
+      peer,
+      ratio: a / b,
+      goal: 2,
+    },
+    {
+      measurement: `${outputMB} MB of output, pulumi-winrm exec`,
+      ours: `${formatTime(c)} (${rate(c)})`,
+      peer,
+      ratio: c / b,
+      goal: 2,
+    },
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// The command-line tool, start to exit
+
+/** Runs a process with stdin a pipe that ends at once; resolves with its seconds, start to exit. */
+function timedProcess(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const start = process.hrtime.bigint();
+    const child = spawn(command, args, { env, stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stdin.end();
+    child.once("error", reject);
+    child.once("exit", (code) => {
+      const elapsed = seconds(start);
+      if (code !== 0 || stdout.trim() !== "hello") {
+        reject(new Error(`${path.basename(command)} exited ${code}: ${stdout}${stderr}`.trim()));
+      } else resolve(elapsed);
+    });
+  });
+}
+
+async function cli(host: Host): Promise<Row> {
+  const { cliRuns: runs, cliWarmup: warmup } = CONFIG;
+  const { args, env } = cliConnection(host);
+  const ours = () =>
+    timedProcess(process.execPath, [CLI, "exec", ...args, "--", "echo", "hello"], env);
+  const peer = () =>
+    timedProcess(VENV_PYTHON, [PYWINRM_ONCE, host.url, host.user], {
+      ...process.env,
+      WINRM_PASSWORD: host.password,
+    });
+  const times = await interleaved(runs, warmup, ours, peer);
+  log(`cli: pulumi-winrm exec ${samples(times.ours)}; pywinrm ${samples(times.peer)}`);
+  const [a, b] = [median(times.ours), median(times.peer)];
+  return {
+    measurement: "CLI start to exit, one command, stdin a pipe",
+    ours: formatTime(a),
+    peer: `${formatTime(b)} (pywinrm, python3)`,
+    ratio: a / b,
+    goal: 1,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -380,13 +555,18 @@ async function main(): Promise<void> {
       notes.push(`upload, windows persona: skipped: ${windows.skipped}`);
     const host = await startLoopbackHost(cleanup);
     log(`loopback host: ${host.url} (process ${host.pid}); client: node ${process.version}`);
-    if (which.includes("sequential") || which.includes("cold")) {
+    if (which.includes("sequential") || which.includes("cold") || which.includes("cli")) {
       log(`pywinrm ${await pythonPeer()}`);
+    }
+    if (which.includes("sequential") || which.includes("cold")) {
       const peer = new Pywinrm(host, cleanup);
       if (which.includes("sequential")) rows.push(await sequential(host, peer));
       if (which.includes("cold")) rows.push(await cold(host, peer));
     }
-    if (windows) rows.push(...(await upload(host, windows, cleanup)));
+    if (which.includes("cli")) rows.push(await cli(host));
+    const shared = windows || which.includes("output") ? await workspace(cleanup) : undefined;
+    if (windows) rows.push(...(await upload(host, windows, shared!, cleanup)));
+    if (which.includes("output")) rows.push(...(await output(host, shared!)));
   } finally {
     await cleanup.runAll();
   }

@@ -23,9 +23,13 @@ export class Rc4 {
   private readonly s = new Uint8Array(256);
   private i = 0;
   private j = 0;
-  /** Keystream made ahead by prefill(): bytes from `aheadUsed` on are the next to use. */
+  /**
+   * Keystream made ahead by prefill(): bytes [aheadUsed, aheadEnd) are the next to use. The
+   * buffer is kept and refilled, so a long upload does not allocate one per message.
+   */
   private ahead = new Uint8Array(0);
   private aheadUsed = 0;
+  private aheadEnd = 0;
 
   constructor(key: Uint8Array) {
     if (key.length === 0 || key.length > 256) {
@@ -48,18 +52,14 @@ export class Rc4 {
    */
   update(input: Uint8Array, output: Uint8Array = new Uint8Array(input.length)): Uint8Array {
     if (output.length < input.length) throw new RangeError("RC4 output shorter than input");
-    const ready = Math.min(input.length, this.ahead.length - this.aheadUsed);
+    const ready = Math.min(input.length, this.aheadEnd - this.aheadUsed);
     if (ready === 0) {
       this.generate(input, output);
       return output;
     }
     xorInto(input.subarray(0, ready), this.ahead.subarray(this.aheadUsed), output);
     this.aheadUsed += ready;
-    if (ready < input.length) {
-      this.ahead = new Uint8Array(0);
-      this.aheadUsed = 0;
-      this.generate(input.subarray(ready), output.subarray(ready));
-    }
+    if (ready < input.length) this.generate(input.subarray(ready), output.subarray(ready));
     return output;
   }
 
@@ -71,15 +71,20 @@ export class Rc4 {
    */
   prefill(count: number): void {
     const want = Math.min(count, MAX_AHEAD);
-    const unused = this.ahead.length - this.aheadUsed;
+    const unused = this.aheadEnd - this.aheadUsed;
     if (unused >= want) return;
-    const fresh = new Uint8Array(want);
-    fresh.set(this.ahead.subarray(this.aheadUsed));
+    if (this.ahead.length < want) {
+      const bigger = new Uint8Array(want);
+      bigger.set(this.ahead.subarray(this.aheadUsed, this.aheadEnd));
+      this.ahead = bigger;
+    } else {
+      this.ahead.copyWithin(0, this.aheadUsed, this.aheadEnd);
+    }
     // RC4 of zeros is the keystream itself.
-    const rest = fresh.subarray(unused);
+    const rest = this.ahead.subarray(unused, want).fill(0);
     this.generate(rest, rest);
-    this.ahead = fresh;
     this.aheadUsed = 0;
+    this.aheadEnd = want;
   }
 
   /** The cipher proper: the next keystream bytes XORed from `input` into `output`. */

@@ -20,12 +20,23 @@ import {
   type RemoteInvocation,
   type RemoteScripts,
   RESTRICTED_LANGUAGE_EXIT,
+  type StdinEncoding,
+  BASE64_LINE_MAX,
   type TreeHashes,
   UPLOAD_HASH_MISMATCH_EXIT,
 } from "./scripts";
 import { decodeClixml, restrictedLanguageAdvice } from "./scripts/powershell";
 import { type HostLogon, secondHopHint } from "./second-hop";
 import { stdinEncoder } from "./scripts/stdin";
+
+/**
+ * How many bytes of the source at most `stdinBytes` of encoded stdin carry: all of them when
+ * raw; for base64 lines, 3 per 4 characters, less one newline per BASE64_LINE_MAX characters.
+ */
+function sourceBytesIn(stdinBytes: number, encoding: StdinEncoding): number {
+  if (encoding === "raw") return stdinBytes;
+  return Math.floor(((stdinBytes * BASE64_LINE_MAX) / (BASE64_LINE_MAX + 1) / 4) * 3);
+}
 
 /** The part of WinRMClient file operations need. */
 export interface CommandRunner {
@@ -171,17 +182,25 @@ export class RemoteFiles {
     const invocation = this.scripts.upload(destination);
     const hash = createHash("sha256");
     let size = 0;
-    const report = options.onProgress;
     async function* withTrailer(): AsyncGenerator<Buffer> {
       for await (const chunk of rechunk(source, READ_CHUNK)) {
         hash.update(chunk);
         size += chunk.length;
         yield chunk;
-        report?.({ sent: size, total: options.size });
       }
       yield Buffer.from(hash.copy().digest("hex"), "latin1");
     }
-    const result = await this.stream(invocation, withTrailer(), options.timeoutMs);
+    // Progress counts what the host has accepted, not what was read: reads run ahead.
+    const report = options.onProgress;
+    let sentStdin = 0;
+    const onStdinSent = report
+      ? (bytes: number) => {
+          sentStdin += bytes;
+          const sent = Math.min(size, sourceBytesIn(sentStdin, invocation.stdinEncoding));
+          report({ sent, total: options.size });
+        }
+      : undefined;
+    const result = await this.stream(invocation, withTrailer(), options.timeoutMs, onStdinSent);
     const sha256 = hash.digest("hex");
     if (result.exitCode === UPLOAD_HASH_MISMATCH_EXIT) {
       throw new IntegrityError(
@@ -202,6 +221,7 @@ export class RemoteFiles {
     invocation: RemoteInvocation,
     input: AsyncIterable<Uint8Array>,
     timeoutMs: number | undefined,
+    onStdinSent?: (bytes: number) => void,
   ): Promise<CommandResult> {
     // pipeline(), not pipe(): a local read that fails must fail the encoder too (which its
     // reader then sees), and must not surface as an uncaught error before anyone reads.
@@ -215,6 +235,7 @@ export class RemoteFiles {
       inputBeforeOutput: true,
       maxOutputBytes: SMALL_OUTPUT,
       timeoutMs,
+      onStdinSent,
     });
   }
 
