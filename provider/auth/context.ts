@@ -32,8 +32,12 @@ export interface SecurityContext {
   step(input?: Uint8Array): Promise<Buffer | undefined>;
   /** Signs and encrypts one message (GSS_Wrap with confidentiality). */
   wrap(message: Uint8Array): WrappedMessage;
-  /** Decrypts and verifies one message; throws IntegrityError if it does not verify. */
-  unwrap(header: Uint8Array, data: Uint8Array): Buffer;
+  /**
+   * Decrypts and verifies one message; throws IntegrityError if it does not verify. With
+   * `inPlace` the plaintext is written over `data` (which the caller owns and gives up), to
+   * spare a copy of every large reply.
+   */
+  unwrap(header: Uint8Array, data: Uint8Array, options?: { inPlace?: boolean }): Buffer;
 }
 
 export interface AcceptorContext extends SecurityContext {
@@ -75,13 +79,13 @@ class NtlmSecurityContext implements SecurityContext {
     return { header: signature, data: sealed };
   }
 
-  unwrap(header: Uint8Array, data: Uint8Array): Buffer {
+  unwrap(header: Uint8Array, data: Uint8Array, options: { inPlace?: boolean } = {}): Buffer {
     if (header.length !== SIGNATURE_LENGTH) {
       throw new AuthenticationError(
         `sealed message header is ${header.length} bytes; NTLM signatures are ${SIGNATURE_LENGTH}`,
       );
     }
-    return this.established().unseal(data, header);
+    return this.established().unseal(data, header, options.inPlace === true);
   }
 
   private established(): NtlmSession {

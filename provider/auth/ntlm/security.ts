@@ -114,9 +114,14 @@ export class NtlmSession {
     return { signature, sealed };
   }
 
-  /** GSS_UnwrapEx: decrypts, then checks the signature over the recovered plaintext. */
-  unseal(sealed: Uint8Array, signature: Uint8Array): Buffer {
-    const message = Buffer.allocUnsafe(sealed.length);
+  /**
+   * GSS_UnwrapEx: decrypts, then checks the signature over the recovered plaintext. `inPlace`
+   * decrypts over `sealed` itself, which the caller then no longer has.
+   */
+  unseal(sealed: Uint8Array, signature: Uint8Array, inPlace = false): Buffer {
+    const message = inPlace
+      ? Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength)
+      : Buffer.allocUnsafe(sealed.length);
     this.inbound.rc4.update(sealed, message);
     this.checkSignature(this.inbound.mac(message), signature);
     this.inbound.prefillAfter(message.length);

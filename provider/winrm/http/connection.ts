@@ -7,7 +7,7 @@
  * sealed with its keys and carries no Authorization header. undici may replace a dropped
  * socket under us; the socket generation tells a context made on an earlier socket apart.
  */
-import { Client } from "undici";
+import { Client, request } from "./undici";
 import type { SecurityContext } from "../../auth/context";
 import {
   clientClosedError,
@@ -217,7 +217,7 @@ export class Connection {
     };
     if (contentType) headers["content-type"] = contentType;
     try {
-      const response = await this.client.request({
+      const response = await request.call(this.client, {
         method: "POST",
         path: this.options.endpoint.pathname + this.options.endpoint.search,
         headers,

@@ -82,7 +82,8 @@ function expectBoundary(line: string): void {
 
 /**
  * Unframes and unseals a body produced by encryptMessage (or by Windows), checking that the
- * plaintext has the length OriginalContent announced.
+ * plaintext has the length OriginalContent announced. The sealed part of `body` is decrypted
+ * where it lies: the caller gives the body up.
  */
 export function decryptMessage(context: SecurityContext, body: Buffer): Buffer {
   const structure = "multipart/encrypted body";
@@ -113,9 +114,11 @@ export function decryptMessage(context: SecurityContext, body: Buffer): Buffer {
   const dataStart = headerStart + headerLength;
   const dataEnd = closingBoundaryStart(body);
   if (dataEnd < dataStart) throw new ProtocolError(structure, "the sealed part is truncated");
+  // The body is this reader's own (the bytes as received), so it is decrypted where it lies.
   const plaintext = context.unwrap(
     body.subarray(headerStart, dataStart),
     body.subarray(dataStart, dataEnd),
+    { inPlace: true },
   );
   if (plaintext.length !== expectedLength) {
     throw new ProtocolError(

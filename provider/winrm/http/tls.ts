@@ -5,7 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import type { TLSSocket } from "node:tls";
-import { buildConnector } from "undici";
+import { buildConnector } from "./undici";
 import { InvalidArgumentError, TlsError } from "../../errors";
 import { markConnectFailure } from "./failures";
 import type { TransportOptions } from "./options";

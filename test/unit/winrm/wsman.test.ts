@@ -177,15 +177,16 @@ describe("WS-Management envelopes (DSP0226, MS-WSMV 2.2.4)", () => {
   });
 
   test("a Receive response's large streams come out of the bytes as they went in", () => {
-    // As Windows writes them (MS-WSMV 3.1.4.14): several Stream elements, base64 text in
-    // lines, one with a character reference, an empty one with End, and a DOCTYPE never hides.
+    // As Windows writes them (MS-WSMV 3.1.4.14): several Stream elements, one long enough to
+    // be decoded in slices, one in lines, one with a character reference, an empty one with
+    // End; and a DOCTYPE never hides.
     const big = randomBytes(120_000);
     const second = randomBytes(3_000);
     const response =
       `<s:Envelope ${NS} xmlns:rsp="http://schemas.microsoft.com/wbem/wsman/1/windows/shell">` +
       `<s:Header><a:RelatesTo>uuid:1</a:RelatesTo></s:Header><s:Body><rsp:ReceiveResponse>` +
-      `<rsp:Stream Name="stdout" CommandId="C">${big.toString("base64").replace(/.{76}/g, "$&\r\n")}</rsp:Stream>` +
-      `<rsp:Stream\tName="stderr" CommandId="C">${second.toString("base64")}</rsp:Stream>` +
+      `<rsp:Stream Name="stdout" CommandId="C">${big.toString("base64")}</rsp:Stream>` +
+      `<rsp:Stream\tName="stderr" CommandId="C">${second.toString("base64").replace(/.{76}/g, "$&\r\n")}</rsp:Stream>` +
       `<rsp:Stream Name="stdout" CommandId="C">${"QUJD".repeat(400)}&#10;</rsp:Stream>` +
       `<rsp:Stream Name="stdout" CommandId="C" End="true"></rsp:Stream>` +
       `<rsp:CommandState CommandId="C" State="http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Done">` +
