@@ -177,8 +177,7 @@ export class RemoteFiles {
     destination: string,
     options: UploadOptions = {},
   ): Promise<UploadResult> {
-    const folder = this.parentOf(destination);
-    await this.invoke(this.scripts.prepareUpload(folder), `creating ${folder}`, folder);
+    // The script creates the destination's folder too: one command per upload.
     const invocation = this.scripts.upload(destination);
     const hash = createHash("sha256");
     let size = 0;

@@ -108,23 +108,20 @@ function mkdirpScript(path: string): string {
 }
 
 /**
- * mkdirp, then the stale temporary files of earlier uploads in the folder: owned by this user
- * (`test -O`), named with a process id that `kill -0` no longer finds. kill -0 answers for this
- * user's processes, which are the only ones whose files are touched.
+ * The upload's first part, for its folder $d: mkdirp, then the stale temporary files of earlier
+ * uploads in it: owned by this user (`test -O`), named with a process id that `kill -0` no
+ * longer finds. kill -0 answers for this user's processes, which are the only ones whose files
+ * are touched.
  */
-function prepareUploadScript(folder: string): string {
-  return [
-    pathLine("p", folder),
-    `mkdir -p -- "$p" || exit 1`,
-    `for s in "$p/${UPLOAD_TEMP_PREFIX}"*; do`,
-    `  q=\${s#"$p/${UPLOAD_TEMP_PREFIX}"}; q=\${q%%-*}`,
-    `  case $s in *.old) continue ;; esac`,
-    `  case $q in ''|*[!0-9]*) continue ;; esac`,
-    `  if [ -f "$s" ] && [ -O "$s" ] && ! kill -0 "$q" 2>/dev/null; then rm -f -- "$s"; fi`,
-    `done`,
-    `exit 0`,
-  ].join("\n");
-}
+const PREPARE_FOLDER = [
+  `mkdir -p -- "$d" || exit 1`,
+  `for s in "$d/${UPLOAD_TEMP_PREFIX}"*; do`,
+  `  q=\${s#"$d/${UPLOAD_TEMP_PREFIX}"}; q=\${q%%-*}`,
+  `  case $s in *.old) continue ;; esac`,
+  `  case $q in ''|*[!0-9]*) continue ;; esac`,
+  `  if [ -f "$s" ] && [ -O "$s" ] && ! kill -0 "$q" 2>/dev/null; then rm -f -- "$s"; fi`,
+  `done`,
+].join("\n");
 
 /**
  * Upload. Measured choice (see test/unit/winrm/scripts/posix.test.ts): `cat` stdin into the
@@ -153,6 +150,7 @@ function uploadScript(destination: string): string {
     FAIL_FUNCTION,
     SHA256_FUNCTIONS,
     `pick_sha256 || exit`,
+    PREPARE_FOLDER,
     `if [ -d "$p" ]; then fail 'is a directory' ${WRONG_TYPE_EXIT}; fi`,
     `t=`,
     `trap 'if [ -n "$t" ]; then rm -f -- "$t"; fi' EXIT`,
@@ -197,7 +195,6 @@ export const posixScripts: RemoteScripts = Object.freeze({
   parseStat: parseStatOutput,
   remove: (path: string, options: RemoveOptions = {}) => invocation(removeScript(path, options)),
   mkdirp: (path: string) => invocation(mkdirpScript(path)),
-  prepareUpload: (folder: string) => invocation(prepareUploadScript(folder)),
   upload: (destination: string) => invocation(uploadScript(destination)),
   power: posixPower,
   tree: posixTree,

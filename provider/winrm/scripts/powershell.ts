@@ -133,15 +133,12 @@ function Say([string]$s) {
 
 /**
  * Wraps an operation: resolves $p and turns any terminating error into Fail(..., 1). Say is
- * included only where the operation prints, to keep the upload's command line short.
+ * included only where the operation prints, to keep command lines short.
  */
 function operation(name: string, body: string): string {
   const say = body.includes("Say ") ? SAY : "";
   const absent = body.includes("Absent ") ? ABSENT : "";
-  // The upload goes without the language check, to stay within cmd.exe's line: it always
-  // follows a mkdirp of its folder (RemoteFiles.upload), which has refused already.
-  const check = name === "upload" ? "" : LANGUAGE_MODE_CHECK;
-  return compact(`${prelude(check)}${say}${absent}
+  return compact(`${prelude(LANGUAGE_MODE_CHECK)}${say}${absent}
 try {
   $p = Full $p
   ${body}
@@ -219,28 +216,12 @@ const MKDIRP_BODY = operation(
 );
 
 /**
- * mkdirp, then the stale temporary files of earlier uploads in the folder: named with a
- * process id that Get-Process no longer finds (it sees every user's processes, so another
- * user's upload in progress is never touched). A file that cannot be deleted is left.
- */
-const PREPARE_UPLOAD_BODY = operation(
-  "prepareUpload",
-  `
-  if ([IO.File]::Exists($p)) { Fail ('prepareUpload: ' + $p + ': exists and is not a directory') ${WRONG_TYPE_EXIT} }
-  [void][IO.Directory]::CreateDirectory($p)
-  $x = '${UPLOAD_TEMP_PREFIX}'
-  foreach ($s in [IO.Directory]::GetFiles($p, $x + '*')) {
-    $n = [IO.Path]::GetFileName($s)
-    $q = 0
-    if ($n.EndsWith('.old') -or -not [int]::TryParse($n.Substring($x.Length).Split('-')[0], [ref]$q)) { continue }
-    if ($null -eq (Get-Process -Id $q -ErrorAction Ignore)) { try { [IO.File]::Delete($s) } catch { } }
-  }
-  exit 0
-`,
-);
-
-/**
- * upload: stdin is "base64-lines". Each line is decoded on its own and appended to the up to
+ * upload. First its folder $d: mkdirp, then the stale temporary files of earlier uploads in it:
+ * named with a process id that Get-Process no longer finds (it sees every user's processes, so
+ * another user's upload in progress is never touched). A file that cannot be deleted is left.
+ * This was a script of its own, run before each upload: one powershell.exe start more.
+ *
+ * stdin is "base64-lines". Each line is decoded on its own and appended to the up to
  * 64 bytes held back from before ($h, the trailer candidate); all but the last 64 bytes of
  * that are written to the temporary file and fed to SHA256.TransformBlock, so the content is
  * hashed as it arrives and never read twice. The copy per line costs a memcpy of one line,
@@ -264,13 +245,23 @@ const PREPARE_UPLOAD_BODY = operation(
  * The finally block deletes the temporary file on every path but success; a process
  * terminated outright (WinRS Signal terminate, TerminateProcess) runs no finally, so its
  * temporary file can remain, named with its process id: the next upload into the folder
- * removes it (prepareUpload).
+ * removes it (above).
  */
 const UPLOAD_BODY = operation(
   "upload",
   `
+  $d = [IO.Path]::GetDirectoryName($p)
+  if ([IO.File]::Exists($d)) { Fail ('upload: ' + $d + ': exists and is not a directory') ${WRONG_TYPE_EXIT} }
+  [void][IO.Directory]::CreateDirectory($d)
+  $x = '${UPLOAD_TEMP_PREFIX}'
+  foreach ($s in [IO.Directory]::GetFiles($d, $x + '*')) {
+    $n = [IO.Path]::GetFileName($s)
+    $q = 0
+    if ($n.EndsWith('.old') -or -not [int]::TryParse($n.Substring($x.Length).Split('-')[0], [ref]$q)) { continue }
+    if ($null -eq (Get-Process -Id $q -ErrorAction Ignore)) { try { [IO.File]::Delete($s) } catch { } }
+  }
   if ([IO.Directory]::Exists($p)) { Fail ('upload: ' + $p + ': is a directory') ${WRONG_TYPE_EXIT} }
-  $t = [IO.Path]::Combine([IO.Path]::GetDirectoryName($p), '${UPLOAD_TEMP_PREFIX}' + $PID + '-' + [Guid]::NewGuid().ToString('N'))
+  $t = [IO.Path]::Combine($d, $x + $PID + '-' + [Guid]::NewGuid().ToString('N'))
   $sha = New-Object Security.Cryptography.SHA256CryptoServiceProvider
   $f = $null
   $ok = $false
@@ -454,7 +445,6 @@ export const powerShellSources = Object.freeze({
   remove: (path: string, options: RemoveOptions = {}) =>
     withPath(path, options.recursive ? REMOVE_RECURSIVE_BODY : REMOVE_BODY),
   mkdirp: (path: string) => withPath(path, MKDIRP_BODY),
-  prepareUpload: (folder: string) => withPath(folder, PREPARE_UPLOAD_BODY),
   upload: (path: string) => withPath(path, UPLOAD_BODY),
 });
 
@@ -472,7 +462,6 @@ export function powerShellScripts(options: PowerShellOptions = {}): RemoteScript
     parseStat: parseStatOutput,
     remove: (path: string, opts?: RemoveOptions) => run(powerShellSources.remove(path, opts)),
     mkdirp: (path: string) => run(powerShellSources.mkdirp(path)),
-    prepareUpload: (folder: string) => run(powerShellSources.prepareUpload(folder)),
     upload: (path: string) => run(powerShellSources.upload(path), "base64-lines"),
     power: powerShellPower((script) => run(script)),
     tree: powerShellTree({ operation, withPath, run }),

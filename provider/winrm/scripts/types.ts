@@ -54,16 +54,14 @@ export interface RemoteScripts {
   /** mkdir -p semantics; succeeds if it exists as a directory. */
   mkdirp(path: string): RemoteInvocation;
   /**
-   * Before an upload into `folder`: mkdirp, then removes the temporary files of earlier
-   * uploads there whose process has gone (killed before its clean-up could run: WinRS Signal
-   * terminate and a shell's deletion end processes outright). A temporary file's name carries
-   * its upload's process id (UPLOAD_TEMP_PREFIX, then the id, then "-"); one whose process
-   * still runs, one of another user, and a ".old" file (the replaced content, kept while the
-   * new file moves in) are left alone.
-   */
-  prepareUpload(folder: string): RemoteInvocation;
-  /**
-   * Upload as one command: stdin carries the content and then, as its last 64 bytes before
+   * Upload as one command. It first prepares the destination's folder: mkdirp, then removes
+   * the temporary files of earlier uploads there whose process has gone (killed before its
+   * clean-up could run: WinRS Signal terminate and a shell's deletion end processes
+   * outright). A temporary file's name carries its upload's process id (UPLOAD_TEMP_PREFIX,
+   * then the id, then "-"); one whose process still runs, one of another user, and a ".old"
+   * file (the replaced content, kept while the new file moves in) are left alone. This was a
+   * command of its own, which on Windows cost a second powershell.exe start per upload.
+   * Then stdin carries the content and, as its last 64 bytes before
    * encoding, the lowercase hex SHA-256 of the content. The script writes a temporary file
    * beside the destination, verifies the hash and only then moves it over the destination.
    * Exit code 0 on success, UPLOAD_HASH_MISMATCH_EXIT when the content does not verify (or the
@@ -135,7 +133,7 @@ export const RESTRICTED_LANGUAGE_EXIT = 4;
 
 /**
  * The name prefix of an upload's temporary file, created in the destination's directory and
- * followed by the uploading process's id and "-" (see prepareUpload).
+ * followed by the uploading process's id and "-" (see RemoteScripts.upload).
  */
 export const UPLOAD_TEMP_PREFIX = ".pulumi-winrm-upload-";
 

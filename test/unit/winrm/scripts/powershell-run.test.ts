@@ -280,15 +280,26 @@ describe("PowerShell upload, in pwsh", () => {
     }
   });
 
-  pwshTest("refuses a destination that is a directory, and one in a missing folder", async () => {
-    const dir = freshDir("upload-dir");
-    const refused = await run(scripts.upload(dir), uploadStream(Buffer.from("x")));
-    assert.equal(refused.code, WRONG_TYPE_EXIT);
-    const missing = join(dir, "no such folder", "f");
-    const failed = await run(scripts.upload(missing), uploadStream(Buffer.from("x")));
-    assert.equal(failed.code, 1);
-    assert.ok(failed.stderr.startsWith(`upload: ${missing}: `), failed.stderr);
-  });
+  pwshTest(
+    "refuses a destination that is a directory, or a folder that is a file; creates a missing folder",
+    async () => {
+      const dir = freshDir("upload-dir");
+      const refused = await run(scripts.upload(dir), uploadStream(Buffer.from("x")));
+      assert.equal(refused.code, WRONG_TYPE_EXIT);
+      const file = join(dir, "a file");
+      writeFileSync(file, "in the way");
+      const blocked = await run(scripts.upload(join(file, "f")), uploadStream(Buffer.from("x")));
+      assert.equal(blocked.code, WRONG_TYPE_EXIT);
+      assert.ok(
+        blocked.stderr.startsWith(`upload: ${file}: exists and is not a directory`),
+        blocked.stderr,
+      );
+      const missing = join(dir, "no such folder", "deeper", "f");
+      const created = await run(scripts.upload(missing), uploadStream(Buffer.from("x")));
+      assert.equal(created.code, 0, created.stderr);
+      assert.equal(readFileSync(missing, "utf8"), "x");
+    },
+  );
 
   pwshTest(
     "killed halfway (TerminateProcess runs no finally): no destination, at most a temporary file",
