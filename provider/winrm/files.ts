@@ -4,7 +4,6 @@
  * streaming upload verified by SHA-256 before it replaces the destination.
  */
 import { createHash } from "node:crypto";
-import { posix, win32 } from "node:path";
 import { pipeline, Readable } from "node:stream";
 import {
   CommandFailedError,
@@ -159,11 +158,6 @@ export class RemoteFiles {
 
   async mkdirp(path: string): Promise<void> {
     await this.invoke(this.scripts.mkdirp(path), `creating ${path}`, path);
-  }
-
-  /** The destination's folder, in the host's path syntax. */
-  parentOf(path: string): string {
-    return this.scripts.family === "powershell" ? win32.dirname(path) : posix.dirname(path);
   }
 
   /**

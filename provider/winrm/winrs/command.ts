@@ -465,8 +465,9 @@ async function pumpStdin(
 }
 
 /**
- * A command's stdin cut into Send-sized chunks, read from the moment the command is started.
- * Reads are asked for ahead of use; one that fails is reported when its chunk is wanted.
+ * A command's stdin cut into Send-sized chunks. With `readNow` the first chunk is asked for at
+ * once (while the command starts), to tell an empty input in time; every later one when it
+ * is wanted. A read that fails is reported when its chunk is wanted.
  */
 class StdinReader {
   private readonly chunks: AsyncIterator<Buffer>;
