@@ -80,6 +80,42 @@ export class AuthenticationError extends WinRMError {
   }
 }
 
+/** What a Kerberos failure comes down to, for callers that branch on it. */
+export type KerberosFailure =
+  | "wrong-password"
+  | "unknown-principal"
+  | "unknown-service"
+  | "clock-skew"
+  | "kdc-unreachable"
+  | "ticket-expired"
+  | "account-unusable"
+  | "unsupported-enctype"
+  | "wrong-realm"
+  | "acceptor-key"
+  | "no-credentials"
+  | "protocol";
+
+/**
+ * A Kerberos exchange failed: a KRB-ERROR from the KDC or the service, a KDC that cannot be
+ * reached, or a reply that does not verify. `failure` classifies it and the message says what
+ * to change; `kerberosCode` is the RFC 4120 7.5.9 error code when the peer sent one.
+ */
+export class KerberosError extends AuthenticationError {
+  override name = "KerberosError";
+  readonly failure: KerberosFailure;
+  readonly kerberosCode: number | undefined;
+
+  constructor(
+    failure: KerberosFailure,
+    message: string,
+    options: WinRMErrorOptions & { user?: string; kerberosCode?: number } = {},
+  ) {
+    super(message, options);
+    this.failure = failure;
+    this.kerberosCode = options.kerberosCode;
+  }
+}
+
 /**
  * A sealed or signed message failed verification: its signature does not match, or its
  * sequence number is not the one expected. Subclasses AuthenticationError because, to the
