@@ -1,6 +1,10 @@
 /**
- * SPNEGO (RFC 4178, with the Microsoft extensions of MS-SPNG) carrying NTLM: the token codec and
- * the initiator and acceptor state machines around the NTLM ones.
+ * SPNEGO (RFC 4178, with the Microsoft extensions of MS-SPNG) carrying Kerberos or NTLM: the
+ * token codec and the initiator and acceptor state machines around the mechanisms' own.
+ *
+ * With a Kerberos ticket the initiator offers [Kerberos, NTLM] with its AP-REQ as the optimistic
+ * token; an acceptor that takes it answers accept-completed with its AP-REP, and no mechListMIC
+ * is needed since the preferred mechanism was chosen (RFC 4178 5). Otherwise:
  *
  * The conversation under HTTP `Negotiate`:
  *   initiator  NegTokenInit  { mechTypes [NTLM], mechToken NEGOTIATE }
@@ -23,9 +27,17 @@ import {
   readChildren,
   readTlv,
 } from "./der";
-import { NtlmAcceptor, type NtlmAcceptorOptions, NtlmInitiator } from "./ntlm/context";
+import {
+  type AuthenticatedIdentity,
+  NtlmAcceptor,
+  type NtlmAcceptorOptions,
+  NtlmInitiator,
+} from "./ntlm/context";
 import { NTLMSSP_SIGNATURE } from "./ntlm/constants";
 import type { NtlmSession } from "./ntlm/security";
+import type { CfxSession } from "./kerberos/cfx";
+import type { KerberosInitiator } from "./kerberos/gss-initiator";
+import { KerberosAcceptor, type KerberosAcceptorOptions } from "./kerberos/gss-acceptor";
 
 export const Oid = Object.freeze({
   SPNEGO: "1.3.6.1.5.5.2",
@@ -238,33 +250,95 @@ function expectResp(input: Uint8Array | undefined): NegTokenResp {
 
 // ---------------------------------------------------------------------------------------------
 
-type SpnegoInitiatorState = "initial" | "init-sent" | "authenticate-sent" | "complete" | "failed";
+type SpnegoInitiatorState =
+  | "initial"
+  | "kerberos-sent"
+  | "mic-sent"
+  | "init-sent"
+  | "authenticate-sent"
+  | "complete"
+  | "failed";
 
-/** SPNEGO initiator offering NTLM only (RFC 4178 3.2, MS-SPNG 3.1.5). */
+/** The mechanism a SPNEGO exchange settled on. */
+export type SpnegoMechanism = "kerberos" | "ntlm";
+
+const KERBEROS_OIDS: readonly string[] = [Oid.KERBEROS, Oid.MS_KERBEROS];
+
+/**
+ * SPNEGO initiator (RFC 4178 3.2, MS-SPNG 3.1.5). With a Kerberos context it offers Kerberos
+ * first, with its AP-REQ as the optimistic token, and NTLM second; an acceptor that cannot use
+ * the ticket picks NTLM, and the exchange goes on with NTLM's NEGOTIATE_MESSAGE. Without one it
+ * offers NTLM alone.
+ */
 export class SpnegoInitiator {
   private state: SpnegoInitiatorState = "initial";
-  private readonly mechTypesDer = encodeMechTypes([Oid.NTLMSSP]);
+  private readonly mechTypesDer: Buffer;
+  private chosen: SpnegoMechanism;
+  private micVerified = false;
 
-  constructor(private readonly ntlm: NtlmInitiator) {}
+  constructor(
+    private readonly ntlm: NtlmInitiator,
+    private readonly kerberos?: KerberosInitiator,
+  ) {
+    this.chosen = kerberos === undefined ? "ntlm" : "kerberos";
+    this.mechTypesDer = encodeMechTypes(this.offered);
+  }
+
+  private get offered(): string[] {
+    return this.kerberos === undefined ? [Oid.NTLMSSP] : [Oid.KERBEROS, Oid.NTLMSSP];
+  }
 
   get complete(): boolean {
     return this.state === "complete";
+  }
+
+  /** The mechanism in use: the one offered first until the acceptor chooses. */
+  get mechanism(): SpnegoMechanism {
+    return this.chosen;
   }
 
   get session(): NtlmSession {
     return this.ntlm.session;
   }
 
+  /** The Kerberos message protection, once Kerberos was chosen and completed. */
+  get kerberosSession(): CfxSession {
+    if (this.kerberos === undefined || this.chosen !== "kerberos") {
+      throw new AuthenticationError("SPNEGO did not settle on Kerberos");
+    }
+    return this.kerberos.session;
+  }
+
   step(input?: Uint8Array): Buffer | undefined {
     try {
       switch (this.state) {
         case "initial": {
+          if (this.kerberos !== undefined) {
+            this.state = "kerberos-sent";
+            return encodeNegTokenInit({
+              mechTypes: this.offered,
+              mechToken: this.kerberos.initialToken(),
+            });
+          }
           const token = encodeNegTokenInit({
-            mechTypes: [Oid.NTLMSSP],
+            mechTypes: this.offered,
             mechToken: this.ntlm.step(),
           });
           this.state = "init-sent";
           return token;
+        }
+        case "kerberos-sent":
+          return this.kerberosReply(this.kerberos!, input);
+        case "mic-sent": {
+          const response = expectResp(input);
+          if (response.negState !== NegState.ACCEPT_COMPLETED) {
+            throw new AuthenticationError("the server did not complete the SPNEGO negotiation");
+          }
+          if (response.mechListMIC && !this.micVerified) {
+            this.kerberosSession.verifyMic(this.mechTypesDer, response.mechListMIC);
+          }
+          this.state = "complete";
+          return undefined;
         }
         case "init-sent": {
           const response = expectResp(input);
@@ -306,6 +380,47 @@ export class SpnegoInitiator {
       throw error;
     }
   }
+
+  /** The acceptor's answer to the Kerberos offer: its AP-REP, or its choice of NTLM. */
+  private kerberosReply(
+    kerberos: KerberosInitiator,
+    input: Uint8Array | undefined,
+  ): Buffer | undefined {
+    if (input === undefined) throw new ProtocolError("NegTokenResp", "no token was received");
+    const token = decodeNegotiationToken(input);
+    if (token.kind !== "resp") throw new ProtocolError("NegTokenResp", "expected a NegTokenResp");
+    // A refusal may carry the acceptor's KRB-ERROR, which says why (skew, a stale key, ...).
+    if (token.negState === NegState.REJECT && token.responseToken) {
+      kerberos.acceptReply(token.responseToken);
+    }
+    const response = expectResp(input);
+    const mech = response.supportedMech ?? Oid.KERBEROS;
+    if (mech === Oid.NTLMSSP) {
+      // The acceptor passed over the ticket (it has no key for it, or does not do Kerberos):
+      // NTLM from its first message, and the mechListMIC at the end covers both offers.
+      this.chosen = "ntlm";
+      this.state = "init-sent";
+      return encodeNegTokenResp({ responseToken: this.ntlm.step() });
+    }
+    if (!KERBEROS_OIDS.includes(mech)) {
+      throw new AuthenticationError(`the server chose mechanism ${mech}, which was not offered`);
+    }
+    if (!response.responseToken) {
+      throw new ProtocolError("NegTokenResp", "the server sent no Kerberos AP-REP");
+    }
+    kerberos.acceptReply(response.responseToken);
+    if (response.mechListMIC) {
+      kerberos.session.verifyMic(this.mechTypesDer, response.mechListMIC);
+      this.micVerified = true;
+    }
+    if (response.negState === NegState.ACCEPT_COMPLETED) {
+      this.state = "complete";
+      return undefined;
+    }
+    // The acceptor wants the mechListMIC (RFC 4178 5): ours, over what we offered.
+    this.state = "mic-sent";
+    return encodeNegTokenResp({ mechListMIC: kerberos.session.getMic(this.mechTypesDer) });
+  }
 }
 
 type SpnegoAcceptorState = "initial" | "awaiting-ntlm" | "challenge-sent" | "complete" | "failed";
@@ -315,20 +430,39 @@ export class SpnegoAcceptor {
   private state: SpnegoAcceptorState = "initial";
   private mechTypesDer: Buffer = Buffer.alloc(0);
   private readonly ntlm: NtlmAcceptor;
+  private readonly kerberos: KerberosAcceptor | undefined;
+  private chosen: SpnegoMechanism = "ntlm";
 
-  constructor(options: NtlmAcceptorOptions) {
+  constructor(options: NtlmAcceptorOptions & { kerberos?: KerberosAcceptorOptions }) {
     this.ntlm = new NtlmAcceptor(options);
+    this.kerberos =
+      options.kerberos === undefined ? undefined : new KerberosAcceptor(options.kerberos);
   }
 
   get complete(): boolean {
     return this.state === "complete";
   }
 
+  get mechanism(): SpnegoMechanism {
+    return this.chosen;
+  }
+
   get session(): NtlmSession {
     return this.ntlm.session;
   }
 
-  get identity() {
+  get kerberosSession(): CfxSession {
+    if (this.kerberos === undefined || this.chosen !== "kerberos") {
+      throw new AuthenticationError("SPNEGO did not settle on Kerberos");
+    }
+    return this.kerberos.session;
+  }
+
+  get identity(): AuthenticatedIdentity {
+    if (this.chosen === "kerberos") {
+      const who = this.kerberos!.identity;
+      return { user: who.user, domain: who.realm, workstation: "" };
+    }
     return this.ntlm.identity;
   }
 
@@ -358,6 +492,22 @@ export class SpnegoAcceptor {
   private init(input: Uint8Array): Buffer {
     const token = decodeNegotiationToken(input);
     if (token.kind !== "init") throw new ProtocolError("NegTokenInit", "expected a NegTokenInit");
+    const first = token.mechTypes[0];
+    if (this.kerberos !== undefined && first !== undefined && KERBEROS_OIDS.includes(first)) {
+      if (!token.mechToken) {
+        throw new ProtocolError("NegTokenInit", "Kerberos was offered without its AP-REQ");
+      }
+      // The optimistic token of the preferred mechanism is accepted: no mechListMIC is needed
+      // (RFC 4178 5), and the reply names the OID the client used (MS-SPNG 3.2.5.1).
+      const reply = this.kerberos.accept(token.mechToken);
+      this.chosen = "kerberos";
+      this.state = "complete";
+      return encodeNegTokenResp({
+        negState: NegState.ACCEPT_COMPLETED,
+        supportedMech: first,
+        responseToken: reply,
+      });
+    }
     if (!token.mechTypes.includes(Oid.NTLMSSP)) {
       throw new AuthenticationError(
         `the client offered ${token.mechTypes.join(", ") || "no mechanism"}; only NTLM is accepted`,

@@ -15,7 +15,6 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import {
   type AcceptorContext,
-  type AuthProtocol,
   createAcceptor,
   createInitiator,
   type SecurityContext,
@@ -141,7 +140,7 @@ function secretFor(account: Account, useHash: boolean): Secret {
 }
 
 describe("pyspnego interop", { skip: skipReason, timeout: 1_800_000 }, () => {
-  for (const protocol of ["negotiate", "ntlm"] as AuthProtocol[]) {
+  for (const protocol of ["negotiate", "ntlm"] as const) {
     for (const bindings of [false, true]) {
       const variant = `${protocol}${bindings ? ", channel bindings" : ""}`;
       for (const account of ACCOUNTS) {
@@ -225,7 +224,7 @@ describe("pyspnego interop", { skip: skipReason, timeout: 1_800_000 }, () => {
       ["a wrong password", "CORP\\alice", "not-the-password"],
       ["a wrong user", "CORP\\mallory", "S3cret!"],
     ] as const;
-    for (const protocol of ["negotiate", "ntlm"] as AuthProtocol[]) {
+    for (const protocol of ["negotiate", "ntlm"] as const) {
       for (const [what, user, password] of wrongCases) {
         test(`${what} (${protocol}): pyspnego's acceptor refuses our initiator`, async () => {
           const peer = acceptorPeer();
