@@ -28,7 +28,12 @@ export interface ConnectionArgs {
   port?: number;
   user: string;
   password?: string;
-  auth?: "negotiate" | "ntlm" | "basic";
+  auth?: "negotiate" | "kerberos" | "ntlm" | "basic";
+  realm?: string;
+  kdc?: string;
+  spn?: string;
+  keytab?: string;
+  ccache?: string;
   https?: boolean;
   insecure?: boolean;
   caCert?: string;
@@ -97,7 +102,12 @@ export function checkConnection(value: unknown, property = "connection"): CheckF
       }
     }
   }
-  if (!isUnknown(connection.password) && typeof connection.password !== "string") {
+  const passwordOptional = connection.auth === "kerberos";
+  if (
+    !isUnknown(connection.password) &&
+    typeof connection.password !== "string" &&
+    !(passwordOptional && connection.password === undefined)
+  ) {
     fail(
       "password",
       "is required (pass it as a secret: pulumi.secret(...) or a secret config value)",

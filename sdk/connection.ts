@@ -14,10 +14,26 @@ export interface ConnectionArgs {
   port?: pulumi.Input<number>;
   /** `DOMAIN\user`, `user@domain` (UPN) or a local `user`. */
   user: pulumi.Input<string>;
-  /** Pass it as a secret (a secret config value or `pulumi.secret(...)`). */
-  password: pulumi.Input<string>;
-  /** "negotiate" (default: SPNEGO with NTLM), "ntlm" (raw NTLM) or "basic". */
-  auth?: pulumi.Input<"negotiate" | "ntlm" | "basic">;
+  /**
+   * Pass it as a secret (a secret config value or `pulumi.secret(...)`). Required, except with
+   * auth "kerberos", where a keytab or the credential cache kinit wrote can serve instead.
+   */
+  password?: pulumi.Input<string>;
+  /**
+   * "negotiate" (default: SPNEGO, with Kerberos where it is configured and NTLM otherwise),
+   * "kerberos" (never NTLM), "ntlm" (raw NTLM) or "basic".
+   */
+  auth?: pulumi.Input<"negotiate" | "kerberos" | "ntlm" | "basic">;
+  /** Kerberos: the realm of a user written `DOMAIN\user` or bare. */
+  realm?: pulumi.Input<string>;
+  /** Kerberos: the realm's KDCs, comma-separated `host[:port]`. Default: krb5.conf, then DNS. */
+  kdc?: pulumi.Input<string>;
+  /** Kerberos: the host's service principal. Default `HTTP/<host>`. */
+  spn?: pulumi.Input<string>;
+  /** Kerberos: a keytab file with the user's keys, instead of a password. */
+  keytab?: pulumi.Input<string>;
+  /** Kerberos: the credential cache kinit wrote. Default `KRB5CCNAME`, then /tmp/krb5cc_<uid>. */
+  ccache?: pulumi.Input<string>;
   /** Use HTTPS (port 5986 by default). */
   https?: pulumi.Input<boolean>;
   /** Skip TLS certificate verification. Not recommended: prefer caCert or certFingerprint. */

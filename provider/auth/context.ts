@@ -188,6 +188,18 @@ const bareKerberosAcceptor = (kerberos: KerberosAcceptor): Mechanism => ({
   protection: () => kerberosProtection(kerberos.session),
 });
 
+/** The mechanism of an initiator before its first step has chosen one. */
+const notStarted: Mechanism = {
+  complete: false,
+  mechanism: "kerberos",
+  step: () => {
+    throw new AuthenticationError("the security context has not started");
+  },
+  protection: () => {
+    throw new AuthenticationError("the security context is not established yet");
+  },
+};
+
 /** Gets a service ticket for the target; rejects with a KerberosError saying why not. */
 export type TicketSource = () => Promise<Credential>;
 
@@ -195,7 +207,8 @@ export interface InitiatorOptions {
   protocol?: AuthProtocol;
   /** `DOMAIN\user`, `user@domain` or `user`. */
   user: string;
-  secret: Secret;
+  /** Absent only for Kerberos from a credential cache or keytab (tickets). */
+  secret: Secret | undefined;
   /** Service principal name, such as `HTTP/host.example.com`. */
   targetName?: string;
   /** tls-server-end-point application data, over TLS only. */
@@ -222,7 +235,7 @@ class TicketingInitiatorContext extends MechanismContext {
     protocol: AuthProtocol,
     private readonly options: InitiatorOptions,
   ) {
-    super(protocol, bareNtlm(new NtlmInitiator(options)));
+    super(protocol, notStarted);
   }
 
   override async step(input?: Uint8Array): Promise<Buffer | undefined> {
@@ -290,6 +303,8 @@ export interface AcceptorOptions extends NtlmAcceptorOptions {
   protocols?: readonly AuthProtocol[];
   /** The service's Kerberos keys; without them Kerberos is refused and SPNEGO picks NTLM. */
   kerberos?: KerberosAcceptorOptions;
+  /** False refuses NTLM, bare or in SPNEGO, as a domain that disabled it does. Default true. */
+  allowNtlm?: boolean;
 }
 
 /** Whether a token is a bare Kerberos context token (RFC 4121 4.1), not SPNEGO or NTLM. */
@@ -336,6 +351,9 @@ class NegotiateAcceptorContext extends MechanismContext implements AcceptorConte
       ];
       if (!allowed.includes(protocol)) {
         return Promise.reject(new AuthenticationError(`${protocol} tokens are not accepted here`));
+      }
+      if (protocol === AuthProtocol.NTLM && this.options.allowNtlm === false) {
+        return Promise.reject(new AuthenticationError("NTLM is refused here; use Kerberos"));
       }
       this.protocolInUse = protocol;
       if (protocol === AuthProtocol.NTLM) {

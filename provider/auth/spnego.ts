@@ -433,8 +433,13 @@ export class SpnegoAcceptor {
   private readonly kerberos: KerberosAcceptor | undefined;
   private chosen: SpnegoMechanism = "ntlm";
 
-  constructor(options: NtlmAcceptorOptions & { kerberos?: KerberosAcceptorOptions }) {
+  private readonly allowNtlm: boolean;
+
+  constructor(
+    options: NtlmAcceptorOptions & { kerberos?: KerberosAcceptorOptions; allowNtlm?: boolean },
+  ) {
     this.ntlm = new NtlmAcceptor(options);
+    this.allowNtlm = options.allowNtlm !== false;
     this.kerberos =
       options.kerberos === undefined ? undefined : new KerberosAcceptor(options.kerberos);
   }
@@ -507,6 +512,12 @@ export class SpnegoAcceptor {
         supportedMech: first,
         responseToken: reply,
       });
+    }
+    if (!this.allowNtlm) {
+      throw new AuthenticationError(
+        `the client offered ${token.mechTypes.join(", ") || "no mechanism"} without a Kerberos ` +
+          "ticket first; NTLM is refused here",
+      );
     }
     if (!token.mechTypes.includes(Oid.NTLMSSP)) {
       throw new AuthenticationError(

@@ -58,7 +58,8 @@ const CONNECTION_HELP = [
   helpLine("    --timeout SEC", "whole-command limit (default: none)"),
   helpLine("-h, --help", "this help"),
   "",
-  "The password comes from the environment variable WINRM_PASSWORD, or is prompted for.",
+  "The password comes from the environment variable WINRM_PASSWORD, or is prompted for; with",
+  "--auth kerberos and no WINRM_PASSWORD, a --keytab or kinit's credential cache serves instead.",
 ].join("\n");
 
 export const USAGE: Record<CommandName | "main", string> = {

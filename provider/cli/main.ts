@@ -46,9 +46,11 @@ async function connect(parsed: ParsedCommandLine): Promise<WinRMClient> {
       );
     }
   }
+  // Kerberos can do without a password: a keytab, or the credential cache kinit wrote.
+  const passwordless = connection.auth === "kerberos" && process.env.WINRM_PASSWORD === undefined;
   return new WinRMClient({
     ...connection,
-    password: await readPassword(),
+    ...(passwordless ? {} : { password: await readPassword() }),
     onWaiting: (progress) =>
       process.stderr.write(
         `pulumi-winrm: ${describeWait(progress, { option: "--ready-timeout", unit: "s" })}\n`,

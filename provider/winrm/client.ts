@@ -131,6 +131,15 @@ export class WinRMClient {
     return this.options.transport.endpoint.href;
   }
 
+  /**
+   * How the host was authenticated: "kerberos", "ntlm", or, when negotiate could not get a
+   * Kerberos ticket, "ntlm (Kerberos was not used: <why>)"; undefined before the first request
+   * and for Basic.
+   */
+  get authenticatedWith(): string | undefined {
+    return this.transport.mechanism;
+  }
+
   /** Largest stdin chunk whose base64 form fits in one envelope. */
   get stdinChunkBytes(): number {
     return Math.floor((this.options.maxEnvelopeSize - ENVELOPE_OVERHEAD) / 4) * 3;

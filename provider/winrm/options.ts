@@ -5,7 +5,8 @@
 import { concealSecret, parseUserName, type Secret } from "../auth/credentials";
 import { InvalidArgumentError } from "../errors";
 import { clientRange, connectionOption } from "./connection-options";
-import type { AuthMethod, EncryptionMode, TransportOptions } from "./http/options";
+import type { AuthMethod, EncryptionMode, KerberosOptions, TransportOptions } from "./http/options";
+import { parseKdcAddress } from "../auth/kerberos/kdc-transport";
 import type { WaitProgress } from "./http/host-wait";
 
 export type ScriptFamilyChoice = "auto" | "powershell" | "posix";
@@ -24,6 +25,16 @@ export interface ClientOptions {
   ntHash?: string;
   /** Default "negotiate". */
   auth?: AuthMethod;
+  /** Kerberos: the realm of a user written DOMAIN\user or bare. */
+  realm?: string;
+  /** Kerberos: KDC addresses, comma-separated ("host", "host:port", "tcp/host:port"). */
+  kdc?: string;
+  /** Kerberos: the host's service principal. Default HTTP/<host>. */
+  spn?: string;
+  /** Kerberos: a keytab file with the user's keys, instead of a password. */
+  keytab?: string;
+  /** Kerberos: a FILE: credential cache. Default KRB5CCNAME, then /tmp/krb5cc_<uid>. */
+  ccache?: string;
   /** Default "auto": sealed over HTTP, TLS alone over HTTPS. */
   encryption?: EncryptionMode;
   /** Permit Basic or unencrypted messages over plain HTTP. Default false. */
@@ -128,6 +139,35 @@ function oneOf<T extends string>(name: string, value: T | undefined): T {
   return value;
 }
 
+/** The Kerberos options given, checked; undefined when none is. */
+function kerberosOptions(options: ClientOptions): KerberosOptions | undefined {
+  const result: KerberosOptions = {};
+  for (const name of ["realm", "spn", "keytab", "ccache"] as const) {
+    const value = options[name];
+    if (value === undefined) continue;
+    if (typeof value !== "string" || value.trim() === "") {
+      throw new InvalidArgumentError(name, "must be a non-empty string");
+    }
+    result[name] = value.trim();
+  }
+  if (options.kdc !== undefined) {
+    const kdcs = String(options.kdc)
+      .split(",")
+      .map((text) => text.trim())
+      .filter((text) => text !== "");
+    if (kdcs.length === 0) throw new InvalidArgumentError("kdc", "names no KDC");
+    for (const text of kdcs) parseKdcAddress(text);
+    result.kdc = kdcs;
+  }
+  if (result.spn !== undefined && !/^[^/\s]+\/[^/\s]+/.test(result.spn)) {
+    throw new InvalidArgumentError(
+      "spn",
+      'must be written service/host, such as "HTTP/web01.example.com"',
+    );
+  }
+  return Object.keys(result).length === 0 ? undefined : result;
+}
+
 export function resolveClientOptions(options: ClientOptions): ResolvedClientOptions {
   for (const [old, now] of Object.entries(RENAMED)) {
     if (old in options) throw new InvalidArgumentError(old, `is now ${now}`);
@@ -142,16 +182,22 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     );
   }
   parseUserName(options.user);
-  let secret: Secret;
+  const auth = oneOf("auth", options.auth);
+  let secret: Secret | undefined;
   if (options.password !== undefined && options.ntHash !== undefined) {
     throw new InvalidArgumentError("password", "give either password or ntHash, not both");
   } else if (options.ntHash !== undefined) {
     secret = concealSecret({ ntHash: options.ntHash });
   } else if (typeof options.password === "string") {
     secret = concealSecret({ password: options.password });
-  } else {
-    throw new InvalidArgumentError("password", "a password (or ntHash) is required");
+  } else if (auth !== "kerberos") {
+    throw new InvalidArgumentError(
+      "password",
+      'a password (or ntHash) is required; with auth: "kerberos" a keytab, or the credential ' +
+        "cache kinit writes, serves instead",
+    );
   }
+  const kerberos = kerberosOptions(options);
   const https = options.https ?? false;
   const port = wholeNumber("port", options.port, https ? DEFAULTS.httpsPort : DEFAULTS.httpPort);
   const path = options.path ?? DEFAULTS.path;
@@ -161,7 +207,6 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
       ? `[${options.host}]`
       : options.host;
   const endpoint = new URL(`${https ? "https" : "http"}://${host}:${port}${path}`);
-  const auth = oneOf("auth", options.auth);
   const encryption = oneOf("encryption", options.encryption);
   if ((options.caCert || options.certFingerprint || options.insecure) && !https) {
     throw new InvalidArgumentError(
@@ -183,6 +228,7 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
       auth,
       user: options.user,
       secret,
+      ...(kerberos === undefined ? {} : { kerberos }),
       encryption,
       allowUnencrypted: options.allowUnencrypted ?? false,
       tls: {

@@ -25,12 +25,16 @@
  */
 import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
-import { type AcceptorContext, createAcceptor } from "../../provider/auth/context";
+import { type AcceptorContext, AuthProtocol, createAcceptor } from "../../provider/auth/context";
+import { ReplayCache } from "../../provider/auth/kerberos/gss-acceptor";
+import type { KeytabEntry } from "../../provider/auth/kerberos/keytab";
 import type { CredentialLookup } from "../../provider/auth/credentials";
 import type { ChannelBindingPolicy } from "../../provider/auth/ntlm/context";
 import {
   decryptMessage,
-  ENCRYPTED_CONTENT_TYPE,
+  encryptedContentType,
+  KERBEROS_ENCRYPTED,
+  SPNEGO_ENCRYPTED,
   encryptMessage,
   isEncryptedContentType,
 } from "../../provider/winrm/http/encryption";
@@ -57,6 +61,13 @@ export interface ListenerOptions {
   service: WinRsService;
   /** NT hashes for Negotiate. */
   credentials: CredentialLookup;
+  /**
+   * The service's Kerberos keys (a keytab's entries for HTTP/<host>), as a domain member has:
+   * the listener then offers the Kerberos scheme too and accepts Kerberos inside Negotiate.
+   */
+  kerberosKeys?: readonly KeytabEntry[];
+  /** False: NTLM is refused (a domain that disabled it); Kerberos is the only way in. */
+  allowNtlm: boolean;
   /** Checks a Basic user name and password; returns the account name, or undefined. */
   checkBasic: (user: string, password: string) => string | undefined;
   /** The account name for a Negotiate identity (so quotas count one user once). */
@@ -99,8 +110,18 @@ interface Reply {
   close?: string;
 }
 
+/** The sealing protocol a Content-Type announces (MS-WSMV 2.2.9.1), if it is sealed. */
+function sealingProtocolOf(contentType: string | undefined): string | undefined {
+  for (const protocol of [SPNEGO_ENCRYPTED, KERBEROS_ENCRYPTED]) {
+    if (isEncryptedContentType(contentType, protocol)) return protocol;
+  }
+  return undefined;
+}
+
 export class WsmanListener {
   private readonly connections = new WeakMap<Socket, Connection>();
+  /** Authenticators seen by any connection: a captured AP-REQ cannot log in twice. */
+  private readonly replayCache = new ReplayCache();
   private nextConnection = 1;
 
   constructor(private readonly options: ListenerOptions) {}
@@ -145,6 +166,7 @@ export class WsmanListener {
 
   private challenge(extra: Record<string, string> = {}): Reply {
     const schemes = ["Negotiate"];
+    if (this.options.kerberosKeys !== undefined) schemes.push("Kerberos");
     if (this.options.basic && this.plaintextAllowed) schemes.push('Basic realm="WSMAN"');
     return {
       status: 401,
@@ -212,15 +234,25 @@ export class WsmanListener {
     const [scheme = "", credentials = ""] = authorization.trim().split(/\s+/, 2);
     const contentType = request.headers["content-type"];
 
-    if (scheme.toLowerCase() === "negotiate" && credentials !== "") {
-      const step = await this.negotiateStep(connection, Buffer.from(credentials, "base64"));
+    const handshakeScheme =
+      scheme.toLowerCase() === "negotiate"
+        ? "Negotiate"
+        : scheme.toLowerCase() === "kerberos" && this.options.kerberosKeys !== undefined
+          ? "Kerberos"
+          : undefined;
+    if (handshakeScheme !== undefined && credentials !== "") {
+      const step = await this.negotiateStep(
+        connection,
+        Buffer.from(credentials, "base64"),
+        handshakeScheme,
+      );
       if (step.reply) return step.reply;
       const finalHeader: Record<string, string> = step.token
-        ? { "WWW-Authenticate": `Negotiate ${step.token.toString("base64")}` }
+        ? { "WWW-Authenticate": `${handshakeScheme} ${step.token.toString("base64")}` }
         : {};
       if (body.length === 0)
         return { status: 200, headers: finalHeader, body: Buffer.alloc(0), message: false };
-      if (!isEncryptedContentType(contentType) && !this.plaintextAllowed) {
+      if (sealingProtocolOf(contentType) === undefined && !this.plaintextAllowed) {
         // The handshake is discarded with the plaintext it carried.
         connection.context = undefined;
         connection.user = undefined;
@@ -244,7 +276,7 @@ export class WsmanListener {
     if (scheme.toLowerCase() === "basic") {
       const user = this.basic(connection, credentials);
       if (user === undefined) return this.challenge();
-      if (isEncryptedContentType(contentType)) {
+      if (sealingProtocolOf(contentType) !== undefined) {
         log.record(LogKind.REQUEST_REFUSED, {
           connection: connection.id,
           detail: "Basic cannot seal messages",
@@ -279,7 +311,11 @@ export class WsmanListener {
     // Unauthenticated: only Identify, and only when it asks to be unauthenticated (MS-WSMV 3.1.4.16).
     const unauthenticatedIdentify =
       String(request.headers.wsmanidentify ?? "").toLowerCase() === "unauthenticated";
-    if (unauthenticatedIdentify && body.length > 0 && !isEncryptedContentType(contentType)) {
+    if (
+      unauthenticatedIdentify &&
+      body.length > 0 &&
+      sealingProtocolOf(contentType) === undefined
+    ) {
       return this.serveMessage(connection, undefined, body, contentType, injected);
     }
     return this.challenge();
@@ -289,14 +325,31 @@ export class WsmanListener {
   private async negotiateStep(
     connection: Connection,
     token: Buffer,
+    scheme: "Negotiate" | "Kerberos",
   ): Promise<{ reply?: Reply; token?: Buffer }> {
     const { log } = this.options;
     if (connection.context === undefined || connection.context.complete) {
       // A first leg, or a new handshake on a connection that had one: start afresh.
+      const keys = this.options.kerberosKeys;
       connection.context = createAcceptor({
         credentials: this.options.credentials,
         channelBindings: this.options.channelBindingApplicationData,
         channelBindingPolicy: this.options.cbtHardeningLevel,
+        allowNtlm: this.options.allowNtlm,
+        // The Kerberos scheme carries bare Kerberos tokens only, never SPNEGO or NTLM.
+        ...(scheme === "Kerberos" ? { protocols: [AuthProtocol.KERBEROS] } : {}),
+        ...(keys === undefined
+          ? {}
+          : {
+              kerberos: {
+                keys,
+                replayCache: this.replayCache,
+                ...(this.options.channelBindingApplicationData === undefined
+                  ? {}
+                  : { channelBindings: this.options.channelBindingApplicationData }),
+                channelBindingPolicy: this.options.cbtHardeningLevel,
+              },
+            }),
       });
       connection.user = undefined;
     }
@@ -323,7 +376,7 @@ export class WsmanListener {
       return {
         reply: {
           status: 401,
-          headers: { "WWW-Authenticate": `Negotiate ${output.toString("base64")}` },
+          headers: { "WWW-Authenticate": `${scheme} ${output.toString("base64")}` },
           body: Buffer.alloc(0),
           message: false,
         },
@@ -335,7 +388,7 @@ export class WsmanListener {
     log.record(LogKind.AUTHENTICATED, {
       connection: connection.id,
       user: identity.domain ? `${identity.domain}\\${identity.user}` : identity.user,
-      detail: `Negotiate (${context.protocol})${this.tls ? " over TLS" : ""}`,
+      detail: `${scheme} (${context.protocol}, ${context.mechanism})${this.tls ? " over TLS" : ""}`,
     });
     return output === undefined ? {} : { token: output };
   }
@@ -376,7 +429,8 @@ export class WsmanListener {
     injected: MessageFault | undefined,
   ): Promise<Reply> {
     const { log } = this.options;
-    const sealed = isEncryptedContentType(contentType);
+    const sealing = sealingProtocolOf(contentType);
+    const sealed = sealing !== undefined;
     const context = connection.context;
     let soap: Buffer;
     if (sealed) {
@@ -421,8 +475,8 @@ export class WsmanListener {
       if (sealed && context?.complete) {
         return {
           status,
-          headers: { "Content-Type": ENCRYPTED_CONTENT_TYPE },
-          body: encryptMessage(context, plain),
+          headers: { "Content-Type": encryptedContentType(sealing) },
+          body: encryptMessage(context, plain, sealing),
           message: true,
         };
       }

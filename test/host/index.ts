@@ -16,6 +16,7 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import { arch, release, type } from "node:os";
 import { tlsServerEndPoint } from "../../provider/auth/channel-bindings";
 import { userTable } from "../../provider/auth/credentials";
+import { readKeytab } from "../../provider/auth/kerberos/keytab";
 import { makeServerCredentials } from "./certificates";
 import { FaultController } from "./faults";
 import { WSMAN_PATH, WsmanListener } from "./http";
@@ -35,6 +36,12 @@ export interface HostUser {
 }
 
 export interface HostOptions {
+  /**
+   * Kerberos as a domain member has it: the keytab holding the keys of HTTP/<name> (from the
+   * test realm, test/support/mit-kdc.ts). The listener then offers the Kerberos scheme too and
+   * accepts Kerberos inside Negotiate. allowNtlm false makes it Kerberos-only.
+   */
+  kerberos?: { keytab: string; allowNtlm?: boolean };
   /**
    * Who the host says it is. "posix" (the default): an honest non-Windows WS-Management host,
    * to which a client sends POSIX sh. "windows": Identify answers as Windows Server 2022 does,
@@ -184,6 +191,11 @@ export async function startHost(options: HostOptions = {}): Promise<Host> {
     positiveInteger("maxEnvelopeSizeKb", options.maxEnvelopeSizeKb, DEFAULTS.maxEnvelopeSizeKb) *
     1024;
 
+  const kerberosKeys =
+    options.kerberos === undefined ? undefined : readKeytab(options.kerberos.keytab);
+  if (kerberosKeys !== undefined && kerberosKeys.length === 0) {
+    throw new RangeError(`startHost: the keytab ${options.kerberos!.keytab} holds no usable key`);
+  }
   const credentials = https ? makeServerCredentials(https) : undefined;
   const log = new ExecutionLog();
   const scheme = https ? "https" : "http";
@@ -296,6 +308,8 @@ export async function startHost(options: HostOptions = {}): Promise<Host> {
     faults,
     service,
     credentials: userTable(users),
+    ...(kerberosKeys === undefined ? {} : { kerberosKeys }),
+    allowNtlm: options.kerberos?.allowNtlm ?? true,
     checkBasic: (name, password) => {
       const slash = name.indexOf("\\");
       const entry = findUser(

@@ -59,6 +59,7 @@ describe("redaction of a client's credentials", () => {
   test("the concealed secret still authenticates (a control: the value is there to use)", () => {
     const client = new WinRMClient({ host: "h", user: "u", password: "p@ss" });
     const secret = client.options.transport.secret;
+    assert.ok(secret !== undefined);
     assert.equal("password" in secret ? secret.password : undefined, "p@ss");
   });
 });

@@ -54,6 +54,7 @@ export function decodeContextToken(token: Uint8Array): { tokenId: number; messag
   if (outer.tag !== applicationTag(0)) {
     throw new ProtocolError(structure, `starts with tag 0x${outer.tag.toString(16)}, not 0x60`);
   }
+  if (outer.end !== bytes.length) throw new ProtocolError(structure, "trailing bytes after it");
   const oid = readTlv(bytes, outer.start, outer.end, structure);
   if (oid.tag !== DerTag.OBJECT_IDENTIFIER) {
     throw new ProtocolError(structure, "the mechanism OID is missing");

@@ -6,7 +6,7 @@
  */
 import { createSocket } from "node:dgram";
 import { connect } from "node:net";
-import { KerberosError } from "../../errors";
+import { InvalidArgumentError, KerberosError } from "../../errors";
 import { KrbErrorCode } from "./errors";
 
 export interface KdcAddress {
@@ -32,10 +32,10 @@ export function parseKdcAddress(text: string, defaultPort = 88): KdcAddress {
   const plain = /^([^:]+)(?::(\d+))?$/.exec(rest);
   const match = bracketed ?? plain;
   if (!match)
-    throw new KerberosError("protocol", `"${text}" is not a KDC address (host or host:port)`);
+    throw new InvalidArgumentError("kdc", `"${text}" is not a KDC address (host or host:port)`);
   const port = match[2] === undefined ? defaultPort : Number(match[2]);
   if (!Number.isInteger(port) || port <= 0 || port > 65535) {
-    throw new KerberosError("protocol", `"${text}" names port ${match[2]}, which is not a port`);
+    throw new InvalidArgumentError("kdc", `"${text}" names port ${match[2]}, which is not a port`);
   }
   return { host: match[1]!, port, transport };
 }

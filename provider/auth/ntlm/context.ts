@@ -4,7 +4,7 @@
  * holds an NtlmSession for signing and sealing.
  */
 import { timingSafeEqual } from "node:crypto";
-import { AuthenticationError, ProtocolError, WinRMError } from "../../errors";
+import { AuthenticationError, InvalidArgumentError, ProtocolError, WinRMError } from "../../errors";
 import { type Entropy, systemEntropy } from "../../crypto/hash";
 import { ByteReader, utf16le } from "../bytes";
 import { channelBindingsHash } from "../channel-bindings";
@@ -70,7 +70,8 @@ function guarded<T>(structure: string, run: () => T): T {
 export interface NtlmInitiatorOptions {
   /** `DOMAIN\user`, `user@domain` or `user`. */
   user: string;
-  secret: Secret;
+  /** Absent only where Kerberos alone is used (a credential cache or keytab). */
+  secret: Secret | undefined;
   /** The service principal name put in MsvAvTargetName, such as `HTTP/host.example.com`. */
   targetName?: string;
   /**
@@ -97,6 +98,12 @@ export class NtlmInitiator {
     const parsed = parseUserName(options.user);
     this.user = parsed.user;
     this.domain = parsed.domain;
+    if (options.secret === undefined) {
+      throw new InvalidArgumentError(
+        "password",
+        "NTLM needs the password (or ntHash); a credential cache or keytab serves Kerberos only",
+      );
+    }
     this.hash = resolveNtHash(options.secret);
     this.entropy = options.entropy ?? systemEntropy;
   }

@@ -52,6 +52,11 @@ export interface HttpAuthenticator {
   readonly handshake: ((socket: HandshakeSocket) => Promise<SecurityContext>) | undefined;
   /** The error for credentials the host refused. */
   refused(): AuthenticationError;
+  /**
+   * How the last handshake authenticated, for the user to see: "kerberos", "ntlm", or "ntlm"
+   * with why negotiate could not use Kerberos; undefined before any handshake, and for Basic.
+   */
+  readonly mechanism?: string | undefined;
 }
 
 /** "The host refused ..." with the form the user name was written in, never the secret. */

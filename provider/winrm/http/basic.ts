@@ -13,7 +13,7 @@ export function basicAuthenticator(options: TransportOptions): HttpAuthenticator
     handshake: undefined,
     requestHeaders() {
       const secret = options.secret;
-      if (!("password" in secret)) {
+      if (secret === undefined || !("password" in secret)) {
         throw new InvalidArgumentError(
           "auth",
           "Basic authentication needs a password, not an NT hash",

@@ -99,7 +99,7 @@ export class Connection {
       response =
         this.sealing !== undefined
           ? await this.request(
-              encryptMessage(this.context!, soap),
+              encryptMessage(this.context!, soap, this.sealing),
               encryptedContentType(this.sealing),
               timeoutMs,
               headers,

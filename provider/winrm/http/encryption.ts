@@ -13,6 +13,8 @@ import type { SecurityContext } from "../../auth/context";
 
 /** The protocol string for Negotiate (SPNEGO, NTLM or Kerberos) sealing. */
 export const SPNEGO_ENCRYPTED = "application/HTTP-SPNEGO-session-encrypted";
+/** The protocol string for sealing under the HTTP `Kerberos` scheme (MS-WSMV 2.2.9.1). */
+export const KERBEROS_ENCRYPTED = "application/HTTP-Kerberos-session-encrypted";
 const BOUNDARY = "Encrypted Boundary";
 const ORIGINAL_TYPE = "application/soap+xml;charset=UTF-8";
 
@@ -27,15 +29,19 @@ export const ENCRYPTED_CONTENT_TYPE = encryptedContentType(SPNEGO_ENCRYPTED);
 /** Largest signature header accepted; NTLM's is 16, Kerberos' under 100. */
 const MAX_HEADER_LENGTH = 1024;
 
-/** Seals `soap` and frames it as MS-WSMV 2.2.9.1 describes. */
-export function encryptMessage(context: SecurityContext, soap: Uint8Array): Buffer {
+/** Seals `soap` and frames it as MS-WSMV 2.2.9.1 describes, under `protocol`. */
+export function encryptMessage(
+  context: SecurityContext,
+  soap: Uint8Array,
+  protocol = SPNEGO_ENCRYPTED,
+): Buffer {
   const { header, data } = context.wrap(soap);
   const length = Buffer.alloc(4);
   length.writeUInt32LE(header.length, 0);
   return Buffer.concat([
     Buffer.from(
       `--${BOUNDARY}\r\n` +
-        `\tContent-Type: ${SPNEGO_ENCRYPTED}\r\n` +
+        `\tContent-Type: ${protocol}\r\n` +
         `\tOriginalContent: type=${ORIGINAL_TYPE};Length=${soap.length}\r\n` +
         `--${BOUNDARY}\r\n` +
         `\tContent-Type: application/octet-stream\r\n`,

@@ -1,29 +1,52 @@
 /**
- * HTTP Negotiate (RFC 4559 framing) with NTLM or SPNEGO inside, as WinRM uses it (MS-WSMV
- * 3.1.4.1.2): a handshake of empty-bodied POSTs on each new socket, after which messages on
- * that socket are sealed with the context (application/HTTP-SPNEGO-session-encrypted) when
- * the endpoint is plain HTTP or encryption is "always".
+ * HTTP Negotiate (RFC 4559 framing) with SPNEGO, NTLM or Kerberos inside, as WinRM uses it
+ * (MS-WSMV 3.1.4.1.2), and the HTTP `Kerberos` scheme a domain member's listener also offers: a
+ * handshake of empty-bodied POSTs on each new socket, after which messages on that socket are
+ * sealed with the context when the endpoint is plain HTTP or encryption is "always"
+ * (application/HTTP-SPNEGO-session-encrypted, or HTTP-Kerberos-session-encrypted for
+ * auth "kerberos", MS-WSMV 2.2.9.1).
  */
 import { type AuthProtocol, createInitiator, type SecurityContext } from "../../auth/context";
 import { tlsServerEndPoint } from "../../auth/channel-bindings";
+import { KerberosTickets } from "../../auth/kerberos/tickets";
 import { AuthenticationError, HttpError } from "../../errors";
 import { type HandshakeSocket, type HttpAuthenticator, refusedError } from "./authenticator";
-import { SPNEGO_ENCRYPTED } from "./encryption";
+import { KERBEROS_ENCRYPTED, SPNEGO_ENCRYPTED } from "./encryption";
 import { errorCode, isConnectionFailure, NotSent } from "./failures";
 import type { TransportOptions } from "./options";
 
 /** How long each leg of the handshake may take. */
 const AUTH_TIMEOUT_MS = 30_000;
 
-/** The token of a `WWW-Authenticate: Negotiate <base64>` header, if there is one. */
-function negotiateToken(header: string | string[] | undefined): Buffer | undefined {
+/** The token of a `WWW-Authenticate: <scheme> <base64>` header, if there is one. */
+function schemeToken(header: string | string[] | undefined, scheme: string): Buffer | undefined {
+  const pattern = new RegExp(`^\\s*${scheme}\\s+([A-Za-z0-9+/=]+)\\s*$`, "i");
   for (const value of Array.isArray(header) ? header : header ? [header] : []) {
     for (const part of value.split(",")) {
-      const match = /^\s*Negotiate\s+([A-Za-z0-9+/=]+)\s*$/i.exec(part);
+      const match = pattern.exec(part);
       if (match) return Buffer.from(match[1]!, "base64");
     }
   }
   return undefined;
+}
+
+/**
+ * The tickets of this client, made once and shared by its connections, when Kerberos is to be
+ * tried: always for auth "kerberos"; for "negotiate" only when something configures it (a kdc,
+ * keytab or ccache option, or a krb5.conf or credential cache that knows the user's realm), so
+ * that a workgroup host costs no KDC lookups.
+ */
+function ticketSource(options: TransportOptions): (() => KerberosTickets) | undefined {
+  const settings = {
+    user: options.user,
+    ...(options.secret === undefined ? {} : { secret: options.secret }),
+    ...options.kerberos,
+    timeoutMs: Math.min(options.connectTimeoutMs, 10_000),
+  };
+  if (options.auth === "ntlm") return undefined;
+  if (options.auth !== "kerberos" && !KerberosTickets.configured(settings)) return undefined;
+  let tickets: KerberosTickets | undefined;
+  return () => (tickets ??= new KerberosTickets(settings));
 }
 
 /** Whether messages are sealed: "auto" seals over plain HTTP, where TLS does not protect them. */
@@ -40,9 +63,22 @@ export function negotiateAuthenticator(options: TransportOptions): HttpAuthentic
       how: `closed the connection in answer to the credentials (${errorCode(cause) ?? "closed"})`,
       cause,
     });
+  const kerberosOnly = options.auth === "kerberos";
+  const tickets = ticketSource(options);
+  const spn = options.kerberos?.spn ?? `HTTP/${options.endpoint.hostname}`;
+  /** Which mechanism the last handshake used, and why negotiate fell back, for messages. */
+  let used: string | undefined;
+  let fallbackReason: string | undefined;
   return {
     name: options.auth,
-    sealingProtocol: seals(options) ? SPNEGO_ENCRYPTED : undefined,
+    sealingProtocol: seals(options)
+      ? kerberosOnly
+        ? KERBEROS_ENCRYPTED
+        : SPNEGO_ENCRYPTED
+      : undefined,
+    get mechanism() {
+      return used;
+    },
     requestHeaders: () => ({}),
     refused,
     /**
@@ -50,13 +86,16 @@ export function negotiateAuthenticator(options: TransportOptions): HttpAuthentic
      * the context is made (channel bindings hash it), and shows which schemes the host offers.
      */
     async handshake(socket: HandshakeSocket): Promise<SecurityContext> {
-      const { endpoint, auth, user, secret } = options;
+      const { auth, user, secret } = options;
       const probe = await socket.exchange(Buffer.alloc(0), undefined, AUTH_TIMEOUT_MS);
       if (probe.statusCode === 503)
         throw new NotSent(new HttpError(503, "the host is not ready (HTTP 503)"));
       const offered = probe.headers["www-authenticate"];
       const schemes = (Array.isArray(offered) ? offered.join(",") : (offered ?? "")).toLowerCase();
-      if (probe.statusCode === 401 && !schemes.includes("negotiate")) {
+      // auth "kerberos" uses the Kerberos scheme where the host offers it (a domain member
+      // does) and a bare Kerberos token under Negotiate where it does not.
+      const scheme = kerberosOnly && /(^|[\s,])kerberos\b/.test(schemes) ? "Kerberos" : "Negotiate";
+      if (probe.statusCode === 401 && !schemes.includes(scheme.toLowerCase())) {
         throw new AuthenticationError(
           `the host does not offer Negotiate authentication (it offers: ${schemes || "nothing"}): enable ` +
             'it on the listener (winrm set winrm/config/service/auth @{Negotiate="true"})',
@@ -69,8 +108,14 @@ export function negotiateAuthenticator(options: TransportOptions): HttpAuthentic
         protocol: auth as AuthProtocol,
         user,
         secret,
-        targetName: `HTTP/${endpoint.hostname}`,
+        targetName: spn,
         channelBindings: peer ? tlsServerEndPoint(peer) : undefined,
+        ...(tickets === undefined
+          ? {}
+          : { tickets: () => Promise.resolve().then(() => tickets().serviceTicket(spn)) }),
+        onFallback: (reason) => {
+          fallbackReason = reason.message;
+        },
       });
       let token = await context.step();
       // Whether the host has answered a leg with its challenge: it is up and knows we are here.
@@ -79,7 +124,7 @@ export function negotiateAuthenticator(options: TransportOptions): HttpAuthentic
         let response;
         try {
           response = await socket.exchange(Buffer.alloc(0), undefined, AUTH_TIMEOUT_MS, {
-            authorization: `Negotiate ${token.toString("base64")}`,
+            authorization: `${scheme} ${token.toString("base64")}`,
           });
         } catch (error) {
           // Some servers refuse credentials by closing the connection instead of answering
@@ -91,7 +136,7 @@ export function negotiateAuthenticator(options: TransportOptions): HttpAuthentic
         if (!socket.unchangedSince(generation)) {
           throw new NotSent(new Error("the connection dropped during authentication"));
         }
-        const serverToken = negotiateToken(response.headers["www-authenticate"]);
+        const serverToken = schemeToken(response.headers["www-authenticate"], scheme);
         if (response.statusCode === 401) {
           if (!serverToken || context.complete) throw refused();
           token = await context.step(serverToken);
@@ -110,6 +155,10 @@ export function negotiateAuthenticator(options: TransportOptions): HttpAuthentic
         }
         token = undefined;
       }
+      used =
+        context.mechanism === "ntlm" && fallbackReason !== undefined
+          ? `ntlm (Kerberos was not used: ${fallbackReason})`
+          : context.mechanism;
       return context;
     },
   };

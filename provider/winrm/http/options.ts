@@ -3,7 +3,23 @@ import type { Secret } from "../../auth/credentials";
 import type { Clock } from "../wait-queue";
 import type { WaitProgress } from "./host-wait";
 
-export type AuthMethod = "negotiate" | "ntlm" | "basic";
+export type AuthMethod = "negotiate" | "kerberos" | "ntlm" | "basic";
+
+/** Where Kerberos tickets come from and for which service (see auth/kerberos/tickets.ts). */
+export interface KerberosOptions {
+  /** The realm when the user is written DOMAIN\user or bare. */
+  realm?: string;
+  /** KDC addresses; default: krb5.conf, then DNS SRV records. */
+  kdc?: readonly string[];
+  /** The host's service principal; default HTTP/<host>. */
+  spn?: string;
+  /** A keytab with the user's keys, instead of a password. */
+  keytab?: string;
+  /** A FILE: credential cache; default KRB5CCNAME, then /tmp/krb5cc_<uid>. */
+  ccache?: string;
+  /** krb5.conf to read; default KRB5_CONFIG, then /etc/krb5.conf. */
+  krb5Conf?: string;
+}
 export type EncryptionMode = "auto" | "always" | "never";
 
 export interface TlsOptions {
@@ -20,7 +36,9 @@ export interface TransportOptions {
   endpoint: URL;
   auth: AuthMethod;
   user: string;
-  secret: Secret;
+  /** Absent only with auth "kerberos" from a credential cache or keytab. */
+  secret: Secret | undefined;
+  kerberos?: KerberosOptions;
   encryption: EncryptionMode;
   allowUnencrypted: boolean;
   tls: TlsOptions;

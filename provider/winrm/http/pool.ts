@@ -201,6 +201,11 @@ export class Transport {
     return this.connections.length;
   }
 
+  /** How the last handshake authenticated (see HttpAuthenticator.mechanism). */
+  get mechanism(): string | undefined {
+    return this.authenticator.mechanism;
+  }
+
   private release(): void {
     this.waiters.wakeOne();
   }

@@ -79,7 +79,7 @@ describe("loopback host: HTTP authentication and message encryption", () => {
         assert.equal(element(identify.xml, "ProductVendor"), "pulumi-winrm loopback host");
         const [entry] = host.log.entries(LogKind.AUTHENTICATED);
         assert.equal(entry?.user, host.user);
-        assert.equal(entry?.detail, `Negotiate (${protocol})`);
+        assert.equal(entry?.detail, `Negotiate (${protocol}, ntlm)`);
         assert.equal(host.log.counters.sealedMessages, 1);
       } finally {
         session.close();

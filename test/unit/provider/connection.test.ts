@@ -57,8 +57,8 @@ describe("checkConnection", () => {
     ["a port as text", { ...base, port: "5985" }, /^connection\.port: .*got "5985"/],
     [
       "an unknown auth",
-      { ...base, auth: "kerberos" },
-      /^connection\.auth: must be "negotiate", "ntlm" or "basic", got "kerberos"/,
+      { ...base, auth: "digest" },
+      /^connection\.auth: must be "negotiate", "kerberos", "ntlm" or "basic", got "digest"/,
     ],
     [
       "Basic over HTTP",
