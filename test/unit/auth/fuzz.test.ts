@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { FUZZ_ITERATIONS, FUZZ_SEED, generator } from "../../support/fuzz";
 import { createAcceptor, createInitiator } from "../../../provider/auth/context";
 import { endPointHashAlgorithm } from "../../../provider/auth/channel-bindings";
 import { userTable } from "../../../provider/auth/credentials";
@@ -27,21 +28,7 @@ import { AuthenticationError, ProtocolError } from "../../../provider/errors";
 import { selfSignedCertificate } from "../../support/certificates";
 import { NTLMV2 } from "../../vectors/ms-nlmp";
 
-const ITERATIONS = Number(process.env.FUZZ_ITERATIONS ?? 100_000);
-const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31);
 const USERS = userTable([{ user: "bob", password: "hunter2" }]);
-
-/** mulberry32: a small deterministic generator, so a failing seed can be replayed. */
-function generator(seed: number): (limit: number) => number {
-  let state = seed >>> 0;
-  return (limit) => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 2 ** 32) * limit);
-  };
-}
 
 const BOUNDARY_VALUES = [
   0, 1, 0x7f, 0x80, 0xff, 0x100, 0x7fff, 0xffff, 0x10000, 0x7fffffff, 0xffffffff,
@@ -97,7 +84,7 @@ function assertTyped(error: unknown, allowAuthentication: boolean, input: Buffer
     error instanceof ProtocolError || (allowAuthentication && error instanceof AuthenticationError);
   if (!typed || (error as Error).cause !== undefined) {
     assert.fail(
-      `untyped failure for input ${input.toString("hex")} (seed ${SEED}): ${String(error)}` +
+      `untyped failure for input ${input.toString("hex")} (seed ${FUZZ_SEED}): ${String(error)}` +
         ((error as Error).cause ? ` caused by ${String((error as Error).cause)}` : ""),
     );
   }
@@ -108,9 +95,9 @@ function fuzz(
   target: (input: Buffer) => unknown,
   allowAuthentication = false,
 ): number {
-  const random = generator(SEED);
+  const random = generator(FUZZ_SEED);
   let rejected = 0;
-  for (let n = 0; n < ITERATIONS; n++) {
+  for (let n = 0; n < FUZZ_ITERATIONS; n++) {
     const input = mutate(seeds[n % seeds.length]!, random);
     try {
       target(input);
@@ -137,7 +124,7 @@ function corpus() {
 }
 
 describe(
-  `fuzzing with ${ITERATIONS} mutations per target (FUZZ_SEED=${SEED})`,
+  `fuzzing with ${FUZZ_ITERATIONS} mutations per target (FUZZ_SEED=${FUZZ_SEED})`,
   { timeout: 600_000 },
   () => {
     const tokens = corpus();
@@ -196,7 +183,7 @@ describe(
         true,
       );
       assert.equal(accepted, 0);
-      assert.equal(rejected, ITERATIONS);
+      assert.equal(rejected, FUZZ_ITERATIONS);
     });
 
     test("SPNEGO acceptor: mutated NegTokenInit and NegTokenResp", () => {
