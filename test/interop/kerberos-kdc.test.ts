@@ -6,13 +6,13 @@
  */
 import assert from "node:assert/strict";
 import { createSocket } from "node:dgram";
-import { createServer } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { KerberosError } from "../../provider/errors";
 import { EncryptionType, KerberosKey } from "../../provider/auth/kerberos/crypto";
 import { KdcClient, type KdcClientOptions } from "../../provider/auth/kerberos/kdc-client";
 import { type KdcAddress, parseKdcAddress } from "../../provider/auth/kerberos/kdc-transport";
 import { parseClientPrincipal, servicePrincipal } from "../../provider/auth/kerberos/principal";
+import { closedPort as closedPortNumber } from "../support/closed-port";
 import {
   type KerberosEnctype,
   type MitRealm,
@@ -189,10 +189,7 @@ describe("our KDC client against an MIT KDC", { skip: skipReason, timeout: 120_0
 
   test("a KDC that does not answer: every address tried, then kdc-unreachable", async () => {
     // A port nothing listens on (TCP refuses), and a UDP port that swallows requests.
-    const closed = createServer();
-    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
-    const closedPort = (closed.address() as { port: number }).port;
-    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const closedPort = await closedPortNumber();
     const silent = createSocket("udp4");
     await new Promise<void>((resolve) => silent.bind(0, "127.0.0.1", resolve));
     const silentPort = silent.address().port;
