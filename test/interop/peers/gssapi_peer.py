@@ -2,8 +2,8 @@
 
 Run by Debian's /usr/bin/python3 with its python3-gssapi (test/setup/system.sh installs it), so
 the other side of our Kerberos code is the system's libgssapi_krb5 itself, not a reimplementation.
-One security context per process, driven over stdin/stdout with the same frames as
-pyspnego_peer.py:
+One security context per process, driven over stdin/stdout with the frames of
+peer_framing.py (shared with pyspnego_peer.py):
 
     frame = u32be H | H bytes of UTF-8 JSON header | u32be B | B bytes of binary body
 
@@ -72,18 +72,20 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
-import struct
 import sys
 import typing
 
 import gssapi.raw as gss
 from gssapi.raw import IOV, IOVBufferType
 
-# Generous bounds: a frame past them is a framing bug on the Node side, not a real message.
-MAX_HEADER = 1 << 20
-MAX_BODY = 256 << 20
+# peer_framing.py sits beside this script. Under /usr/bin/python3 -I (how gssapi-peer.ts runs it)
+# the script's own folder is not on sys.path, so it goes there before the import; and no
+# __pycache__ goes beside the sources, which the repository does not ignore.
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peer_framing import PeerProtocolError, exception_reply, optional_str, serve  # noqa: E402
+
 MAX_WRAP_SIZE = 64 << 20
 
 KRB5_OID = gss.OID.from_int_seq("1.2.840.113554.1.2.2")
@@ -120,59 +122,6 @@ REPORTED_FLAGS = dict(
 DEFAULT_FLAGS = ["mutual", "sequence", "replay", "integrity", "confidentiality"]
 
 UNWRAP_METHODS = ("auto", "iov", "iovPadding", "unwrap")
-
-
-class PeerProtocolError(Exception):
-    """A request that does not follow the framed protocol described above."""
-
-
-class EndOfInput(Exception):
-    """stdin closed at a frame boundary: the normal way to stop the peer."""
-
-
-def read_exactly(stream: typing.BinaryIO, size: int, at_boundary: bool) -> bytes:
-    chunks = []
-    remaining = size
-    while remaining > 0:
-        chunk = stream.read(remaining)
-        if not chunk:
-            if at_boundary and remaining == size:
-                raise EndOfInput()
-            raise PeerProtocolError(
-                "stdin closed in the middle of a frame (%d of %d bytes read)" % (size - remaining, size)
-            )
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
-
-
-def read_frame(stream: typing.BinaryIO) -> typing.Tuple[bytes, bytes]:
-    (header_len,) = struct.unpack(">I", read_exactly(stream, 4, at_boundary=True))
-    if header_len > MAX_HEADER:
-        raise PeerProtocolError("header length %d exceeds %d" % (header_len, MAX_HEADER))
-    header = read_exactly(stream, header_len, at_boundary=False)
-    (body_len,) = struct.unpack(">I", read_exactly(stream, 4, at_boundary=False))
-    if body_len > MAX_BODY:
-        raise PeerProtocolError("body length %d exceeds %d" % (body_len, MAX_BODY))
-    body = read_exactly(stream, body_len, at_boundary=False)
-    return header, body
-
-
-def write_frame(stream: typing.BinaryIO, header: typing.Dict[str, typing.Any], body: bytes = b"") -> None:
-    encoded = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    stream.write(struct.pack(">I", len(encoded)) + encoded + struct.pack(">I", len(body)))
-    if body:
-        stream.write(body)
-    stream.flush()
-
-
-def optional_str(request: typing.Dict[str, typing.Any], key: str) -> typing.Optional[str]:
-    value = request.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValueError("%s must be a string" % key)
-    return value
 
 
 def bounded_int(request: typing.Dict[str, typing.Any], key: str, low: int, high: int) -> int:
@@ -225,14 +174,13 @@ def flag_names(flags: typing.Any) -> typing.List[str]:
     return sorted(name for name, flag in REPORTED_FLAGS.items() if value & int(flag))
 
 
-def gss_error_reply(error: gss.GSSError) -> typing.Dict[str, typing.Any]:
-    reply: typing.Dict[str, typing.Any] = {
-        "ok": False,
-        "error": type(error).__name__,
-        "message": str(error),
-        "major": error.maj_code,
-        "minor": error.min_code,
-    }
+def error_reply(error: Exception) -> typing.Dict[str, typing.Any]:
+    """exception_reply, and for a GSSError its status codes, MIT's texts and any error token."""
+    reply = exception_reply(error)
+    if not isinstance(error, gss.GSSError):
+        return reply
+    reply["major"] = error.maj_code
+    reply["minor"] = error.min_code
     try:
         reply["gssMessage"] = error.gen_message()
     except Exception:  # the texts are a nicety; the codes are what matter
@@ -511,45 +459,9 @@ class Peer:
         qop = gss.verify_mic(self.established(), body[length:], body[:length])
         return {"ok": True, "qop": qop}, b""
 
-    def handle(self, raw_header: bytes, body: bytes) -> typing.Tuple[dict, bytes]:
-        request = json.loads(raw_header.decode("utf-8"))
-        if not isinstance(request, dict):
-            raise PeerProtocolError("the frame header must be a JSON object")
-        op = request.get("op")
-        handler = getattr(self, "op_%s" % op, None) if isinstance(op, str) and op.isidentifier() else None
-        if handler is None:
-            raise PeerProtocolError("unknown op %r" % (op,))
-        return handler(request, body)
-
 
 def main() -> int:
-    stdin = sys.stdin.buffer
-    stdout = sys.stdout.buffer
-    # Anything printed by accident (a library, a debugging print) must not corrupt the frames.
-    sys.stdout = sys.stderr
-
-    peer = Peer()
-    while True:
-        try:
-            raw_header, body = read_frame(stdin)
-        except EndOfInput:
-            return 0
-        except PeerProtocolError as e:
-            # The frame boundary is lost: report and stop rather than answer garbage.
-            print("gssapi_peer: %s" % e, file=sys.stderr)
-            return 2
-
-        try:
-            reply, reply_body = peer.handle(raw_header, body)
-        except gss.GSSError as e:
-            reply, reply_body = gss_error_reply(e), b""
-        except Exception as e:  # every failure goes back to the caller as a reply
-            reply, reply_body = {"ok": False, "error": type(e).__name__, "message": str(e)}, b""
-
-        try:
-            write_frame(stdout, reply, reply_body)
-        except BrokenPipeError:
-            return 0
+    return serve("gssapi_peer", Peer, error_reply)
 
 
 if __name__ == "__main__":

@@ -2,19 +2,18 @@
 // child process, so interop tests can put our NTLM code on the other side of a real peer.
 //
 // The child is test/interop/peers/pyspnego_peer.py run by the venv that test/setup/python.sh
-// builds (<repo>/.venv), or by $PULUMI_WINRM_PYTHON. They talk in frames on stdin/stdout:
-//   u32be H | H bytes of UTF-8 JSON header | u32be B | B bytes of binary body
-// one reply per request, in order; the .py file documents every operation.
+// builds (<repo>/.venv), or by $PULUMI_WINRM_PYTHON. They talk in the frames of framed-peer.ts
+// on stdin/stdout, one reply per request, in order; the .py file documents every operation.
 
-import { spawn, spawnSync, type ChildProcessByStdio } from "node:child_process";
 import { existsSync } from "node:fs";
 import * as path from "node:path";
-import type { Readable, Writable } from "node:stream";
+import { FramedPeer, initRequest, pythonFailure, replyFields } from "./framed-peer";
+import type { FramedReply } from "./framed-peer";
+import { probePeerPython, skipReasonOf, type PeerAvailability } from "./peer-availability";
 
+const LABEL = "pyspnego peer";
+const replyField = replyFields(LABEL);
 const PEER_SCRIPT = path.join("test", "interop", "peers", "pyspnego_peer.py");
-const STDERR_TAIL_BYTES = 8192;
-const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
-const CLOSE_GRACE_MS = 5_000;
 
 export type PeerRole = "initiate" | "accept";
 export type PeerProtocol = "ntlm" | "negotiate";
@@ -67,10 +66,7 @@ export interface PyspnegoPeerOptions {
   requestTimeoutMs?: number;
 }
 
-export interface PeerReply {
-  header: Record<string, unknown>;
-  body: Buffer;
-}
+export type PeerReply = FramedReply;
 
 /** The peer answered {ok:false}: pyspnego (or the peer script) raised an exception. */
 export class PeerError extends Error {
@@ -117,42 +113,28 @@ export function peerScript(): string {
   return path.join(repoRoot(), PEER_SCRIPT);
 }
 
-type Availability = { available: true } | { available: false; reason: string };
-let cachedAvailability: Availability | undefined;
+let cachedAvailability: PeerAvailability | undefined;
 
 /** Whether the peer's Python exists and can import spnego. Checked once per process. */
-export function pythonPeerAvailability(): Availability {
-  if (cachedAvailability !== undefined) return cachedAvailability;
-  cachedAvailability = checkAvailability();
+export function pythonPeerAvailability(): PeerAvailability {
+  cachedAvailability ??= checkAvailability();
   return cachedAvailability;
 }
 
-function checkAvailability(): Availability {
-  const setupHint = "run `bash test/setup/python.sh` (npm run setup:peers)";
+function checkAvailability(): PeerAvailability {
   let python: string;
   try {
     python = peerPython();
   } catch (error) {
-    return { available: false, reason: `pyspnego peer: ${String(error)}` };
+    return { available: false, reason: `${LABEL}: ${String(error)}` };
   }
-  if (path.isAbsolute(python) && !existsSync(python)) {
-    return { available: false, reason: `pyspnego peer: ${python} does not exist; ${setupHint}` };
-  }
-  const probe = spawnSync(python, ["-c", "import spnego"], { encoding: "utf8", timeout: 30_000 });
-  if (probe.error !== undefined) {
-    return {
-      available: false,
-      reason: `pyspnego peer: cannot run ${python}: ${probe.error.message}; ${setupHint}`,
-    };
-  }
-  if (probe.status !== 0) {
-    const detail = probe.stderr.trim().split("\n").pop() ?? "";
-    return {
-      available: false,
-      reason: `pyspnego peer: ${python} cannot import spnego (${detail}); ${setupHint}`,
-    };
-  }
-  return { available: true };
+  return probePeerPython({
+    label: LABEL,
+    python,
+    args: ["-c", "import spnego"],
+    cannot: "cannot import spnego",
+    setupHint: "run `bash test/setup/python.sh` (npm run setup:peers)",
+  });
 }
 
 /**
@@ -161,88 +143,33 @@ function checkAvailability(): Availability {
  * Under CI (the CI variable set) a missing peer throws instead: CI must not pass by skipping.
  */
 export function peerSkipReason(): string | undefined {
-  const availability = pythonPeerAvailability();
-  if (availability.available) return undefined;
-  if (process.env.CI !== undefined && process.env.CI !== "") {
-    throw new Error(`${availability.reason} (CI is set, so a missing peer is an error)`);
-  }
-  return availability.reason;
-}
-
-interface PendingRequest {
-  op: string;
-  frame: Buffer;
-  resolve: (reply: PeerReply) => void;
-  reject: (error: Error) => void;
+  return skipReasonOf(pythonPeerAvailability());
 }
 
 /** One pyspnego security context in a child process. Always close() it. */
-export class PyspnegoPeer {
-  private readonly child: ChildProcessByStdio<Writable, Readable, Readable>;
-  private readonly requestTimeoutMs: number;
-  private readonly queue: PendingRequest[] = [];
-  private inFlight: PendingRequest | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private received: Buffer = Buffer.alloc(0);
-  private stderrTail: Buffer = Buffer.alloc(0);
-  /** Set once the child can take no more requests; later requests reject with it. */
-  private failure: Error | undefined;
-  private readonly exited: Promise<void>;
-  private markExited: () => void = () => {};
-
+export class PyspnegoPeer extends FramedPeer {
   constructor(options: PyspnegoPeerOptions = {}) {
-    this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-    this.child = spawn(peerPython(), [peerScript()], {
+    super({
+      command: [peerPython(), peerScript()],
+      label: LABEL,
       cwd: repoRoot(),
-      env: { ...process.env, PYTHONUNBUFFERED: "1", ...options.env },
-      stdio: ["pipe", "pipe", "pipe"],
+      replyError: (op, header) => {
+        const { pythonError, message } = pythonFailure(header);
+        return new PeerError(op, pythonError, message);
+      },
+      ...options,
+      env: { PYTHONUNBUFFERED: "1", ...options.env },
     });
-    this.exited = new Promise((resolve) => {
-      this.markExited = resolve;
-    });
-    this.child.once("close", (code, signal) => {
-      const how = signal !== null ? `signal ${signal}` : `status ${String(code)}`;
-      this.fail(`pyspnego peer exited with ${how}`);
-      this.markExited();
-    });
-    this.child.once("error", (error) => {
-      this.fail(`pyspnego peer process error: ${error.message}`);
-      // A child that never started emits no "close": nothing else would settle `exited`.
-      if (this.child.pid === undefined) this.markExited();
-    });
-    this.child.stdout.on("data", (chunk: Buffer) => this.onData(chunk));
-    this.child.stderr.on("data", (chunk: Buffer) => {
-      const joined = Buffer.concat([this.stderrTail, chunk]);
-      this.stderrTail = joined.subarray(Math.max(0, joined.length - STDERR_TAIL_BYTES));
-    });
-    // A peer that died mid-write must surface as a failed request, not an unhandled EPIPE.
-    this.child.stdin.on("error", (error) => {
-      this.fail(`pyspnego peer stdin: ${error.message}`);
-    });
-  }
-
-  get pid(): number | undefined {
-    return this.child.pid;
-  }
-
-  /** The last bytes the child wrote to stderr (warnings, tracebacks). */
-  stderr(): string {
-    return this.stderrTail.toString("utf8");
   }
 
   async init(options: PeerInitOptions): Promise<void> {
-    const { channelBindings, ...rest } = options;
-    const header: Record<string, unknown> = { op: "init", ...rest };
-    if (channelBindings !== undefined) {
-      header.channelBindings = Buffer.from(channelBindings).toString("base64");
-    }
-    await this.request(header);
+    await this.request(initRequest(options));
   }
 
   /** One handshake step. No token: the initiator's first step. */
   async step(token?: Uint8Array): Promise<PeerStepResult> {
     const { header, body } = await this.request({ op: "step" }, token);
-    const result: PeerStepResult = { complete: expectBoolean(header, "complete") };
+    const result: PeerStepResult = { complete: replyField.boolean(header, "complete") };
     if (body.length > 0) result.token = body;
     if (typeof header.negotiatedProtocol === "string") {
       result.negotiatedProtocol = header.negotiatedProtocol;
@@ -258,21 +185,21 @@ export class PyspnegoPeer {
     const { header, body } = await this.request({ op: "wrap", size });
     return {
       wrapped: body,
-      headerLength: expectInteger(header, "headerLength"),
-      sha256: expectString(header, "sha256"),
+      headerLength: replyField.integer(header, "headerLength"),
+      sha256: replyField.string(header, "sha256"),
     };
   }
 
   /** The peer wraps the given plaintext (wrap_winrm). */
   async wrapData(plaintext: Uint8Array): Promise<PeerWrapResult> {
     const { header, body } = await this.request({ op: "wrapData" }, plaintext);
-    return { wrapped: body, headerLength: expectInteger(header, "headerLength") };
+    return { wrapped: body, headerLength: replyField.integer(header, "headerLength") };
   }
 
   /** unwrap_winrm(wrapped[:headerLength], wrapped[headerLength:]); resolves to the plaintext's hex SHA-256. */
   async unwrap(wrapped: Uint8Array, headerLength: number): Promise<string> {
     const { header } = await this.request({ op: "unwrap", headerLength }, wrapped);
-    return expectString(header, "sha256");
+    return replyField.string(header, "sha256");
   }
 
   /** unwrap_winrm as above; resolves to the plaintext. */
@@ -286,155 +213,4 @@ export class PyspnegoPeer {
     const { body } = await this.request({ op: "sessionKey" });
     return body;
   }
-
-  /** Low-level: one request frame, one reply frame. Rejects with PeerError on {ok:false}. */
-  request(header: Record<string, unknown>, body?: Uint8Array): Promise<PeerReply> {
-    const op = typeof header.op === "string" ? header.op : "request";
-    return new Promise<PeerReply>((resolve, reject) => {
-      if (this.failure !== undefined) {
-        reject(this.failure);
-        return;
-      }
-      this.queue.push({ op, frame: encodeFrame(header, body), resolve, reject });
-      this.pump();
-    });
-  }
-
-  /** Ends stdin (the peer exits at EOF) and waits for the process; kills it after a grace period. */
-  async close(): Promise<void> {
-    if (this.failure === undefined) {
-      this.failure = new Error("pyspnego peer was closed");
-      this.rejectAll(this.failure);
-    }
-    if (this.child.exitCode === null && this.child.signalCode === null) {
-      if (!this.child.stdin.destroyed) this.child.stdin.end();
-      const grace = setTimeout(() => this.child.kill("SIGKILL"), CLOSE_GRACE_MS);
-      try {
-        await this.exited;
-      } finally {
-        clearTimeout(grace);
-      }
-    }
-  }
-
-  private pump(): void {
-    if (this.inFlight !== undefined || this.failure !== undefined) return;
-    const next = this.queue.shift();
-    if (next === undefined) return;
-    this.inFlight = next;
-    this.timer = setTimeout(() => {
-      this.fail(`pyspnego peer did not answer ${next.op} within ${this.requestTimeoutMs} ms`);
-      this.child.kill("SIGKILL");
-    }, this.requestTimeoutMs);
-    this.child.stdin.write(next.frame);
-  }
-
-  private onData(chunk: Buffer): void {
-    this.received = this.received.length === 0 ? chunk : Buffer.concat([this.received, chunk]);
-    for (;;) {
-      const frame = decodeFrame(this.received);
-      if (frame === undefined) return;
-      this.received = this.received.subarray(frame.consumed);
-      this.onReply(frame.header, frame.body);
-      if (this.failure !== undefined) return;
-    }
-  }
-
-  private onReply(rawHeader: Buffer, body: Buffer): void {
-    const request = this.inFlight;
-    if (request === undefined) {
-      this.fail("pyspnego peer sent a reply with no request in flight");
-      this.child.kill("SIGKILL");
-      return;
-    }
-    this.inFlight = undefined;
-    clearTimeout(this.timer);
-
-    let header: Record<string, unknown>;
-    try {
-      const parsed: unknown = JSON.parse(rawHeader.toString("utf8"));
-      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-        throw new Error("reply header is not a JSON object");
-      }
-      header = parsed as Record<string, unknown>;
-    } catch (error) {
-      request.reject(new Error(`pyspnego peer ${request.op}: bad reply header: ${String(error)}`));
-      this.fail("pyspnego peer sent an unreadable reply");
-      this.child.kill("SIGKILL");
-      return;
-    }
-
-    if (header.ok === true) {
-      request.resolve({ header, body });
-    } else {
-      const pythonError = typeof header.error === "string" ? header.error : "UnknownError";
-      const message = typeof header.message === "string" ? header.message : JSON.stringify(header);
-      request.reject(new PeerError(request.op, pythonError, message));
-    }
-    this.pump();
-  }
-
-  /** The child can serve no more: reject everything waiting, with the stderr tail. */
-  private fail(reason: string): void {
-    if (this.failure === undefined) {
-      const tail = this.stderr().trim();
-      this.failure = new Error(tail === "" ? reason : `${reason}; stderr:\n${tail}`);
-    }
-    this.rejectAll(this.failure);
-  }
-
-  private rejectAll(error: Error): void {
-    clearTimeout(this.timer);
-    const waiting = this.inFlight === undefined ? this.queue : [this.inFlight, ...this.queue];
-    this.inFlight = undefined;
-    this.queue.length = 0;
-    for (const request of waiting) request.reject(error);
-  }
-}
-
-function encodeFrame(header: Record<string, unknown>, body?: Uint8Array): Buffer {
-  const json = Buffer.from(JSON.stringify(header), "utf8");
-  const bodyLength = body?.length ?? 0;
-  const frame = Buffer.alloc(8 + json.length + bodyLength);
-  frame.writeUInt32BE(json.length, 0);
-  json.copy(frame, 4);
-  frame.writeUInt32BE(bodyLength, 4 + json.length);
-  if (body !== undefined) frame.set(body, 8 + json.length);
-  return frame;
-}
-
-function decodeFrame(data: Buffer): { header: Buffer; body: Buffer; consumed: number } | undefined {
-  if (data.length < 4) return undefined;
-  const headerLength = data.readUInt32BE(0);
-  const bodyLengthAt = 4 + headerLength;
-  if (data.length < bodyLengthAt + 4) return undefined;
-  const bodyLength = data.readUInt32BE(bodyLengthAt);
-  const end = bodyLengthAt + 4 + bodyLength;
-  if (data.length < end) return undefined;
-  return {
-    header: data.subarray(4, bodyLengthAt),
-    // A copy, so a result does not pin the whole receive buffer.
-    body: Buffer.from(data.subarray(bodyLengthAt + 4, end)),
-    consumed: end,
-  };
-}
-
-function expectBoolean(header: Record<string, unknown>, key: string): boolean {
-  const value = header[key];
-  if (typeof value !== "boolean") throw new Error(`pyspnego peer reply lacks boolean ${key}`);
-  return value;
-}
-
-function expectInteger(header: Record<string, unknown>, key: string): number {
-  const value = header[key];
-  if (typeof value !== "number" || !Number.isInteger(value)) {
-    throw new Error(`pyspnego peer reply lacks integer ${key}`);
-  }
-  return value;
-}
-
-function expectString(header: Record<string, unknown>, key: string): string {
-  const value = header[key];
-  if (typeof value !== "string") throw new Error(`pyspnego peer reply lacks string ${key}`);
-  return value;
 }

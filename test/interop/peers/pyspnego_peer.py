@@ -1,6 +1,7 @@
 """pyspnego as a long-running NTLM/SPNEGO peer for the Node interop tests.
 
-One security context per process, driven over stdin/stdout with length-prefixed frames:
+One security context per process, driven over stdin/stdout with the length-prefixed frames of
+peer_framing.py:
 
     frame = u32be H | H bytes of UTF-8 JSON header | u32be B | B bytes of binary body
 
@@ -41,9 +42,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import os
-import struct
 import sys
 import typing
 
@@ -51,68 +50,19 @@ import spnego
 from spnego._negotiate import NegotiateProxy
 from spnego.channel_bindings import GssChannelBindings
 
-# Generous bounds: a frame past them is a framing bug on the Node side, not a real message.
-MAX_HEADER = 1 << 20
-MAX_BODY = 256 << 20
+# peer_framing.py sits beside this script. The venv's interpreter puts the script's folder on
+# sys.path, but a -I or -P run would not, so it goes there before the import all the
+# same; and no __pycache__ goes beside the sources, which the repository does not ignore.
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peer_framing import PeerProtocolError, optional_str, serve  # noqa: E402
+
 MAX_WRAP_SIZE = 64 << 20
 
 PROTOCOL_OPTIONS = {
     "ntlm": spnego.NegotiateOptions.use_ntlm,
     "negotiate": spnego.NegotiateOptions.use_negotiate | spnego.NegotiateOptions.wrapping_winrm,
 }
-
-
-class PeerProtocolError(Exception):
-    """A request that does not follow the framed protocol described above."""
-
-
-class EndOfInput(Exception):
-    """stdin closed at a frame boundary: the normal way to stop the peer."""
-
-
-def read_exactly(stream: typing.BinaryIO, size: int, at_boundary: bool) -> bytes:
-    chunks = []
-    remaining = size
-    while remaining > 0:
-        chunk = stream.read(remaining)
-        if not chunk:
-            if at_boundary and remaining == size:
-                raise EndOfInput()
-            raise PeerProtocolError(
-                "stdin closed in the middle of a frame (%d of %d bytes read)" % (size - remaining, size)
-            )
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
-
-
-def read_frame(stream: typing.BinaryIO) -> typing.Tuple[bytes, bytes]:
-    (header_len,) = struct.unpack(">I", read_exactly(stream, 4, at_boundary=True))
-    if header_len > MAX_HEADER:
-        raise PeerProtocolError("header length %d exceeds %d" % (header_len, MAX_HEADER))
-    header = read_exactly(stream, header_len, at_boundary=False)
-    (body_len,) = struct.unpack(">I", read_exactly(stream, 4, at_boundary=False))
-    if body_len > MAX_BODY:
-        raise PeerProtocolError("body length %d exceeds %d" % (body_len, MAX_BODY))
-    body = read_exactly(stream, body_len, at_boundary=False)
-    return header, body
-
-
-def write_frame(stream: typing.BinaryIO, header: typing.Dict[str, typing.Any], body: bytes = b"") -> None:
-    encoded = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    stream.write(struct.pack(">I", len(encoded)) + encoded + struct.pack(">I", len(body)))
-    if body:
-        stream.write(body)
-    stream.flush()
-
-
-def optional_str(request: typing.Dict[str, typing.Any], key: str) -> typing.Optional[str]:
-    value = request.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValueError("%s must be a string" % key)
-    return value
 
 
 def header_length(request: typing.Dict[str, typing.Any], body: bytes) -> int:
@@ -246,43 +196,9 @@ class Peer:
         ctx = self.context()
         return {"ok": True}, (ctx.session_key or b"") if ctx.complete else b""
 
-    def handle(self, raw_header: bytes, body: bytes) -> typing.Tuple[dict, bytes]:
-        request = json.loads(raw_header.decode("utf-8"))
-        if not isinstance(request, dict):
-            raise PeerProtocolError("the frame header must be a JSON object")
-        op = request.get("op")
-        handler = getattr(self, "op_%s" % op, None) if isinstance(op, str) and op.isidentifier() else None
-        if handler is None:
-            raise PeerProtocolError("unknown op %r" % (op,))
-        return handler(request, body)
-
 
 def main() -> int:
-    stdin = sys.stdin.buffer
-    stdout = sys.stdout.buffer
-    # Anything printed by accident (a library, a debugging print) must not corrupt the frames.
-    sys.stdout = sys.stderr
-
-    peer = Peer()
-    while True:
-        try:
-            raw_header, body = read_frame(stdin)
-        except EndOfInput:
-            return 0
-        except PeerProtocolError as e:
-            # The frame boundary is lost: report and stop rather than answer garbage.
-            print("pyspnego_peer: %s" % e, file=sys.stderr)
-            return 2
-
-        try:
-            reply, reply_body = peer.handle(raw_header, body)
-        except Exception as e:  # every failure goes back to the caller as a reply
-            reply, reply_body = {"ok": False, "error": type(e).__name__, "message": str(e)}, b""
-
-        try:
-            write_frame(stdout, reply, reply_body)
-        except BrokenPipeError:
-            return 0
+    return serve("pyspnego_peer", Peer)
 
 
 if __name__ == "__main__":
