@@ -11,6 +11,7 @@ import { after, before, describe, test } from "node:test";
 import { type Host, startHost } from "../host";
 import { havePwsh } from "../support/pwsh";
 import { closedPort } from "../support/closed-port";
+import { mitKdcSkipReason, type MitRealm, startMitRealm } from "../support/mit-kdc";
 
 const CLI = join(__dirname, "..", "..", "provider", "cli", "main.js");
 
@@ -22,9 +23,14 @@ interface Run {
 
 function cli(
   args: string[],
-  options: { password?: string; stdin?: string; keepStdinOpen?: boolean } = {},
+  options: {
+    password?: string;
+    stdin?: string;
+    keepStdinOpen?: boolean;
+    env?: Record<string, string>;
+  } = {},
 ): Promise<Run> {
-  const env = { ...process.env };
+  const env = { ...process.env, ...options.env };
   delete env.WINRM_PASSWORD;
   if (options.password !== undefined) env.WINRM_PASSWORD = options.password;
   const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ["pipe", "pipe", "pipe"] });
@@ -209,5 +215,58 @@ describe("pulumi-winrm command-line tool", () => {
     } finally {
       await booting.close();
     }
+  });
+});
+
+describe("pulumi-winrm command-line tool with Kerberos", { skip: mitKdcSkipReason() }, () => {
+  let realm: MitRealm;
+  let host: Host;
+  let connection: string[];
+  before(async () => {
+    realm = await startMitRealm({
+      realm: "CLI.TEST",
+      users: [{ name: "carol", password: "Carol-Cli-1!" }],
+      services: ["HTTP/127.0.0.1"],
+    });
+    host = await startHost({
+      users: [{ user: "carol", password: "Carol-Cli-1!" }],
+      kerberos: { keytab: realm.env.KRB5_KTNAME!.slice("FILE:".length), allowNtlm: false },
+    });
+    connection = ["--host", "127.0.0.1", "--port", String(host.port), "--user", "carol@CLI.TEST"];
+  });
+  after(async () => {
+    await host?.close();
+    await realm?.stop();
+  });
+
+  test("--auth kerberos after kinit: no password asked, the ticket from the cache", async () => {
+    const ccache = await realm.kinit("carol", "Carol-Cli-1!");
+    const kdc = `127.0.0.1:${realm.tcpPort}`;
+    const run = await cli(
+      ["exec", ...connection, "--auth", "kerberos", "--kdc", kdc, "--", "echo via-kerberos"],
+      { env: { KRB5CCNAME: ccache } },
+    );
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, "via-kerberos\n");
+    assert.equal(run.stderr, "");
+  });
+
+  test("a wrong password says so in one line, and never echoes it", async () => {
+    const run = await cli(
+      [
+        "exec",
+        ...connection,
+        "--auth",
+        "kerberos",
+        "--kdc",
+        `127.0.0.1:${realm.tcpPort}`,
+        "--",
+        "true",
+      ],
+      { password: "not-Carols-password" },
+    );
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /refused the password of carol@CLI\.TEST/);
+    assert.doesNotMatch(run.stderr, /not-Carols-password/);
   });
 });
