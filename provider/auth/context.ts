@@ -14,7 +14,7 @@ import {
 } from "./ntlm/context";
 import { type NtlmSession, SIGNATURE_LENGTH } from "./ntlm/security";
 import { isRawNtlm, SpnegoAcceptor, SpnegoInitiator, type SpnegoMechanism } from "./spnego";
-import type { CfxSession } from "./kerberos/cfx";
+import type { KerberosMessageSession } from "./kerberos/message-session";
 import { KerberosAcceptor, type KerberosAcceptorOptions } from "./kerberos/gss-acceptor";
 import { KerberosInitiator } from "./kerberos/gss-initiator";
 import { decodeContextToken } from "./kerberos/gss-token";
@@ -82,7 +82,7 @@ function ntlmProtection(session: NtlmSession): Protection {
   };
 }
 
-function kerberosProtection(session: CfxSession): Protection {
+function kerberosProtection(session: KerberosMessageSession): Protection {
   return {
     wrap: (message) => session.wrap(message),
     unwrap: (header, data) => session.unwrap(header, data),

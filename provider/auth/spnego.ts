@@ -35,7 +35,7 @@ import {
 } from "./ntlm/context";
 import { NTLMSSP_SIGNATURE } from "./ntlm/constants";
 import type { NtlmSession } from "./ntlm/security";
-import type { CfxSession } from "./kerberos/cfx";
+import type { KerberosMessageSession } from "./kerberos/message-session";
 import type { KerberosInitiator } from "./kerberos/gss-initiator";
 import { KerberosAcceptor, type KerberosAcceptorOptions } from "./kerberos/gss-acceptor";
 
@@ -302,7 +302,7 @@ export class SpnegoInitiator {
   }
 
   /** The Kerberos message protection, once Kerberos was chosen and completed. */
-  get kerberosSession(): CfxSession {
+  get kerberosSession(): KerberosMessageSession {
     if (this.kerberos === undefined || this.chosen !== "kerberos") {
       throw new AuthenticationError("SPNEGO did not settle on Kerberos");
     }
@@ -456,7 +456,7 @@ export class SpnegoAcceptor {
     return this.ntlm.session;
   }
 
-  get kerberosSession(): CfxSession {
+  get kerberosSession(): KerberosMessageSession {
     if (this.kerberos === undefined || this.chosen !== "kerberos") {
       throw new AuthenticationError("SPNEGO did not settle on Kerberos");
     }

@@ -2,15 +2,15 @@
  * The acceptor of a Kerberos GSS-API context (RFC 4121 4.1, RFC 4120 3.2.3): it opens the
  * ticket with its key from a keytab, checks the authenticator (same client as the ticket, within
  * the clock skew, not replayed, the 0x8003 checksum with channel bindings), and answers with an
- * AP-REP carrying its own subkey and sequence number. The loopback host uses it so that the
+ * AP-REP carrying its own subkey (none for rc4-hmac, whose RFC 4757 7 tokens use the
+ * initiator's) and sequence number. The loopback host uses it so that the
  * client is tested against a Kerberos-only host as a domain member would be one.
  */
 import { createHash } from "node:crypto";
 import { AuthenticationError, KerberosError, ProtocolError } from "../../errors";
 import { channelBindingsHash } from "../channel-bindings";
 import { DerNode } from "./asn1";
-import { CfxSession } from "./cfx";
-import { KerberosKey, enctypeName } from "./crypto";
+import { EncryptionType, KerberosKey, enctypeName } from "./crypto";
 import { randomKeyLike, randomSequenceNumber } from "./gss-initiator";
 import {
   ContextTokenId,
@@ -31,6 +31,7 @@ import {
   encodeEncApReplyPart,
   principalToString,
 } from "./messages";
+import { type KerberosMessageSession, createMessageSession } from "./message-session";
 
 const DEFAULT_SKEW_MS = 5 * 60 * 1000;
 
@@ -81,7 +82,7 @@ type State = "initial" | "complete" | "failed";
 
 export class KerberosAcceptor {
   private state: State = "initial";
-  private cfx: CfxSession | undefined;
+  private messages: KerberosMessageSession | undefined;
   private who: KerberosIdentity | undefined;
   private readonly now: () => Date;
 
@@ -93,11 +94,11 @@ export class KerberosAcceptor {
     return this.state === "complete";
   }
 
-  get session(): CfxSession {
-    if (this.cfx === undefined) {
+  get session(): KerberosMessageSession {
+    if (this.messages === undefined) {
       throw new AuthenticationError("the Kerberos context is not established yet");
     }
-    return this.cfx;
+    return this.messages;
   }
 
   get identity(): KerberosIdentity {
@@ -242,22 +243,29 @@ export class KerberosAcceptor {
       authenticator.subkey === undefined
         ? sessionKey
         : new KerberosKey(authenticator.subkey.keytype, Buffer.from(authenticator.subkey.keyvalue));
-    const acceptorSubkey = randomKeyLike(initiatorSubkey);
+    // RFC 4757 7 tokens are keyed with the initiator's subkey: an rc4 context gets no acceptor
+    // subkey, as from MIT's acceptor (MIT's initiator would ignore an rc4 one anyway).
+    const acceptorSubkey =
+      initiatorSubkey.etype === EncryptionType.RC4_HMAC
+        ? undefined
+        : randomKeyLike(initiatorSubkey);
     const sequence = randomSequenceNumber();
     const part = encodeEncApReplyPart({
       ctime: authenticator.ctime,
       cusec: authenticator.cusec,
-      subkey: { keytype: acceptorSubkey.etype, keyvalue: acceptorSubkey.value },
+      ...(acceptorSubkey === undefined
+        ? {}
+        : { subkey: { keytype: acceptorSubkey.etype, keyvalue: acceptorSubkey.value } }),
       seqNumber: sequence,
     });
     const reply = encodeApReply({
       etype: sessionKey.etype,
       cipher: sessionKey.encrypt(KeyUsage.AP_REP_ENC_PART, part),
     });
-    this.cfx = new CfxSession({
-      key: acceptorSubkey,
+    this.messages = createMessageSession({
+      key: acceptorSubkey ?? initiatorSubkey,
       initiator: false,
-      acceptorSubkey: true,
+      acceptorSubkey: acceptorSubkey !== undefined,
       sendSequence: sequence,
       receiveSequence: (authenticator.seqNumber ?? 0) >>> 0,
     });

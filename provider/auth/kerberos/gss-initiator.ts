@@ -3,12 +3,12 @@
  * carries a fresh subkey, a sequence number and the 0x8003 checksum (channel bindings and the
  * context flags), then the acceptor's AP-REP, which proves it read the ticket (mutual
  * authentication) and may bring the acceptor's own subkey. Messages are then CFX tokens under
- * the acceptor's subkey if it sent one, else under ours.
+ * the acceptor's subkey if it sent one, else under ours; or, when that key is rc4-hmac, RFC 4757
+ * 7 tokens under our subkey (see readReply).
  */
 import { randomBytes } from "node:crypto";
-import { AuthenticationError, KerberosError, UnsupportedError } from "../../errors";
-import { CfxSession } from "./cfx";
-import { EncryptionType, KerberosKey, enctypeName } from "./crypto";
+import { AuthenticationError, KerberosError } from "../../errors";
+import { EncryptionType, KerberosKey } from "./crypto";
 import { fromKrbError } from "./errors";
 import {
   ContextTokenId,
@@ -30,6 +30,7 @@ import {
   encodeAuthenticator,
   principalToString,
 } from "./messages";
+import { type KerberosMessageSession, createMessageSession } from "./message-session";
 
 export interface KerberosInitiatorOptions {
   /** A service ticket for the acceptor, with its session key. */
@@ -60,7 +61,7 @@ export class KerberosInitiator {
   private sequence = 0;
   private ctime: Date | undefined;
   private cusec = 0;
-  private cfx: CfxSession | undefined;
+  private messages: KerberosMessageSession | undefined;
 
   constructor(private readonly options: KerberosInitiatorOptions) {
     this.now = options.now ?? (() => new Date());
@@ -70,11 +71,11 @@ export class KerberosInitiator {
     return this.state === "complete";
   }
 
-  get session(): CfxSession {
-    if (this.cfx === undefined) {
+  get session(): KerberosMessageSession {
+    if (this.messages === undefined) {
       throw new AuthenticationError("the Kerberos context is not established yet");
     }
-    return this.cfx;
+    return this.messages;
   }
 
   private get service(): string {
@@ -88,15 +89,6 @@ export class KerberosInitiator {
       throw new AuthenticationError("the Kerberos context has already sent its AP-REQ");
     }
     const { ticket } = this.options;
-    if (ticket.sessionKey.etype === EncryptionType.RC4_HMAC) {
-      // RFC 4757 section 7's message tokens are not written yet; AES is the default for
-      // every domain since Windows Server 2008.
-      throw new UnsupportedError(
-        `the ticket for ${this.service} has an rc4-hmac session key, and Kerberos message ` +
-          "protection with rc4-hmac is not supported: enable AES for the service account " +
-          '(msDS-SupportedEncryptionTypes), or use auth: "ntlm"',
-      );
-    }
     const now = this.now();
     this.ctime = new Date(Math.floor(now.getTime() / 1000) * 1000);
     this.cusec = (now.getTime() % 1000) * 1000 + (randomBytes(2).readUInt16BE(0) % 1000);
@@ -179,16 +171,16 @@ export class KerberosInitiator {
     let key = this.subkey!;
     let acceptorSubkey = false;
     if (part.subkey !== undefined) {
-      key = new KerberosKey(part.subkey.keytype, Buffer.from(part.subkey.keyvalue));
-      acceptorSubkey = true;
+      const offered = new KerberosKey(part.subkey.keytype, Buffer.from(part.subkey.keyvalue));
+      // An rc4 context keeps our rc4 subkey (RFC 4757 7's Kss): an acceptor subkey exists for
+      // CFX (RFC 4121 2). MIT's acceptor sends none for rc4, and MIT's initiator ignores an
+      // rc4 one when its own subkey is rc4 too; one of another enctype, it takes, as we do.
+      if (!(offered.etype === EncryptionType.RC4_HMAC && key.etype === EncryptionType.RC4_HMAC)) {
+        key = offered;
+        acceptorSubkey = true;
+      }
     }
-    if (key.etype === EncryptionType.RC4_HMAC) {
-      throw new UnsupportedError(
-        `the acceptor chose a ${enctypeName(key.etype)} subkey; Kerberos message protection ` +
-          'with rc4-hmac is not supported: enable AES for the service account, or use auth: "ntlm"',
-      );
-    }
-    this.cfx = new CfxSession({
+    this.messages = createMessageSession({
       key,
       initiator: true,
       acceptorSubkey,
