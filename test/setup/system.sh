@@ -8,7 +8,8 @@
 # other side of our Kerberos). python3-gssapi goes to the system interpreter, not the venv, so
 # that it links the system's libgssapi_krb5 and the venv's pyspnego keeps offering NTLM only.
 # libfaketime moves one MIT peer's clock (an expired ticket, a skewed authenticator) without
-# touching the machine's.
+# touching the machine's; dnsmasq-base (the binary, no service) serves the SRV records that
+# locate a realm's KDCs (test/support/dns-server.ts).
 set -euo pipefail
 
 missing=()
@@ -29,6 +30,7 @@ have_command kadmin.local || missing+=(krb5-admin-server)
 have_command kinit || missing+=(krb5-user)
 /usr/bin/python3 -c 'import gssapi' >/dev/null 2>&1 || missing+=(python3-gssapi)
 compgen -G '/usr/lib/*/faketime/libfaketime.so.1' >/dev/null || missing+=(libfaketime)
+have_command dnsmasq || missing+=(dnsmasq-base)
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "system packages: all present"

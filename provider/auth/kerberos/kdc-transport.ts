@@ -139,7 +139,8 @@ export async function exchangeWithKdc(
   throw new KerberosError(
     "kdc-unreachable",
     kdcs.length === 0
-      ? `no KDC is known for realm ${options.realm}: set the kdc option, or add the realm to krb5.conf`
+      ? `no KDC is known for realm ${options.realm}: set the kdc option, add the realm to ` +
+          `krb5.conf, or publish _kerberos._tcp.${options.realm.toLowerCase()} SRV records in DNS`
       : `no KDC of realm ${options.realm} answered (${failures.join("; ")}): check the kdc option ` +
           "or krb5.conf, and that TCP and UDP port 88 are open to the KDC",
   );

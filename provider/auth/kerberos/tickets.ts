@@ -44,6 +44,8 @@ export interface KerberosSettings {
   timeoutMs?: number;
   /** The clock; tests move it. */
   now?: () => Date;
+  /** DNS servers for SRV discovery ("address[:port]"); default the system's. Tests set it. */
+  dnsServers?: readonly string[];
 }
 
 /** Tickets are renewed this long before they end, so none expires mid-handshake. */
@@ -216,13 +218,17 @@ export class KerberosTickets {
   private async findKdcs(realm: string): Promise<KdcAddress[]> {
     const given = this.settings.kdc ?? this.config?.kdcs(realm) ?? [];
     if (given.length > 0) return given.map((text) => parseKdcAddress(text));
-    return discoverKdcs(realm);
+    return discoverKdcs(realm, this.settings.dnsServers);
   }
 }
 
 /** KDCs of a realm from DNS SRV records (RFC 4120 7.2.3.2); none when DNS has none. */
-export async function discoverKdcs(realm: string): Promise<KdcAddress[]> {
+export async function discoverKdcs(
+  realm: string,
+  servers?: readonly string[],
+): Promise<KdcAddress[]> {
   const resolver = new Resolver({ timeout: SRV_TIMEOUT_MS, tries: 1 });
+  if (servers !== undefined) resolver.setServers([...servers]);
   const found: KdcAddress[] = [];
   for (const transport of ["udp", "tcp"] as const) {
     try {
