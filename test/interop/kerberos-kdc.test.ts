@@ -151,6 +151,41 @@ describe("our KDC client against an MIT KDC", { skip: skipReason, timeout: 120_0
     }
   });
 
+  test("a reply too big for a datagram: KRB_ERR_RESPONSE_TOO_BIG over UDP, then TCP", async () => {
+    // A second KDC that answers at most 200 bytes over UDP: every AS-REP is larger.
+    const small = await startMitRealm({
+      realm: "SMALL.TEST",
+      users: [{ name: "sam", password: "Sam-Pass-1!" }],
+      maxDatagramReplyBytes: 200,
+    });
+    try {
+      const tgt = await new KdcClient({
+        client: parseClientPrincipal("sam@SMALL.TEST"),
+        kdcs: [{ host: small.host, port: small.udpPort }],
+        secret: { password: "Sam-Pass-1!" },
+      }).getTicketGrantingTicket();
+      assert.equal(tgt.serverRealm, "SMALL.TEST");
+      const log = small.logTail(16384);
+      assert.match(log, /AS_REQ .*ISSUE/, "the ticket was issued");
+      // Forced onto UDP alone, the client gets the KDC's refusal, error 52: so the ticket
+      // above can only have come over TCP.
+      await assert.rejects(
+        new KdcClient({
+          client: parseClientPrincipal("sam@SMALL.TEST"),
+          kdcs: [{ host: small.host, port: small.udpPort, transport: "udp" }],
+          secret: { password: "Sam-Pass-1!" },
+        }).getTicketGrantingTicket(),
+        (error: unknown) => {
+          assert.ok(error instanceof KerberosError, String(error));
+          assert.equal(error.kerberosCode, 52, error.message);
+          return true;
+        },
+      );
+    } finally {
+      await small.stop();
+    }
+  });
+
   test("a wrong password says so", async () => {
     const error = await expectKerberosError(
       client("aes256user", "not-the-password").getTicketGrantingTicket(),

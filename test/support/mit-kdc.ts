@@ -88,6 +88,11 @@ export interface MitRealmOptions {
   supportedEnctypes?: KerberosEnctype[];
   /** How long krb5kdc may take to answer. Default 20 s. */
   startTimeoutMs?: number;
+  /**
+   * kdc_max_dgram_reply_size: replies larger than this over UDP are refused with
+   * KRB_ERR_RESPONSE_TOO_BIG, so the client must retry over TCP. Default MIT's (4096).
+   */
+  maxDatagramReplyBytes?: number;
 }
 
 /** What a started realm offers; see startMitRealm. */
@@ -371,11 +376,20 @@ function krb5Conf(realm: string, port: number): string {
   ].join("\n");
 }
 
-function kdcConf(realm: string, dir: string, port: number, enctypes: readonly string[]): string {
+function kdcConf(
+  realm: string,
+  dir: string,
+  port: number,
+  enctypes: readonly string[],
+  maxDatagramReplyBytes: number | undefined,
+): string {
   const listen = [`kdc_listen = 127.0.0.1:${port}`, `kdc_tcp_listen = 127.0.0.1:${port}`];
   return [
     "[kdcdefaults]",
     ...listen.map((line) => `  ${line}`),
+    ...(maxDatagramReplyBytes === undefined
+      ? []
+      : [`  kdc_max_dgram_reply_size = ${maxDatagramReplyBytes}`]),
     "",
     "[realms]",
     `  ${realm} = {`,
@@ -433,6 +447,7 @@ class Realm implements MitRealm {
     readonly realm: string,
     readonly dir: string,
     private readonly enctypes: readonly KerberosEnctype[],
+    private readonly maxDatagramReplyBytes?: number,
   ) {
     this.krb5ConfPath = path.join(dir, "krb5.conf");
     this.kdcConfPath = path.join(dir, "kdc.conf");
@@ -477,9 +492,8 @@ class Realm implements MitRealm {
   writeConfig(port: number): void {
     this.port = port;
     writeFileSync(this.krb5ConfPath, krb5Conf(this.realm, port), { mode: 0o644 });
-    writeFileSync(this.kdcConfPath, kdcConf(this.realm, this.dir, port, this.enctypes), {
-      mode: 0o600,
-    });
+    const conf = kdcConf(this.realm, this.dir, port, this.enctypes, this.maxDatagramReplyBytes);
+    writeFileSync(this.kdcConfPath, conf, { mode: 0o600 });
     writeFileSync(path.join(this.dir, "kadm5.acl"), "", { mode: 0o600 });
   }
 
@@ -755,7 +769,7 @@ export async function startMitRealm(options: MitRealmOptions = {}): Promise<MitR
 
   installExitHook();
   const dir = mkdtempSync(path.join(tmpdir(), "pulumi-winrm-krb5-"));
-  const realm = new Realm(realmName, dir, enctypes);
+  const realm = new Realm(realmName, dir, enctypes, options.maxDatagramReplyBytes);
   liveRealms.add(realm);
   try {
     realm.writeConfig(await freePortPair());
