@@ -19,7 +19,13 @@ import {
   withClient,
 } from "./connection";
 import { type ResourceLog, resourceLog, urnOf } from "./engine-log";
-import { changedKeys, pickInputs, sameHost, timeoutFailure } from "./resource-inputs";
+import {
+  changedKeys,
+  pickInputs,
+  sameHost,
+  timeoutFailure,
+  withSecretFlagOnlyWhenSet,
+} from "./resource-inputs";
 import { withSecretOutputs } from "./secret-outputs";
 import { type BundleEntry, windowsNameProblem } from "./winrm/bundle";
 import type { WinRMClient } from "./winrm/client";
@@ -116,7 +122,7 @@ export async function check(_olds: Record<string, unknown>, news: Record<string,
   }
   const timeout = timeoutFailure(news.timeout);
   if (timeout) failures.push(timeout);
-  return { inputs: news, failures };
+  return { inputs: withSecretFlagOnlyWhenSet(news), failures };
 }
 
 /** The manifest the source asks for now. */
@@ -147,9 +153,11 @@ function hasDrift(drift: unknown): boolean {
 
 export async function diff(
   _id: string,
-  olds: Record<string, unknown>,
-  news: Record<string, unknown>,
+  recordedOlds: Record<string, unknown>,
+  checkedNews: Record<string, unknown>,
 ) {
+  const olds = withSecretFlagOnlyWhenSet(recordedOlds);
+  const news = withSecretFlagOnlyWhenSet(checkedNews);
   const replaces: string[] = [];
   if (olds.remotePath !== news.remotePath || isUnknown(news.remotePath))
     replaces.push("remotePath");

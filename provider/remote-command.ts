@@ -21,7 +21,7 @@ import {
 } from "./connection";
 import { ResourceLog, resourceLog, urnOf } from "./engine-log";
 import { withSecretOutputs } from "./secret-outputs";
-import { changedKeys, pickInputs, sameHost } from "./resource-inputs";
+import { changedKeys, pickInputs, sameHost, withSecretFlagOnlyWhenSet } from "./resource-inputs";
 import type { WinRMClient } from "./winrm/client";
 import type { CommandResult } from "./winrm/winrs/command";
 
@@ -155,7 +155,7 @@ export function check(olds: Record<string, unknown>, news: Record<string, unknow
     }
   }
   void olds;
-  return { inputs: news, failures };
+  return { inputs: withSecretFlagOnlyWhenSet(news), failures };
 }
 
 function inputsOf(props: Record<string, unknown>): RemoteCommandInputs {
@@ -169,7 +169,13 @@ function drifted(olds: Record<string, unknown>): boolean {
   );
 }
 
-export function diff(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>) {
+export function diff(
+  _id: string,
+  recordedOlds: Record<string, unknown>,
+  checkedNews: Record<string, unknown>,
+) {
+  const olds = withSecretFlagOnlyWhenSet(recordedOlds);
+  const news = withSecretFlagOnlyWhenSet(checkedNews);
   const replaces = changedKeys(olds, news, REPLACING_KEYS);
   const changed = changedKeys(olds, news, INPUT_KEYS);
   // Connection changes (a new password, say) need no replacement when the host is the same.
@@ -307,7 +313,7 @@ async function apply(
             stderr: "",
             exitCode: 0,
             state,
-            appliedState: state,
+            ...appliedStateOf(inputs, state),
             skipped: true,
             inSync: true,
           };
@@ -321,7 +327,7 @@ async function apply(
         stderr: result.stderr.toString("utf8"),
         exitCode: result.exitCode,
         state,
-        appliedState: state,
+        ...appliedStateOf(inputs, state),
         skipped: false,
         inSync: true,
       };
@@ -331,6 +337,14 @@ async function apply(
       await log?.flush();
     }
   });
+}
+
+/**
+ * The state recorded at apply, which a refresh's `read` is compared with: only a resource with
+ * a `read` command has one, so the others store nothing for it (issue 19).
+ */
+function appliedStateOf(inputs: RemoteCommandInputs, state: string): { appliedState?: string } {
+  return inputs.read === undefined ? {} : { appliedState: state };
 }
 
 async function readState(client: WinRMClient, inputs: RemoteCommandInputs): Promise<string> {
@@ -353,9 +367,14 @@ export async function update(
   const inputs = inputsOf(news);
   // Only the connection changed (a rotated password, a longer timeout) and the host is in sync:
   // keep what was recorded and run nothing; the new connection is used from now on.
-  const changed = changedKeys(olds, news, INPUT_KEYS);
+  const changed = changedKeys(
+    withSecretFlagOnlyWhenSet(olds),
+    withSecretFlagOnlyWhenSet(news),
+    INPUT_KEYS,
+  );
   if (changed.length === 1 && changed[0] === "connection" && !drifted(olds)) {
-    return { outs: sealed({ ...olds, ...inputs, ...urnOf(news) }, inputs) };
+    const kept = withSecretFlagOnlyWhenSet(olds);
+    return { outs: sealed({ ...kept, ...inputs, ...urnOf(news) }, inputs) };
   }
   const command = inputs.update ?? inputs.create;
   const outputs = await apply(inputs, command, "update", outputLog(news, inputs));

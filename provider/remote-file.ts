@@ -13,7 +13,13 @@ import {
   isUnknown,
   withClient,
 } from "./connection";
-import { changedKeys, pickInputs, sameHost, timeoutFailure } from "./resource-inputs";
+import {
+  changedKeys,
+  pickInputs,
+  sameHost,
+  timeoutFailure,
+  withSecretFlagOnlyWhenSet,
+} from "./resource-inputs";
 import { type ResourceLog, resourceLog } from "./engine-log";
 import { withSecretOutputs } from "./secret-outputs";
 import type { WinRMClient } from "./winrm/client";
@@ -66,6 +72,16 @@ const INPUT_KEYS = [
   "timeout",
   "secretOutputs",
 ] as const;
+/**
+ * The inputs the outputs do not repeat: content can be large (a 1 MB `content` stored twice
+ * made a 2 MB resource, issue 19), and the engine keeps it with the inputs anyway. `sha256`
+ * stands for it, which is all that `diff` compares.
+ */
+const CONTENT_KEYS = ["content", "asset"] as const;
+/** The inputs `diff` compares as they are; `path` replaces, and the content goes by hash. */
+const COMPARED_KEYS = INPUT_KEYS.filter(
+  (key) => key !== "path" && !(CONTENT_KEYS as readonly string[]).includes(key),
+);
 /** The outputs that are secret when `secretOutputs` is set. */
 const SECRET_OUTPUT_KEYS = ["sha256", "size", "remoteSha256"] as const;
 
@@ -83,6 +99,16 @@ const PROGRESS_STEP = 16 * 1024 * 1024;
 
 function inputsOf(props: Record<string, unknown>): RemoteFileInputs {
   return pickInputs<RemoteFileInputs>(props, INPUT_KEYS);
+}
+
+/** The outputs of a placed file: the inputs without the content, and what `place` found. */
+function outputsOf(
+  inputs: RemoteFileInputs,
+  placed: Omit<RemoteFileOutputs, keyof RemoteFileInputs>,
+): RemoteFileOutputs {
+  const kept: Record<string, unknown> = { ...inputs };
+  for (const key of CONTENT_KEYS) delete kept[key];
+  return sealed({ ...(kept as unknown as RemoteFileInputs), ...placed }, inputs);
 }
 
 export function check(_olds: Record<string, unknown>, news: Record<string, unknown>) {
@@ -127,7 +153,7 @@ export function check(_olds: Record<string, unknown>, news: Record<string, unkno
   }
   const timeout = timeoutFailure(news.timeout);
   if (timeout) failures.push(timeout);
-  return { inputs: news, failures };
+  return { inputs: withSecretFlagOnlyWhenSet(news), failures };
 }
 
 /** A fresh stream of the content each call, so hashing and uploading each read it once. */
@@ -177,21 +203,25 @@ async function localDigest(source: ByteSource): Promise<{ sha256: string; size: 
 
 export async function diff(
   _id: string,
-  olds: Record<string, unknown>,
-  news: Record<string, unknown>,
+  recordedOlds: Record<string, unknown>,
+  checkedNews: Record<string, unknown>,
 ) {
+  const news = withSecretFlagOnlyWhenSet(checkedNews);
+  // Release 0.1.0 had no secretOutputs input for files (the engine derived the secrecy): a
+  // resource they created is not changed by its arrival.
+  const olds = withSecretFlagOnlyWhenSet({ secretOutputs: news.secretOutputs, ...recordedOlds });
   const replaces: string[] = [];
   if (olds.path !== news.path || isUnknown(news.path)) replaces.push("path");
   if (!sameHost(olds.connection, news.connection)) replaces.push("connection");
-  const inputs = INPUT_KEYS.filter((key) => key !== "path");
-  // Release 0.1.0 had no secretOutputs input for files (the engine derived the secrecy): a
-  // resource they created is not changed by its arrival.
-  const recorded = { secretOutputs: news.secretOutputs, ...olds };
-  let changed = replaces.length > 0 || changedKeys(recorded, news, inputs).length > 0;
-  // The same inputs can still mean new content (a source file edited locally), and a refresh
-  // may have found the remote file changed or gone.
-  if (!changed && news.content === undefined && !isUnknown(news)) {
-    if ((await wantedSha256(inputsOf(news))) !== olds.sha256) changed = true;
+  let changed = replaces.length > 0 || changedKeys(olds, news, COMPARED_KEYS).length > 0;
+  // The content is compared by its SHA-256, which the outputs keep instead of the content
+  // itself; so is a source file edited locally under the same path. A refresh may also have
+  // found the remote file changed or gone.
+  if (!changed) {
+    changed =
+      isUnknown(news.content) ||
+      isUnknown(news.asset) ||
+      (await wantedSha256(inputsOf(news))) !== olds.sha256;
   }
   if (olds.remoteSha256 !== undefined && olds.remoteSha256 !== olds.sha256) changed = true;
   return {
@@ -240,7 +270,7 @@ async function place(
 export async function create(news: Record<string, unknown>) {
   const inputs = inputsOf(news);
   const placed = await place(inputs, resourceLog(news));
-  return { id: randomUUID(), outs: sealed({ ...inputs, ...placed }, inputs) };
+  return { id: randomUUID(), outs: outputsOf(inputs, placed) };
 }
 
 export async function update(
@@ -249,7 +279,7 @@ export async function update(
   news: Record<string, unknown>,
 ) {
   const inputs = inputsOf(news);
-  return { outs: sealed({ ...inputs, ...(await place(inputs, resourceLog(news))) }, inputs) };
+  return { outs: outputsOf(inputs, await place(inputs, resourceLog(news))) };
 }
 
 export async function remove(_id: string, props: Record<string, unknown>) {
@@ -265,10 +295,8 @@ export async function read(id: string, props: Record<string, unknown>) {
   const inputs = inputsOf(props);
   return withClient(inputs.connection, async (client) => {
     const remoteSha256 = await (await filesOf(client, inputs)).sha256(inputs.path);
-    return {
-      id,
-      props: sealed({ ...props, remoteSha256 }, inputs),
-      inputs: inputs as unknown as Record<string, unknown>,
-    };
+    // No `inputs`: the engine keeps the recorded ones, which hold the content the outputs
+    // leave out; inputs taken from the outputs would lose it.
+    return { id, props: sealed({ ...props, remoteSha256 }, inputs) };
   });
 }

@@ -49,3 +49,17 @@ export function timeoutFailure(value: unknown): CheckFailure | undefined {
     reason: `must be a positive number of seconds, got ${JSON.stringify(value)}`,
   };
 }
+
+/**
+ * `props` with the SDK's `secretOutputs` flag only when it is set. The SDK passes it only
+ * when true, so a resource whose outputs are not secret stores no flag at all (issue 19: state
+ * per resource); releases up to 0.1.x passed `false`, which means the same and must not show
+ * as a change on upgrade.
+ */
+export function withSecretFlagOnlyWhenSet(props: Record<string, unknown>): Record<string, unknown> {
+  if (props.secretOutputs === undefined || props.secretOutputs === true) return props;
+  if (isUnknown(props.secretOutputs)) return props;
+  const rest = { ...props };
+  delete rest.secretOutputs;
+  return rest;
+}

@@ -46,7 +46,7 @@ export class RemoteArchive extends pulumi.dynamic.Resource {
         ...args,
         connection: pulumi.secret(args.connection),
         __urn: urnInput(name, "RemoteArchive", opts),
-        secretOutputs: secretOutputsOf([args.source]),
+        ...secretOutputsOf([args.source]),
         manifest: undefined,
         files: undefined,
         bytes: undefined,

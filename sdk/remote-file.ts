@@ -45,7 +45,7 @@ export class RemoteFile extends pulumi.dynamic.Resource {
         ...args,
         connection: pulumi.secret(args.connection),
         __urn: urnInput(name, "RemoteFile", opts),
-        secretOutputs: secretOutputsOf([args.content, args.source, args.asset]),
+        ...secretOutputsOf([args.content, args.source, args.asset]),
         sha256: undefined,
         size: undefined,
         remoteSha256: undefined,

@@ -26,6 +26,13 @@ export function urnInput(
   name: string,
   type: string,
   opts: pulumi.CustomResourceOptions | undefined,
-): pulumi.Output<string> {
-  return pulumi.createUrn(name, `pulumi-nodejs:dynamic/${TYPE_MODULE}:${type}`, opts?.parent);
+): pulumi.Input<string> {
+  const fullType = `pulumi-nodejs:dynamic/${TYPE_MODULE}:${type}`;
+  // A resource without a parent is a child of the stack, whose type the URN leaves out: the
+  // URN is known now, as text, and needs no Output (each costs the program CPU time per
+  // resource, issue 19). Under a parent it derives from the parent's URN.
+  if (opts?.parent === undefined) {
+    return `urn:pulumi:${pulumi.getStack()}::${pulumi.getProject()}::${fullType}::${name}`;
+  }
+  return pulumi.createUrn(name, fullType, opts.parent);
 }

@@ -4,11 +4,15 @@
  * stored as __provider), and the stored provider loads the implementation by package name, so
  * the installed version's code runs for resources created by an older one.
  *
- * The project installs release 0.1.0 (test/e2e/releases) and runs `up`, then installs the
- * packed repository made over into a higher version, with changed implementation modules and a
- * changed serialized provider text, as a user's `npm update` would, and runs `preview`, `up`
- * and `refresh` again. Since 0.1.0 the resources have their own type names (kept by an alias)
- * and outputs derived from secrets are marked by the provider, not by placeholder inputs.
+ * For each earlier package in test/e2e/releases, the project installs it and runs `up`, then
+ * installs the packed repository made over into a higher version, with changed implementation
+ * modules, as a user's `npm update` would, and runs `preview`, `up` and `refresh` again:
+ *
+ * - 0.1.0: before the resources had type names of their own (kept by an alias) and before
+ *   outputs derived from secrets were marked by the provider instead of placeholder inputs.
+ * - 0.1.0-3d86dfa: before issue 19 cut the state per resource: its stored provider is six
+ *   serialized functions (now one require() of a module), its outputs repeat a file's content
+ *   (now only the hash) and carry `secretOutputs: false` and an empty `appliedState`.
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -24,8 +28,7 @@ const UPGRADED_VERSION = "99.0.0-upgrade-test";
 
 /**
  * A copy of the installed package with a higher version, an extra statement in each
- * implementation module and a respaced provider method (so the serialized provider's text
- * differs too). Returns the new tarball's path.
+ * implementation module and a respaced provider method. Returns the new tarball's path.
  */
 function upgradedTarball(projectDir: string, workDir: string): string {
   const installed = join(projectDir, "node_modules", "pulumi-winrm");
@@ -38,10 +41,10 @@ function upgradedTarball(projectDir: string, workDir: string): string {
   for (const module of ["remote-command.js", "remote-file.js", "connection.js"]) {
     appendFileSync(join(staging, "dist", "provider", module), "\nvoid 'upgraded';\n");
   }
-  const indexPath = join(staging, "dist", "provider", "index.js");
-  const index = readFileSync(indexPath, "utf8");
-  assert.ok(index.includes(".create(inputs)"));
-  writeFileSync(indexPath, index.replace(".create(inputs)", ".create( inputs)"));
+  const lifecyclePath = join(staging, "dist", "provider", "lifecycle", "lifecycle-of.js");
+  const lifecycle = readFileSync(lifecyclePath, "utf8");
+  assert.ok(lifecycle.includes(".create(inputs)"));
+  writeFileSync(lifecyclePath, lifecycle.replace(".create(inputs)", ".create( inputs)"));
   const tarball = join(workDir, `pulumi-winrm-${UPGRADED_VERSION}.tgz`);
   execFileSync("tar", ["-czf", tarball, "-C", workDir, "package"]);
   return tarball;
@@ -50,17 +53,20 @@ function upgradedTarball(projectDir: string, workDir: string): string {
 /** The one type every resource had up to release 0.1.0. */
 const LEGACY_TYPE = "pulumi-nodejs:dynamic:Resource";
 
-/** The package of release 0.1.0 (test/e2e/releases/README.md says how it was made). */
-const RELEASE_0_1_0 = join(
-  __dirname,
-  "..",
-  "..",
-  "..",
-  "test",
-  "e2e",
-  "releases",
-  "pulumi-winrm-0.1.0.tgz",
-);
+/** The earlier packages (test/e2e/releases/README.md says how each was made). */
+const RELEASES = join(__dirname, "..", "..", "..", "test", "e2e", "releases");
+
+/** What each earlier package is, and the types its resources have in the state it writes. */
+const EARLIER = [
+  { file: "pulumi-winrm-0.1.0.tgz", version: "0.1.0", ownTypes: false },
+  { file: "pulumi-winrm-0.1.0-3d86dfa.tgz", version: "0.1.0", ownTypes: true },
+] as const;
+
+const OWN_TYPES = [
+  "pulumi-nodejs:dynamic/winrm:RemoteCommand",
+  "pulumi-nodejs:dynamic/winrm:RemoteFile",
+  "pulumi-nodejs:dynamic/winrm:RemoteFile",
+];
 
 /** Installs a package tarball into the project and returns the version now installed. */
 async function install(projectDir: string, tarball: string): Promise<string> {
@@ -77,7 +83,12 @@ async function install(projectDir: string, tarball: string): Promise<string> {
 /** The program's resources in an exported deployment. */
 function resourcesOf(result: OperationResult | undefined) {
   const { resources = [] } = (result?.deployment ?? {}) as {
-    resources?: Array<{ urn: string; type: string; outputs?: Record<string, unknown> }>;
+    resources?: Array<{
+      urn: string;
+      type: string;
+      inputs?: Record<string, unknown>;
+      outputs?: Record<string, unknown>;
+    }>;
   };
   return resources.filter((resource) => resource.type.startsWith("pulumi-nodejs:dynamic"));
 }
@@ -91,11 +102,20 @@ function typesOf(result: OperationResult | undefined): string[] {
 
 describe("upgrading pulumi-winrm under an existing stack", () => {
   const fixture = e2eFixture("upgrade");
+  let upgraded: string | undefined;
 
-  test("neither replaces nor re-runs anything: preview, up and refresh show no changes", async () => {
+  for (const earlier of EARLIER) {
+    test(`from ${earlier.file}: neither replaces nor re-runs anything; preview, up and refresh show no changes`, async () => {
+      await upgradeFrom(earlier);
+    });
+  }
+
+  async function upgradeFrom(earlier: (typeof EARLIER)[number]): Promise<void> {
     const connection = fixture.connection;
-    const stack = fixture.project.stack("upgrade", connection);
-    const filePath = join(fixture.work, "remote", "config.txt");
+    const tag = earlier.file.replace(/\W/g, "-");
+    const stack = fixture.project.stack(`upgrade-${tag}`, connection);
+    const folder = join(fixture.work, tag);
+    const filePath = join(folder, "remote", "config.txt");
     const resources: ResourceSpec[] = [
       {
         kind: "RemoteCommand",
@@ -111,18 +131,24 @@ describe("upgrading pulumi-winrm under an existing stack", () => {
       {
         kind: "RemoteFile",
         name: "secretConfig",
-        args: { path: join(fixture.work, "remote", "secret.txt"), content: "s3cret\n" },
+        args: { path: join(folder, "remote", "secret.txt"), content: "s3cret\n" },
         secrets: ["content"],
       },
     ];
-    // The package built from this tree, as the upgrade; then the stack is created by release
-    // 0.1.0, from before the resources had type names of their own and secretOutputs.
-    const tarballDir = join(fixture.work, "tarball");
-    mkdirSync(tarballDir);
-    const tarball = upgradedTarball(fixture.project.dir, tarballDir);
-    assert.equal(await install(fixture.project.dir, RELEASE_0_1_0), "0.1.0");
+    // The package built from this tree, as the upgrade (made once, while the project still
+    // has this tree's package installed); then the stack is created by the earlier package.
+    if (upgraded === undefined) {
+      const tarballDir = join(fixture.work, "tarball");
+      mkdirSync(tarballDir);
+      upgraded = upgradedTarball(fixture.project.dir, tarballDir);
+    }
+    const tarball = upgraded;
+    assert.equal(await install(fixture.project.dir, join(RELEASES, earlier.file)), earlier.version);
     const [, created] = await stack.runOk(resources, ["up", "export"]);
-    assert.deepEqual(typesOf(created), [LEGACY_TYPE, LEGACY_TYPE, LEGACY_TYPE]);
+    assert.deepEqual(
+      typesOf(created),
+      earlier.ownTypes ? OWN_TYPES : [LEGACY_TYPE, LEGACY_TYPE, LEGACY_TYPE],
+    );
     const inode = statSync(filePath).ino;
 
     assert.equal(
@@ -139,11 +165,7 @@ describe("upgrading pulumi-winrm under an existing stack", () => {
       "export",
     ]);
     // The same resources under their own type names (issue 12, item 5), kept by the alias.
-    assert.deepEqual(typesOf(exported), [
-      "pulumi-nodejs:dynamic/winrm:RemoteCommand",
-      "pulumi-nodejs:dynamic/winrm:RemoteFile",
-      "pulumi-nodejs:dynamic/winrm:RemoteFile",
-    ]);
+    assert.deepEqual(typesOf(exported), OWN_TYPES);
     // Secret content's hash stays secret: 0.1.0 had the engine derive it, now the provider
     // marks it (secretOutputs), and the refresh rewrote the outputs.
     const secretFile = resourcesOf(exported).find((resource) =>
@@ -181,5 +203,5 @@ describe("upgrading pulumi-winrm under an existing stack", () => {
     );
     assert.equal(statSync(filePath).ino, inode, "the file was uploaded again");
     assert.equal(readFileSync(filePath, "utf8"), "v1\n");
-  });
+  }
 });

@@ -4,6 +4,7 @@
  * case by case. The e2e tests remain the proof that the engine calls these as assumed.
  */
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,6 +14,7 @@ import * as command from "../../../provider/remote-command";
 import * as file from "../../../provider/remote-file";
 import * as archive from "../../../provider/remote-archive";
 import * as reboot from "../../../provider/reboot";
+import * as providers from "../../../provider";
 
 type Props = Record<string, unknown>;
 
@@ -31,6 +33,20 @@ describe("RemoteCommand diff", () => {
   const base = { connection, create: "echo hi", delete: "echo bye" };
   const cases: DiffCase[] = [
     { name: "nothing changed", olds: base, news: base, changes: false, replaces: [] },
+    {
+      name: "secretOutputs false recorded (release 0.1.x), absent now: no change",
+      olds: { ...base, secretOutputs: false },
+      news: base,
+      changes: false,
+      replaces: [],
+    },
+    {
+      name: "commands made secret: an update (their output becomes secret)",
+      olds: base,
+      news: { ...base, secretOutputs: true },
+      changes: true,
+      replaces: [],
+    },
     {
       name: "a new password: a change, no replacement",
       olds: base,
@@ -170,6 +186,29 @@ describe("RemoteCommand check and update", () => {
     assert.deepEqual(outs.connection, news.connection);
   });
 
+  test("update of the connection alone over a 0.1.x state (secretOutputs false) runs nothing", async () => {
+    const olds = { connection, create: "echo hi", stdout: "hi\n", secretOutputs: false };
+    const news = { connection: { ...connection, password: "rotated" }, create: "echo hi" };
+    // 127.0.0.1:1 refuses connections: running anything would fail.
+    const outs = (await command.update("id", olds, news)).outs as Props;
+    assert.equal(outs.stdout, "hi\n");
+    assert.equal("secretOutputs" in outs, false, "the false flag is not carried on");
+  });
+
+  test("check stores the secret flag only when it is set", () => {
+    const base = { connection, create: "echo hi" };
+    assert.equal(
+      "secretOutputs" in command.check({}, { ...base, secretOutputs: false }).inputs,
+      false,
+    );
+    assert.equal(command.check({}, { ...base, secretOutputs: true }).inputs.secretOutputs, true);
+    assert.equal(
+      "secretOutputs" in
+        file.check({}, { ...base, path: "a", content: "x", secretOutputs: false }).inputs,
+      false,
+    );
+  });
+
   test("update of the connection alone returns the output secret when the inputs are", async () => {
     const olds = { connection, create: "echo hi", stdout: "hi\n", secretOutputs: true };
     const news = { ...olds, connection: { ...connection, password: "rotated" } };
@@ -189,7 +228,7 @@ describe("RemoteFile diff", () => {
   const source = join(dir, "source.txt");
   writeFileSync(source, "edited locally");
   const base = { connection, path: "C:\\app\\a.txt", content: "x" };
-  const sha = "0".repeat(64);
+  const sha = createHash("sha256").update("x").digest("hex");
   const assetBase = (hash: string) => ({
     connection,
     path: base.path,
@@ -199,6 +238,35 @@ describe("RemoteFile diff", () => {
     {
       name: "nothing changed",
       olds: { ...base, sha256: sha, remoteSha256: sha },
+      news: base,
+      changes: false,
+      replaces: [],
+    },
+    // Outputs keep the content's SHA-256, not the content (issue 19: state per resource).
+    {
+      name: "outputs without the content, the same content: no change",
+      olds: { connection, path: base.path, sha256: sha, remoteSha256: sha },
+      news: base,
+      changes: false,
+      replaces: [],
+    },
+    {
+      name: "outputs without the content, other content: an update",
+      olds: { connection, path: base.path, sha256: sha, remoteSha256: sha },
+      news: { ...base, content: "y" },
+      changes: true,
+      replaces: [],
+    },
+    {
+      name: "content not known yet in preview: an update",
+      olds: { connection, path: base.path, sha256: sha, remoteSha256: sha },
+      news: { ...base, content: UNKNOWN },
+      changes: true,
+      replaces: [],
+    },
+    {
+      name: "secretOutputs false recorded (release 0.1.x), absent now: no change",
+      olds: { ...base, secretOutputs: false, sha256: sha, remoteSha256: sha },
       news: base,
       changes: false,
       replaces: [],
@@ -442,4 +510,30 @@ describe("RemoteArchive check and diff", () => {
     });
     assert.equal(other.changes, true);
   });
+});
+
+describe("the provider objects are modules", () => {
+  // Pulumi's closure serializer stores a captured object that is a module's exports as one
+  // require() of that module (provider/index.ts): that holds only while each provider is
+  // exactly the exports of its module under provider/lifecycle/, with the six methods.
+  const cases = [
+    ["remote-command", providers.remoteCommandProvider],
+    ["remote-file", providers.remoteFileProvider],
+    ["reboot", providers.rebootProvider],
+    ["remote-archive", providers.remoteArchiveProvider],
+  ] as const;
+  for (const [name, provider] of cases) {
+    test(name, () => {
+      const path = require.resolve(`../../../provider/lifecycle/${name}`);
+      assert.equal(require.cache[path]?.exports, provider);
+      assert.deepEqual(Object.keys(provider).sort(), [
+        "check",
+        "create",
+        "delete",
+        "diff",
+        "read",
+        "update",
+      ]);
+    });
+  }
 });
