@@ -195,9 +195,10 @@ export function toClientOptions(connection: ConnectionArgs): ClientOptions {
     client[option.clientName ?? option.name] = toMs ? (value as number) * 1000 : value;
   }
   // Every resource of a stack shares one client. Its transport keeps one authenticated
-  // connection and opens another only while stdin is sent (so input and output can travel at
-  // once) or when a request has waited too long; the client's default cap, one more than its
-  // shells, leaves a connection for Receives even when every command's Send is held.
+  // connection while requests pass quickly, and opens another when a running command's
+  // Receive holds one while others wait, while stdin is sent (so input and output can travel
+  // at once) or when a request has waited too long (http/pool.ts); the client's default cap,
+  // one more than its shells, leaves a connection for Receives even when every Send is held.
   client.maxShells = connection.maxConcurrency ?? CONNECTION_DEFAULTS.maxConcurrency;
   return client as unknown as ClientOptions;
 }
@@ -308,8 +309,8 @@ function poolEntry(key: string, connection: ConnectionArgs): PoolEntry {
   let entry = pool().get(key);
   if (!entry) {
     entry = {
-      // Shared: resources come and go, so a quiet command's Receive must not hold the one
-      // authenticated connection while another resource's request waits (issue 12, item 7).
+      // Shared: resources come and go, so a quiet command's Receive asks the host to answer
+      // within a second rather than hold its connection for the whole OperationTimeout.
       client: new WinRMClient(
         { ...toClientOptions(connection), onWaiting: reportWait },
         { shared: true },

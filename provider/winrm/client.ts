@@ -76,8 +76,8 @@ export class WinRMClient {
    * `internals.clock`: tests move time by hand instead of sleeping.
    * `internals.shared`: the client serves callers that come and go (the resources of a Pulumi
    * program). Its Receives then never hold the connection for more than a second, even while
-   * one command runs alone: a request that arrives in the middle waits less than the pool's
-   * 2 s before it would open (and log in on) a second connection.
+   * one command runs alone, so a command that ends is seen within a second; a request that
+   * arrives while one is held gets another connection after HELD_RECEIVE_MS (http/pool.ts).
    */
   constructor(options: ClientOptions, internals: { clock?: Clock; shared?: boolean } = {}) {
     this.options = resolveClientOptions(options);

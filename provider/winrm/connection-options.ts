@@ -206,7 +206,7 @@ export const CONNECTION_OPTIONS: readonly ConnectionOption[] = Object.freeze([
     surfaces: ["R"],
     defaults: { resource: 10 },
     defaultText: "10",
-    help: "operations in flight per host across the whole stack (the shells the shared client keeps)",
+    help: "operations in flight per host across the whole stack (the shells the shared client keeps; a command running a while gets a connection of its own, up to this many plus one)",
   },
   {
     name: "encryption",

@@ -41,6 +41,12 @@ function outputsOf(result: OperationResult | undefined, name: string): Record<st
   return outputs;
 }
 
+function inputsOf(result: OperationResult | undefined, name: string): Record<string, unknown> {
+  const inputs = resourcesOf(result).get(name)?.inputs;
+  assert.ok(inputs, `no resource ${name} in the exported state`);
+  return inputs;
+}
+
 /** The ops the engine reported for one resource. */
 const opsFor = (result: OperationResult | undefined, name: string) =>
   (result?.steps ?? []).filter((step) => step.name === name).map((step) => step.op);
@@ -180,7 +186,7 @@ describe("RemoteCommand and RemoteFile on the Pulumi engine", () => {
     assert.deepEqual(third?.changes, { same: 8 });
   });
 
-  test("(2) one login per host: a quiet command's Receive does not make a later resource log in again", async () => {
+  test("(2) a later resource does not wait behind a quiet command's Receive: one more login at most", async () => {
     const stack = project.stack("one-login", connection);
     const before = host.log.counters;
     await stack.runOk(
@@ -197,8 +203,11 @@ describe("RemoteCommand and RemoteFile on the Pulumi engine", () => {
       ["up"],
     );
     assert.equal(readFileSync(join(work, "one-login", "later.txt"), "utf8"), "one-login-marker\n");
+    // The quiet command holds the first connection with its Receives; the file's requests get
+    // a second one instead of taking turns (issue 19), and keep it: one login each.
     const { authentications, connections } = counted(before);
-    assert.deepEqual({ authentications, connections }, { authentications: 1, connections: 1 });
+    assert.ok(connections >= 1 && connections <= 2, `${connections} connections`);
+    assert.equal(authentications, connections, "one login per connection");
   });
 
   test("(3) a changed create updates; a changed trigger replaces, running delete then create", async () => {
@@ -386,9 +395,14 @@ describe("RemoteCommand and RemoteFile on the Pulumi engine", () => {
       const provider = resource.inputs?.__provider;
       assert.equal(typeof provider, "string", `${name} has a serialized provider`);
       const text = provider as string;
-      assert.ok(text.length <= 4096, `${name}'s serialized provider is ${text.length} bytes`);
       console.log(`serialized provider of ${name}: ${Buffer.byteLength(text)} bytes`);
-      assert.match(text, /require\("pulumi-winrm\/dist\/provider\/remote-(command|file)"\)/);
+      // Installed under node_modules, the provider module is stored as one require() of it
+      // (provider/index.ts): a few hundred bytes, stored twice per resource (issue 19).
+      assert.ok(text.length <= 400, `${name}'s serialized provider is ${text.length} bytes`);
+      assert.match(
+        text,
+        /require\("pulumi-winrm\/dist\/provider\/lifecycle\/remote-(command|file)\.js"\)/,
+      );
       assert.equal(outputsOf(exported, name).__provider, provider);
     }
     // The engine keeps them secret: ciphertext in place of the values, after the refresh too.
@@ -401,11 +415,14 @@ describe("RemoteCommand and RemoteFile on the Pulumi engine", () => {
     }
     const plain = outputsOf(exported, "plain");
     assert.ok(JSON.stringify(plain.connection).includes("ciphertext"));
-    assert.equal(plain.content, "not secret\n");
+    // The content is kept once, with the inputs; the outputs keep its hash (issue 19).
+    assert.equal(plain.content, undefined, "the outputs repeat the content");
+    assert.equal(inputsOf(exported, "plain").content, "not secret\n");
     assert.match(String(plain.sha256), /^[0-9a-f]{64}$/, "a plain file's hash stays readable");
     // Secret content: its hash and size would confirm a guess, so they are secret too.
     const secretFile = outputsOf(exported, "secretFile");
-    for (const name of ["content", "sha256", "size", "remoteSha256"]) {
+    assert.ok(JSON.stringify(inputsOf(exported, "secretFile").content).includes("ciphertext"));
+    for (const name of ["sha256", "size", "remoteSha256"]) {
       assert.ok(
         JSON.stringify(secretFile[name]).includes("ciphertext"),
         `output ${name} of the secret file is stored in plaintext`,
@@ -694,11 +711,11 @@ describe("RemoteCommand and RemoteFile on the Pulumi engine", () => {
       shells.shellsCreated - before.shellsCreated,
       "the provider must delete its shells before it exits (MaxShellsPerUser counts them)",
     );
-    assert.ok(peak <= 5, `maxConcurrency 5, but ${peak} commands ran at once`);
-    assert.ok(peak > 1, "the commands should run concurrently");
-    // Every resource shares one authenticated connection: their Receives take turns on it. (A
-    // second opens only while a Send of stdin is in flight or a caller has waited 2 s.)
-    assert.equal(authentications, 1, `${authentications} authentications for 50 commands`);
-    assert.equal(connections, 1);
+    // maxConcurrency means what it says (issue 19): five commands at once, each Receive held
+    // by a running command on a connection of its own rather than taking turns at one, and
+    // no more connections than one beyond maxConcurrency, each logged in once.
+    assert.equal(peak, 5, `maxConcurrency 5, but at most ${peak} commands ran at once`);
+    assert.ok(connections <= 6, `${connections} connections for maxConcurrency 5`);
+    assert.equal(authentications, connections, "one login per connection");
   });
 });

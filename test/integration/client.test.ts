@@ -90,29 +90,52 @@ describe("client over HTTP with message encryption (a default Windows listener)"
     }
   });
 
-  test("parallel commands without stdin take turns on one connection: one handshake", async () => {
+  test("parallel quick commands share one connection: one handshake", async () => {
     const client = clientFor(host, { maxConnections: 4, maxShells: 5 });
     try {
       const before = host.log.counters;
-      const since = host.log.entries().length;
       const results = await Promise.all(
-        Array.from({ length: 20 }, (_, n) => client.run(`sleep 0.2; echo one-connection-${n}`)),
+        Array.from({ length: 20 }, (_, n) => client.run(`echo one-connection-${n}`)),
       );
       results.forEach((result, n) =>
         assert.equal(result.stdout.toString(), `one-connection-${n}\n`),
       );
+      // Every request is answered in milliseconds: none waits long enough to need another.
       assert.equal(host.log.counters.authentications - before.authentications, 1);
       assert.equal(host.log.counters.connections - before.connections, 1);
       assert.equal(client.connectionCount, 1);
-      // The commands still overlapped on the host: Receives waited briefly and took turns.
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("parallel commands that run a while get connections up to maxConnections, and run at once", async (t) => {
+    const client = clientFor(host, { maxConnections: 4, maxShells: 5 });
+    try {
+      const before = host.log.counters;
+      const since = host.log.entries().length;
+      const started = Date.now();
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, n) => client.run(`sleep 0.5; echo running-${n}`)),
+      );
+      const elapsed = Date.now() - started;
+      results.forEach((result, n) => assert.equal(result.stdout.toString(), `running-${n}\n`));
+      // A Receive held by a running command makes a waiting caller open another connection
+      // instead of taking turns at it (issue 19): never more than maxConnections, one login each.
+      const connections = host.log.counters.connections - before.connections;
+      assert.ok(connections >= 2 && connections <= 4, `${connections} connections`);
+      assert.equal(host.log.counters.authentications - before.authentications, connections);
       let inFlight = 0;
       let peak = 0;
       for (const entry of host.log.entries().slice(since)) {
-        if (!entry.commandLine?.includes("one-connection-")) continue;
+        if (!entry.commandLine?.includes("running-")) continue;
         if (entry.kind === LogKind.COMMAND_STARTED) peak = Math.max(peak, ++inFlight);
         if (entry.kind === LogKind.COMMAND_EXITED) inFlight--;
       }
-      assert.ok(peak >= 3, `only ${peak} commands ran at once over one connection`);
+      assert.equal(peak, 5, `maxShells 5, but at most ${peak} commands ran at once`);
+      t.diagnostic(
+        `20 commands of 0.5 s, 5 at once: ${elapsed} ms over ${connections} connections`,
+      );
     } finally {
       await client.close();
     }

@@ -45,6 +45,8 @@ export class Connection {
 
   /** Whether the request in flight is one the host may hold (see RequestOptions). */
   blockedOnHost = false;
+  /** When the Receive in flight was sent (see RequestOptions.waitsForOutput); else undefined. */
+  receiveSince: number | undefined;
 
   constructor(
     private readonly options: TransportOptions,

@@ -66,6 +66,12 @@ export interface RequestOptions {
    */
   mayBlockOnHost?: boolean;
   /**
+   * A Receive: the host holds it until the command writes output or ends, or until the
+   * OperationTimeout (MS-WSMV 3.1.4.14). One held longer than HELD_RECEIVE_MS means a command
+   * is running a while, and callers waiting for its connection get another (http/pool.ts).
+   */
+  waitsForOutput?: boolean;
+  /**
    * Ends the request's waits: for a free connection, and between attempts at a host that is
    * not up yet. A request already on the wire is left to finish: cutting it would leave
    * unknown whether the host acted on it.

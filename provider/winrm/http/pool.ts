@@ -4,10 +4,14 @@
  * timeout, and an idempotent one once after a dropped connection or a forgotten context.
  *
  * Every handshake costs round trips and shows in the host's security log, so the pool keeps one
- * connection and opens another only when waiting for the first could stall: when a Send is in
- * flight (the host may hold it until the command reads its input, and what lets the command go
- * on may be the very Receive that is waiting), when a Send would wait (the Receive in flight
- * may be waiting for its input), or when a caller has waited longer than OPEN_ANOTHER_AFTER_MS.
+ * connection while requests pass through it quickly, and opens another (up to maxConnections)
+ * as soon as waiting for the busy ones would stall or serialize work that could run at once:
+ * when a Send is in flight (the host may hold it until the command reads its input, and what
+ * lets the command go on may be the very Receive that is waiting), when a Send would wait (the
+ * Receive in flight may be waiting for its input), when a Receive has been held longer than
+ * HELD_RECEIVE_MS (a command is running a while: without another connection, the commands of
+ * a host would take turns at it, and --parallel 32 would run two or three at once, issue 19),
+ * or when a caller has waited longer than OPEN_ANOTHER_AFTER_MS.
  */
 import {
   clientClosedError,
@@ -27,6 +31,12 @@ import { abortReason, type Clock, sleep, systemClock, WaitQueue } from "../wait-
 
 /** How long a caller waits for the busy connection(s) before the pool opens another. */
 const OPEN_ANOTHER_AFTER_MS = 2000;
+/**
+ * A Receive held this long is a command still running, not one whose output is on its way:
+ * the host answers a finished command's Receive at once (a few milliseconds on loopback, a
+ * round trip on a network). Callers then open another connection instead of waiting for it.
+ */
+export const HELD_RECEIVE_MS = 50;
 
 /** What an attempt that did not reach the host met, in a word or two. */
 function reasonOf(cause: unknown): string {
@@ -69,10 +79,12 @@ export class Transport {
       // Callers already waiting may now open another connection instead.
       this.waiters.wakeAll();
     }
+    if (options.waitsForOutput) connection.receiveSince = this.clock.now();
     try {
       return await connection.exclusive(() => this.sendWithRecovery(connection, soap, options));
     } finally {
       connection.blockedOnHost = false;
+      connection.receiveSince = undefined;
       this.release();
     }
   }
@@ -173,27 +185,41 @@ export class Transport {
       if (this.closed) throw clientClosedError();
       const idle = this.connections.find((connection) => !connection.busy);
       if (idle) return idle;
-      const waited = this.clock.now() - waitingSince;
+      const now = this.clock.now();
+      const waited = now - waitingSince;
+      const room = this.connections.length < this.options.maxConnections;
+      const heldFor = this.longestHeldReceive(now);
       if (
-        this.connections.length < this.options.maxConnections &&
+        room &&
         (this.connections.length === 0 ||
           sending ||
           this.connections.some((connection) => connection.blockedOnHost) ||
+          heldFor >= HELD_RECEIVE_MS ||
           waited >= OPEN_ANOTHER_AFTER_MS)
       ) {
         const connection = new Connection(this.options, this.authenticator);
         this.connections.push(connection);
         return connection;
       }
-      // Until a connection is released, or until it is time to open another.
+      // Until a connection is released, or until it is time to open another: when the
+      // Receive in flight has been held HELD_RECEIVE_MS, or this caller has waited long.
+      const untilHeld = heldFor >= 0 ? HELD_RECEIVE_MS - heldFor : Infinity;
       await this.waiters.wait({
-        timeoutMs:
-          this.connections.length < this.options.maxConnections
-            ? OPEN_ANOTHER_AFTER_MS - waited
-            : undefined,
+        timeoutMs: room ? Math.min(OPEN_ANOTHER_AFTER_MS - waited, untilHeld) : undefined,
         signal,
       });
     }
+  }
+
+  /** How long the longest-held Receive in flight has been held, in ms; -1 when none is. */
+  private longestHeldReceive(now: number): number {
+    let longest = -1;
+    for (const connection of this.connections) {
+      if (connection.receiveSince !== undefined) {
+        longest = Math.max(longest, now - connection.receiveSince);
+      }
+    }
+    return longest;
   }
 
   /** How many authenticated connections the pool holds (for tests and diagnostics). */

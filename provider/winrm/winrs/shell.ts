@@ -201,6 +201,7 @@ export class WinRSShell {
           selectors: { ShellId: this.id },
           options: { WSMAN_CMDSHELL_OPTION_KEEPALIVE: "TRUE" },
           idempotent: false,
+          waitsForOutput: true,
           extraHeaders: operationIdHeader(operationId, retransmission),
           operationTimeoutSeconds: timeoutSeconds,
           // No MaxEnvelopeSize of its own, the session's: output arrives as base64 text in the

@@ -34,6 +34,8 @@ export interface InvokeOptions {
   options?: Record<string, string>;
   idempotent: boolean;
   mayBlockOnHost?: boolean;
+  /** A Receive, which the host holds until there is output (see RequestOptions). */
+  waitsForOutput?: boolean;
   /** Further header elements, already escaped (such as p:OperationID). */
   extraHeaders?: string;
   /** This request's OperationTimeout and MaxEnvelopeSize, when not the session's. */
@@ -112,6 +114,7 @@ export class WSManSession {
     const reply = await this.requester.request(Buffer.from(envelope.xml, "utf8"), {
       idempotent: options.idempotent,
       mayBlockOnHost: options.mayBlockOnHost,
+      waitsForOutput: options.waitsForOutput,
       signal: options.signal,
       abandonOnSignal: options.abandonOnSignal,
       timeoutMs: (operationTimeoutSeconds + READ_TIMEOUT_MARGIN_SECONDS) * 1000,

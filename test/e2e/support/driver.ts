@@ -145,7 +145,7 @@ function program(scenario: Scenario): automation.PulumiFn {
       });
       outputs[spec.name] = construct(spec.kind, spec.name, args, { dependsOn });
     }
-    return Promise.resolve(outputs);
+    return Promise.resolve(scenario.exportResources === false ? {} : outputs);
   };
 }
 
@@ -216,7 +216,7 @@ async function run(scenario: Scenario): Promise<DriverResult> {
     try {
       switch (operation) {
         case "up": {
-          const up = await stack.up({ onOutput, onEvent });
+          const up = await stack.up({ onOutput, onEvent, parallel: scenario.parallel });
           result.changes = up.summary.resourceChanges;
           result.outputs = up.outputs;
           break;
@@ -227,12 +227,12 @@ async function run(scenario: Scenario): Promise<DriverResult> {
           break;
         }
         case "refresh": {
-          const refresh = await stack.refresh({ onOutput, onEvent });
+          const refresh = await stack.refresh({ onOutput, onEvent, parallel: scenario.parallel });
           result.changes = refresh.summary.resourceChanges;
           break;
         }
         case "destroy": {
-          const destroy = await stack.destroy({ onOutput, onEvent });
+          const destroy = await stack.destroy({ onOutput, onEvent, parallel: scenario.parallel });
           result.changes = destroy.summary.resourceChanges;
           break;
         }

@@ -81,7 +81,7 @@ export interface E2EProject {
   stack(
     name: string,
     connection: Record<string, unknown>,
-    options?: { secretPassword?: boolean },
+    options?: { secretPassword?: boolean; exportResources?: boolean; parallel?: number },
   ): TestStack;
   close(): void;
 }
@@ -179,6 +179,8 @@ export async function createProject(): Promise<E2EProject> {
               passphrase: PASSPHRASE,
               connection,
               secretPassword: options.secretPassword,
+              exportResources: options.exportResources,
+              parallel: options.parallel,
               resources,
               operations,
             })

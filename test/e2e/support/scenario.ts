@@ -63,6 +63,13 @@ export interface Scenario {
   secretPassword?: boolean;
   resources: ResourceSpec[];
   operations: Operation[];
+  /**
+   * Export every resource as a stack output (the default: tests read outputs there). The
+   * scale benchmark turns it off, so the state it measures holds the resources alone.
+   */
+  exportResources?: boolean;
+  /** The engine's --parallel for up, refresh and destroy; the CLI's default when absent. */
+  parallel?: number;
 }
 
 /** One engine step as the CLI reported it (resourcePreEvent), for resources of the program. */
