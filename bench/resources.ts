@@ -26,22 +26,17 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
 import * as path from "node:path";
 import { WinRMClient } from "../provider/winrm/client";
-import { startHost } from "../test/host";
 import { pulumiCliDir } from "../test/e2e/support/cli";
-import { createProject, type E2EProject, exec } from "../test/e2e/support/project";
+import { type E2EProject, exec } from "../test/e2e/support/project";
 import type { ResourceSpec } from "../test/e2e/support/scenario";
 import { startLoopbackHost } from "./support/loopback-host";
+import { knob } from "./support/measure";
+import { startEngineProject } from "./support/engine-project";
 import { Cleanup, log, LOOPBACK, REPO, run } from "./support/process";
 import { startSshd, type Ssh } from "./support/sshd";
 
-function knob(name: string, fallback: number): number {
-  const value = Number(process.env[name] ?? fallback);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer`);
-  return value;
-}
-
-const COUNT = knob("BENCH_RESOURCES_COUNT", 50);
-const ROUNDS = knob("BENCH_RESOURCES_ROUNDS", 3);
+const COUNT = knob("BENCH_RESOURCES_COUNT", 50, 1);
+const ROUNDS = knob("BENCH_RESOURCES_ROUNDS", 3, 1);
 /** Commands in flight at once in the transport-level comparison (pulumi-winrm's default is 10). */
 const TRANSPORT_CONCURRENCY = 5;
 
@@ -131,17 +126,7 @@ async function main(): Promise<void> {
     const folder = await mkdtemp(path.join(tmpdir(), "pulumi-winrm-bench-resources-"));
     cleanup.add("removing the temporary folder", () => rm(folder, { recursive: true }));
     const ssh: Ssh = await startSshd(folder, cleanup);
-    const host = await startHost();
-    cleanup.add("closing the in-process host", () => host.close());
-    log("bench: installing pulumi-winrm into a temporary project (npm pack + npm install)");
-    const project = await createProject();
-    cleanup.add("removing the project", () => Promise.resolve(project.close()));
-    const connection = {
-      host: LOOPBACK,
-      port: host.port,
-      user: host.user,
-      password: host.password,
-    };
+    const { host, project, connection } = await startEngineProject(cleanup);
 
     const plugin = pulumiCommandPlugin();
     if (plugin.binary) await installPulumiCommand(project, plugin.binary);
