@@ -3,6 +3,8 @@
  *
  *   engine floor     N resources of a dynamic provider that does nothing, in the same project:
  *                    what the engine, its checkpoint and the dynamic-provider plugin cost.
+ *   secret floor     the same no-op resources, each carrying a secret of the connection's shape:
+ *                    the engine's cost of the one secret every resource of ours stores.
  *   RemoteCommand    N RemoteCommands against the loopback host (HTTP, Negotiate, encrypted),
  *                    pulumi-winrm packed and installed into a project as a user installs it,
  *                    driven by the real Pulumi CLI through the Automation API.
@@ -180,25 +182,20 @@ function medianOf(runs: readonly Lifecycle[]): Lifecycle {
 }
 
 /**
- * ROUNDS rounds of the floor and ours, the one that goes first alternating, so that both see
- * the same load; each measure's median (peaks and counts: the largest).
+ * ROUNDS rounds in which each contender runs once, the one that goes first rotating, so that
+ * all see the same load; each measure's median (peaks and counts: the largest), in order.
  */
-async function pair(
-  floor: (round: number) => Promise<Lifecycle>,
-  ours: (round: number) => Promise<Lifecycle>,
-): Promise<[Lifecycle, Lifecycle]> {
-  const floors: Lifecycle[] = [];
-  const oursRuns: Lifecycle[] = [];
+async function rounds(
+  contenders: ReadonlyArray<(round: number) => Promise<Lifecycle>>,
+): Promise<Lifecycle[]> {
+  const runs = contenders.map(() => [] as Lifecycle[]);
   for (let round = 0; round < ROUNDS; round++) {
-    if (round % 2 === 0) {
-      floors.push(await floor(round));
-      oursRuns.push(await ours(round));
-    } else {
-      oursRuns.push(await ours(round));
-      floors.push(await floor(round));
+    for (let k = 0; k < contenders.length; k++) {
+      const which = (round + k) % contenders.length;
+      runs[which]!.push(await contenders[which]!(round));
     }
   }
-  return [medianOf(floors), medianOf(oursRuns)];
+  return runs.map(medianOf);
 }
 
 const noops = (n: number, tag: string): ResourceSpec[] =>
@@ -206,6 +203,18 @@ const noops = (n: number, tag: string): ResourceSpec[] =>
     kind: "Noop",
     name: `r${index}`,
     args: { create: `echo ${tag}-${index}` },
+  }));
+
+/**
+ * No-op resources that each carry a secret of the connection's shape: the engine encrypts
+ * secrets into every checkpoint it writes, and a RemoteCommand stores its connection, a
+ * secret, with its inputs and its outputs. This floor shows what that costs the engine.
+ */
+const secretNoops = (n: number, tag: string, connection: Record<string, unknown>): ResourceSpec[] =>
+  noops(n, tag).map((spec) => ({
+    ...spec,
+    args: { ...spec.args, credentials: connection },
+    secrets: ["credentials"],
   }));
 
 const remoteCommands = (
@@ -255,7 +264,7 @@ async function main(): Promise<void> {
     await lifecycle(project, "warmup", connection, noops(10, "warmup"), counters);
 
     for (const n of COUNTS) {
-      const [floor, ours] = await pair(
+      const [floor, ours, secretFloor] = await rounds([
         (round) =>
           lifecycle(project, `floor-${n}-${round}`, connection, noops(n, "floor"), counters),
         (round) =>
@@ -266,9 +275,23 @@ async function main(): Promise<void> {
             remoteCommands(n, "bench"),
             counters,
           ),
-      );
-      floorUp.set(n, floor.upMs);
-      print(rows("RemoteCommand", n, ours, floor));
+        (round) =>
+          lifecycle(
+            project,
+            `secret-floor-${n}-${round}`,
+            connection,
+            secretNoops(n, "floor", connection),
+            counters,
+          ),
+      ]);
+      floorUp.set(n, floor!.upMs);
+      print([
+        ...rows("RemoteCommand", n, ours!, floor!),
+        `  beside ${n} no-op resources that carry a secret of the connection's shape: ` +
+          `up ${secondsOf(secretFloor!.upMs)} (${ratio(ours!.upMs, secretFloor!.upMs)}), ` +
+          `destroy ${secondsOf(secretFloor!.destroyMs)} (${ratio(ours!.destroyMs, secretFloor!.destroyMs)}), ` +
+          `state ${kib(secretFloor!.entryBytes)} (${ratio(ours!.entryBytes, secretFloor!.entryBytes)})`,
+      ]);
     }
 
     const sources = path.join(folder, "sources");
@@ -284,12 +307,12 @@ async function main(): Promise<void> {
         args: { path: path.join(targets, `f${index}.bin`), source },
       });
     }
-    const [fileFloor, fileRun] = await pair(
+    const [fileFloor, fileRun] = await rounds([
       (round) =>
         lifecycle(project, `floor-files-${round}`, connection, noops(FILES, "floor"), counters),
       (round) => lifecycle(project, `files-${round}`, connection, files, counters),
-    );
-    print(rows(`RemoteFile of ${mib(FILE_BYTES)} (source)`, FILES, fileRun, fileFloor));
+    ]);
+    print(rows(`RemoteFile of ${mib(FILE_BYTES)} (source)`, FILES, fileRun!, fileFloor!));
 
     const slow = project.stack("slow", connection, { exportResources: false, parallel: PARALLEL });
     const slowResources = remoteCommands(SLOW, "slow", () => "sleep 1");
