@@ -77,11 +77,21 @@ describe("a RemoteArchive's source", () => {
   });
 
   test("what an archive was unpacked into is removed by close", async () => {
-    const before = readdirSync(tmpdir()).filter((name) => name.startsWith("pulumi-winrm-archive-"));
-    const opened = await openSource(zip);
-    opened.close();
-    const after = readdirSync(tmpdir()).filter((name) => name.startsWith("pulumi-winrm-archive-"));
-    assert.deepEqual(after, before);
+    // A temporary folder of this test's own: other test processes (CI runs the unit tier on
+    // two Node versions at once) unpack archives into the shared one meanwhile.
+    const own = mkdtempSync(join(tmpdir(), "archive-source-test-"));
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = own;
+    try {
+      const opened = await openSource(zip);
+      assert.equal(readdirSync(own).length, 1, "the archive was unpacked under TMPDIR");
+      opened.close();
+      assert.deepEqual(readdirSync(own), []);
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+      rmSync(own, { recursive: true, force: true });
+    }
   });
 
   test("an AssetArchive: text, a file, a nested zip archive, and a zip FileAsset kept as a file", async () => {
