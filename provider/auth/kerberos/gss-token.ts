@@ -49,12 +49,33 @@ export function encodeContextToken(tokenId: number, message: Uint8Array): Buffer
  */
 export function decodeContextToken(token: Uint8Array): { tokenId: number; message: Buffer } {
   const structure = "Kerberos context token";
+  const { bytes, inner } = unframeKerberosToken(token, structure, () => "trailing bytes after it");
+  if (bytes.length - inner < 2) throw new ProtocolError(structure, "TOK_ID is missing");
+  return {
+    tokenId: bytes.readUInt16BE(inner),
+    message: bytes.subarray(inner + 2),
+  };
+}
+
+/**
+ * Reads the framing of a Kerberos token (RFC 2743 3.1): [APPLICATION 0], spanning the whole
+ * input, then the mechanism OID, which must be Kerberos or Microsoft's variant of it. Returns
+ * the input as a Buffer and where the inner token starts. `overrun` words the error for a
+ * length that does not match the input.
+ */
+export function unframeKerberosToken(
+  token: Uint8Array,
+  structure: string,
+  overrun: (declared: number, arrived: number) => string,
+): { bytes: Buffer; inner: number } {
   const bytes = Buffer.from(token.buffer, token.byteOffset, token.byteLength);
   const outer = readTlv(bytes, 0, bytes.length, structure);
   if (outer.tag !== applicationTag(0)) {
     throw new ProtocolError(structure, `starts with tag 0x${outer.tag.toString(16)}, not 0x60`);
   }
-  if (outer.end !== bytes.length) throw new ProtocolError(structure, "trailing bytes after it");
+  if (outer.end !== bytes.length) {
+    throw new ProtocolError(structure, overrun(outer.end, bytes.length));
+  }
   const oid = readTlv(bytes, outer.start, outer.end, structure);
   if (oid.tag !== DerTag.OBJECT_IDENTIFIER) {
     throw new ProtocolError(structure, "the mechanism OID is missing");
@@ -63,11 +84,7 @@ export function decodeContextToken(token: Uint8Array): { tokenId: number; messag
   if (mech !== KERBEROS_OID && mech !== MS_KERBEROS_OID) {
     throw new ProtocolError(structure, `mechanism ${mech} is not Kerberos`);
   }
-  if (outer.end - oid.end < 2) throw new ProtocolError(structure, "TOK_ID is missing");
-  return {
-    tokenId: bytes.readUInt16BE(oid.end),
-    message: bytes.subarray(oid.end + 2, outer.end),
-  };
+  return { bytes, inner: oid.end };
 }
 
 export interface GssChecksum {

@@ -46,9 +46,9 @@ import { IntegrityError, ProtocolError } from "../../errors";
 import { hmacMd5, md5 } from "../../crypto/hash";
 import { Rc4, rc4 } from "../../crypto/rc4";
 import type { WrappedMessage } from "../context";
-import { applicationTag, DerTag, decodeOid, encodeOid, readTlv } from "../der";
+import { applicationTag, encodeOid } from "../der";
 import { EncryptionType, type KerberosKey } from "./crypto";
-import { KERBEROS_OID, MS_KERBEROS_OID } from "./gss-token";
+import { KERBEROS_OID, unframeKerberosToken } from "./gss-token";
 import type { KerberosMessageSession } from "./message-session";
 
 /** TOK_ID values (RFC 4757 7.2, 7.3). */
@@ -273,29 +273,15 @@ export class Rc4HmacSession implements KerberosMessageSession {
     length: number,
     structure: string,
   ): { token: Buffer; rest: Buffer } {
-    const bytes = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
-    const outer = readTlv(bytes, 0, bytes.length, structure);
-    if (outer.tag !== applicationTag(0)) {
-      throw new ProtocolError(structure, `starts with tag 0x${outer.tag.toString(16)}, not 0x60`);
+    const { bytes, inner } = unframeKerberosToken(
+      input,
+      structure,
+      (declared, arrived) => `its length says ${declared} bytes, but ${arrived} arrived`,
+    );
+    if (bytes.length - inner < length) {
+      throw new ProtocolError(structure, `${bytes.length - inner} bytes, shorter than its header`);
     }
-    if (outer.end !== bytes.length) {
-      throw new ProtocolError(
-        structure,
-        `its length says ${outer.end} bytes, but ${bytes.length} arrived`,
-      );
-    }
-    const oid = readTlv(bytes, outer.start, outer.end, structure);
-    if (oid.tag !== DerTag.OBJECT_IDENTIFIER) {
-      throw new ProtocolError(structure, "the mechanism OID is missing");
-    }
-    const mech = decodeOid(bytes.subarray(oid.start, oid.end));
-    if (mech !== KERBEROS_OID && mech !== MS_KERBEROS_OID) {
-      throw new ProtocolError(structure, `mechanism ${mech} is not Kerberos`);
-    }
-    if (outer.end - oid.end < length) {
-      throw new ProtocolError(structure, `${outer.end - oid.end} bytes, shorter than its header`);
-    }
-    const token = bytes.subarray(oid.end, oid.end + length);
+    const token = bytes.subarray(inner, inner + length);
     const id = token.readUInt16BE(0);
     if (id !== tokenId) {
       throw new ProtocolError(
@@ -307,7 +293,7 @@ export class Rc4HmacSession implements KerberosMessageSession {
     if (sgnAlg !== SGN_ALG_HMAC_MD5) {
       throw new ProtocolError(structure, `SGN_ALG is 0x${sgnAlg.toString(16)}, not HMAC-MD5`);
     }
-    return { token, rest: bytes.subarray(oid.end + length, outer.end) };
+    return { token, rest: bytes.subarray(inner + length) };
   }
 
   /**
