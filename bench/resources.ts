@@ -220,7 +220,7 @@ async function main(): Promise<void> {
     `transport only (context, not the comparison above): ${COUNT} commands, ${TRANSPORT_CONCURRENCY} at a time`,
     "",
     `  OpenSSH client, a connection per command   ${seconds(median(transport.ssh))}   (${list(transport.ssh)})`,
-    `  pulumi-winrm WinRMClient, one connection   ${seconds(median(transport.winrm))}   (${list(transport.winrm)})`,
+    `  pulumi-winrm WinRMClient, one client      ${seconds(median(transport.winrm))}   (${list(transport.winrm)})`,
     `  ratio pulumi-winrm / OpenSSH = ${(median(transport.winrm) / median(transport.ssh)).toFixed(2)}x`,
   ];
   process.stdout.write(`\n${rows.join("\n")}\n`);
