@@ -166,7 +166,8 @@ async function copy(parsed: ParsedCommandLine): Promise<number> {
       },
     );
     if (draw) process.stderr.write("\n");
-    process.stdout.write(`${remote}: ${result.size} bytes, sha256 ${result.sha256}\n`);
+    const kept = result.replaced ? "" : " (the host had it already: left unchanged)";
+    process.stdout.write(`${remote}: ${result.size} bytes, sha256 ${result.sha256}${kept}\n`);
     return 0;
   } finally {
     await client.close();

@@ -1,7 +1,8 @@
 /**
  * Remote file operations, each one remote command built by the script family of the host
  * (PowerShell on Windows, POSIX sh elsewhere): sha256, stat, remove, mkdir -p, and a
- * streaming upload verified by SHA-256 before it replaces the destination.
+ * streaming upload verified by SHA-256 before it replaces the destination (unless that
+ * already holds the same bytes).
  */
 import { createHash } from "node:crypto";
 import { pipeline, Readable } from "node:stream";
@@ -69,6 +70,11 @@ export interface FileOperationOptions {
 export interface UploadResult {
   sha256: string;
   size: number;
+  /**
+   * False when the destination already held exactly these bytes and was left as it was (its
+   * time stamps too); the upload scripts say which.
+   */
+  replaced: boolean;
 }
 
 /** Bytes read from the source per step; also the granularity of progress reports. */
@@ -203,7 +209,7 @@ export class RemoteFiles {
     }
     if (result.exitCode !== 0)
       throw this.failure(`uploading to ${destination}`, destination, result);
-    return { sha256, size };
+    return { sha256, size, replaced: !/^unchanged\r?$/m.test(result.stdout.toString("utf8")) };
   }
 
   /**

@@ -242,6 +242,11 @@ const MKDIRP_BODY = operation(
  *   a file deleted while another process holds it open keeps its name until closed, so the
  *   move can fail after the delete succeeded). The new file then has its folder's inherited
  *   ACL and default attributes (with ReadOnly set again, as above).
+ * - A destination that already holds exactly these bytes (same length, same SHA-256) is left
+ *   as it is, time stamps and ACL included, and the script says `unchanged` instead of
+ *   `replaced`: RemoteFile then needs no hashing command (a powershell.exe start) of its own
+ *   before a small upload (issue 19). The destination is hashed with a SHA256 object of its
+ *   own: .NET Framework does not reset one after TransformFinalBlock.
  * The finally block deletes the temporary file on every path but success; a process
  * terminated outright (WinRS Signal terminate, TerminateProcess) runs no finally, so its
  * temporary file can remain, named with its process id: the next upload into the folder
@@ -292,9 +297,20 @@ const UPLOAD_BODY = operation(
     $got = [BitConverter]::ToString($sha.Hash).Replace('-', '').ToLowerInvariant()
     $want = [Text.Encoding]::ASCII.GetString($h, 0, ${SHA256_HEX_LENGTH})
     if ($got -cne $want) { Fail ('upload: ' + $p + ': SHA-256 mismatch: ' + $got) ${UPLOAD_HASH_MISMATCH_EXIT} }
+    $z = $f.Length
     $f.Dispose()
     $f = $null
-    if ([IO.File]::Exists($p)) {
+    $same = $false
+    if ([IO.File]::Exists($p) -and (New-Object IO.FileInfo($p)).Length -eq $z) {
+      # A destination that cannot be read is simply replaced.
+      try {
+        $s = New-Object IO.FileStream($p, [IO.FileMode]::Open, [IO.FileAccess]::Read, [IO.FileShare]'ReadWrite, Delete', 1048576)
+        try { $e = (New-Object Security.Cryptography.SHA256CryptoServiceProvider).ComputeHash($s) } finally { $s.Dispose() }
+        $same = [BitConverter]::ToString($e).Replace('-', '').ToLowerInvariant() -ceq $got
+      } catch { }
+    }
+    if ($same) { [IO.File]::Delete($t) }
+    elseif ([IO.File]::Exists($p)) {
       # Only where paths use '/' (PowerShell 7 on Linux or macOS, where Replace is a rename):
       # keep the replaced file's permission bits, without setuid, setgid and sticky, and with
       # the owner's write bit: the temporary file is never read-only (it is made so below).
@@ -321,6 +337,7 @@ const UPLOAD_BODY = operation(
     if (-not $ok) { [IO.File]::Delete($t) }
     $sha.Dispose()
   }
+  if ($same) { Say 'unchanged' } else { Say 'replaced' }
   exit 0
 `,
 );

@@ -4,6 +4,7 @@
  * digest itself.)
  */
 import { Transform, type TransformCallback } from "node:stream";
+import { base64Length, writeBase64 } from "../wsman/payloads";
 import { BASE64_LINE_MAX, type StdinEncoding } from "./types";
 
 /**
@@ -19,13 +20,19 @@ export function base64Lines(maxLine = BASE64_LINE_MAX): Transform {
   return new Transform({
     transform(chunk: Buffer, _encoding, callback: TransformCallback) {
       pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-      const lines: Buffer[] = [];
-      let offset = 0;
-      for (; pending.length - offset >= lineBytes; offset += lineBytes) {
-        lines.push(encode(pending.subarray(offset, offset + lineBytes)));
+      const count = Math.floor(pending.length / lineBytes);
+      if (count === 0) return callback();
+      // Every full line goes straight into one buffer: no string or buffer per line to copy
+      // again (payloads.ts says why strings are written a slice at a time).
+      const out = Buffer.allocUnsafe(count * (base64Length(lineBytes) + 1));
+      let position = 0;
+      for (let line = 0; line < count; line++) {
+        const from = line * lineBytes;
+        position = writeBase64(pending.subarray(from, from + lineBytes), out, position);
+        out[position++] = 0x0a;
       }
-      pending = pending.subarray(offset);
-      callback(null, lines.length === 0 ? undefined : Buffer.concat(lines));
+      pending = pending.subarray(count * lineBytes);
+      callback(null, out);
     },
     flush(callback: TransformCallback) {
       callback(null, pending.length === 0 ? undefined : encode(pending));

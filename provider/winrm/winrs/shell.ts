@@ -13,6 +13,7 @@ import {
   escapeXml,
   find,
   operationIdHeader,
+  PAYLOAD_PLACE,
   type Reply,
   streamBytes,
   text,
@@ -162,9 +163,10 @@ export class WinRSShell {
   ): Promise<void> {
     const body =
       `<rsp:Send><rsp:Stream Name="stdin" CommandId="${escapeXml(commandId)}"${end ? ' End="true"' : ""}>` +
-      Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("base64") +
+      PAYLOAD_PLACE +
       `</rsp:Stream></rsp:Send>`;
     await this.session.invoke(Action.SEND, body, {
+      payload: data,
       selectors: { ShellId: this.id },
       idempotent: false,
       mayBlockOnHost: mayBlock,

@@ -9,6 +9,7 @@ import { ProtocolError } from "../../errors";
 import type { RequestOptions, SoapReply } from "../http/options";
 import { type Action, buildEnvelope, buildIdentify, checkRelatesTo } from "./envelope";
 import { parseFault } from "./fault";
+import { messageWithPayload } from "./payloads";
 import { child, parseEnvelope, text, type XmlNode } from "./xml";
 
 /** What sends an envelope and returns the reply: the Transport, or anything shaped like it. */
@@ -41,6 +42,11 @@ export interface InvokeOptions {
   /** This request's OperationTimeout and MaxEnvelopeSize, when not the session's. */
   operationTimeoutSeconds?: number;
   maxEnvelopeSize?: number;
+  /**
+   * Bytes the body carries as base64 where it holds PAYLOAD_PLACE (a Send's stdin): written
+   * into the message a slice at a time, never as one large string (payloads.ts).
+   */
+  payload?: Uint8Array;
   /** Ends the request's wait for a connection (see RequestOptions.signal). */
   signal?: AbortSignal;
   /** The signal also abandons the request on the wire (see RequestOptions.abandonOnSignal). */
@@ -111,7 +117,11 @@ export class WSManSession {
       messageId: `uuid:${randomUUID().toUpperCase()}`,
       extraHeaders: options.extraHeaders,
     });
-    const reply = await this.requester.request(Buffer.from(envelope.xml, "utf8"), {
+    const message =
+      options.payload === undefined
+        ? Buffer.from(envelope.xml, "utf8")
+        : messageWithPayload(envelope.xml, options.payload);
+    const reply = await this.requester.request(message, {
       idempotent: options.idempotent,
       mayBlockOnHost: options.mayBlockOnHost,
       waitsForOutput: options.waitsForOutput,

@@ -14,6 +14,8 @@ import {
   escapeXml,
   formatDuration,
   children,
+  messageWithPayload,
+  PAYLOAD_PLACE,
   parseEnvelope,
   parseFault,
   streamBytes,
@@ -208,5 +210,25 @@ describe("WS-Management envelopes (DSP0226, MS-WSMV 2.2.4)", () => {
       "utf8",
     );
     assert.throws(() => parseEnvelope(hidden), /DOCTYPE/);
+  });
+
+  test("a Send's payload is written into its message as the base64 a string would hold", () => {
+    // Sizes around the 48 KiB slices and the padding of the last group of three bytes, with
+    // text before and after that is not ASCII (escaped XML is UTF-8).
+    for (const size of [0, 1, 2, 3, 49_151, 49_152, 49_153, 98_305, 390_000]) {
+      const data = randomBytes(size);
+      const xml = `<rsp:Stream Name="stdin" CommandId="é">${PAYLOAD_PLACE}</rsp:Stream><x>ü</x>`;
+      const expected = Buffer.from(
+        xml.replace(PAYLOAD_PLACE, () => data.toString("base64")),
+        "utf8",
+      );
+      assert.deepEqual(messageWithPayload(xml, data), expected, `${size} bytes`);
+      const parsed = parseEnvelope(
+        messageWithPayload(`<s:Envelope ${NS}><s:Body>${xml}</s:Body></s:Envelope>`, data),
+      );
+      const stream = child(parsed.body, "Stream");
+      assert.deepEqual(streamBytes(text(stream), parsed.payloads), data, `${size} bytes parsed`);
+    }
+    assert.throws(() => messageWithPayload("<a/>", Buffer.from("x")), /no place/);
   });
 });

@@ -220,6 +220,35 @@ describe("posix upload", () => {
     assert.equal(statSync(path).mode & 0o777, 0o666 & ~umask);
   });
 
+  test("leaves a destination that holds the same bytes untouched, and says so", async () => {
+    const dir = freshDir("upload-same");
+    for (const size of [0, 1, 70_000, 5 * 1024 * 1024]) {
+      const path = join(dir, `same-${size}`);
+      const content = randomBytes(size);
+      writeFileSync(path, content);
+      chmodSync(path, 0o640);
+      const past = new Date("2001-02-03T04:05:06Z");
+      utimesSync(path, past, past);
+      const inode = statSync(path).ino;
+      const same = await run(scripts.upload(path), uploadStream(content));
+      assert.equal(same.code, 0, same.stderr);
+      assert.equal(same.stdout.trim(), "unchanged", `${size}`);
+      assert.equal(statSync(path).ino, inode, `${size}: the file was replaced`);
+      assert.equal(statSync(path).mtime.getTime(), past.getTime(), `${size}: rewritten`);
+      assert.equal(statSync(path).mode & 0o777, 0o640);
+      if (size === 0) continue;
+      // Same length, other bytes: replaced, keeping the mode.
+      const other = Buffer.from(content);
+      other[size >> 1] = other[size >> 1]! ^ 1;
+      const replaced = await run(scripts.upload(path), uploadStream(other));
+      assert.equal(replaced.code, 0, replaced.stderr);
+      assert.equal(replaced.stdout.trim(), "replaced", `${size}`);
+      assert.ok(readFileSync(path).equals(other), `${size}`);
+      assert.equal(statSync(path).mode & 0o777, 0o640);
+    }
+    assert.deepEqual(leftovers(dir), []);
+  });
+
   test("replacing a file keeps its permission bits, without setuid, setgid or sticky", async () => {
     const dir = freshDir("upload-mode");
     for (const [before, after] of [

@@ -243,6 +243,29 @@ describe("PowerShell upload, in pwsh", () => {
     const result = await run(scripts.upload(path), uploadStream(Buffer.from("new")));
     assert.equal(result.code, 0, result.stderr);
     assert.equal(readFileSync(path, "utf8"), "new");
+    assert.equal(result.stdout.trim(), "replaced");
+    assert.deepEqual(leftovers(dir), []);
+  });
+
+  pwshTest("leaves a destination that holds the same bytes untouched, and says so", async () => {
+    const dir = freshDir("upload-same");
+    const path = join(dir, "target");
+    const content = randomBytes(70_000);
+    writeFileSync(path, content);
+    const past = new Date("2001-02-03T04:05:06Z");
+    utimesSync(path, past, past);
+    const same = await run(scripts.upload(path), uploadStream(content));
+    assert.equal(same.code, 0, same.stderr);
+    assert.equal(same.stdout.trim(), "unchanged");
+    assert.equal(statSync(path).mtime.getTime(), past.getTime(), "the file was rewritten");
+    assert.deepEqual(leftovers(dir), []);
+    // Same length, other bytes: replaced.
+    const other = Buffer.from(content);
+    other[35_000] = other[35_000]! ^ 1;
+    const replaced = await run(scripts.upload(path), uploadStream(other));
+    assert.equal(replaced.code, 0, replaced.stderr);
+    assert.equal(replaced.stdout.trim(), "replaced");
+    assert.ok(readFileSync(path).equals(other));
     assert.deepEqual(leftovers(dir), []);
   });
 
