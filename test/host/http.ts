@@ -469,8 +469,8 @@ export class WsmanListener {
       log.count("plaintextMessages");
     }
 
-    const seal = (xml: string, status: number): Reply => {
-      const plain = Buffer.from(xml, "utf8");
+    const seal = (xml: string | Buffer, status: number): Reply => {
+      const plain = typeof xml === "string" ? Buffer.from(xml, "utf8") : xml;
       log.noteResponseEnvelope(plain.length);
       if (sealed && context?.complete) {
         return {

@@ -86,7 +86,7 @@ for (const persona of ["posix", "windows"] as const) {
         size: data.length,
         onProgress: ({ sent }) => progress.push(sent),
       });
-      assert.deepEqual(result, { sha256: sha256(data), size: data.length });
+      assert.deepEqual(result, { sha256: sha256(data), size: data.length, replaced: true });
       assert.ok(readFileSync(target).equals(data));
       assert.equal(progress.at(-1), data.length);
       assert.ok(progress.length >= 3);
@@ -173,7 +173,7 @@ for (const persona of ["posix", "windows"] as const) {
       assert.deepEqual((await unlimited.stat(join(dir, "absent"))).exists, false);
     });
 
-    test("an upload and parallel commands share one connection: one handshake", async (t) => {
+    test("an upload and parallel commands share one connection, two at most under load", async (t) => {
       if (!ready(t)) return;
       const shared = new WinRMClient({
         host: "127.0.0.1",
@@ -194,9 +194,12 @@ for (const persona of ["posix", "windows"] as const) {
         assert.ok(readFileSync(destination).equals(data));
         echoed.forEach((result, n) => assert.equal(result.stdout.toString(), `beside-${n}\n`));
         // The upload script reads all its input before it writes, so its Sends never wait for a
-        // Receive, and the pool has no reason to open a second connection.
-        assert.equal(host.log.counters.authentications - before, 1);
-        assert.equal(shared.connectionCount, 1);
+        // Receive and need no connection of their own. The pool opens a second connection only
+        // when a Receive has been held 50 ms while others wait (HELD_RECEIVE_MS), which a loaded
+        // machine can cause (the upload's last Receive waits for the script to finish), and
+        // never one per command: at most two, one login each.
+        assert.ok(shared.connectionCount <= 2, `${shared.connectionCount} connections`);
+        assert.equal(host.log.counters.authentications - before, shared.connectionCount);
       } finally {
         await shared.close();
       }

@@ -159,17 +159,30 @@ export function writeBase64(bytes: Uint8Array, out: Buffer, at: number): number 
   return position;
 }
 
+/**
+ * `xml` as UTF-8 with the base64 of each of `payloads` in place of the PAYLOAD_PLACEs it holds,
+ * in order: one each.
+ */
+export function messageWithPayloads(xml: string, payloads: readonly Uint8Array[]): Buffer {
+  const parts = xml.split(PAYLOAD_PLACE);
+  if (parts.length !== payloads.length + 1) {
+    throw new Error(
+      `the message has ${parts.length - 1} places for payloads, not ${payloads.length}`,
+    );
+  }
+  let size = 0;
+  for (const part of parts) size += Buffer.byteLength(part, "utf8");
+  for (const payload of payloads) size += base64Length(payload.byteLength);
+  const out = Buffer.allocUnsafe(size);
+  let position = out.write(parts[0]!, 0, "utf8");
+  for (let index = 0; index < payloads.length; index++) {
+    position = writeBase64(payloads[index]!, out, position);
+    position += out.write(parts[index + 1]!, position, "utf8");
+  }
+  return out.subarray(0, position);
+}
+
 /** `xml` as UTF-8 with the base64 of `payload` in place of PAYLOAD_PLACE, which it must hold. */
 export function messageWithPayload(xml: string, payload: Uint8Array): Buffer {
-  const place = xml.indexOf(PAYLOAD_PLACE);
-  if (place < 0) throw new Error("the message has no place for its payload");
-  const head = xml.slice(0, place);
-  const tail = xml.slice(place + PAYLOAD_PLACE.length);
-  const headBytes = Buffer.byteLength(head, "utf8");
-  const out = Buffer.allocUnsafe(
-    headBytes + base64Length(payload.byteLength) + Buffer.byteLength(tail, "utf8"),
-  );
-  out.write(head, 0, "utf8");
-  const afterPayload = writeBase64(payload, out, headBytes);
-  return out.subarray(0, afterPayload + out.write(tail, afterPayload, "utf8"));
+  return messageWithPayloads(xml, [payload]);
 }

@@ -229,6 +229,6 @@ describe("WS-Management envelopes (DSP0226, MS-WSMV 2.2.4)", () => {
       const stream = child(parsed.body, "Stream");
       assert.deepEqual(streamBytes(text(stream), parsed.payloads), data, `${size} bytes parsed`);
     }
-    assert.throws(() => messageWithPayload("<a/>", Buffer.from("x")), /no place/);
+    assert.throws(() => messageWithPayload("<a/>", Buffer.from("x")), /0 places/);
   });
 });
