@@ -184,8 +184,9 @@ function uploadScript(destination: string): string {
     `fi`,
     `m=; s=`,
     `if [ -f "$p" ]; then o=$(stat -L -c '%a %s' -- "$p" 2>/dev/null) || o=$(stat -L -f '%Lp %z' -- "$p" 2>/dev/null) || o=; set -- $o; m=$1; s=$2; fi`,
-    // Same size: compare the content; a destination that cannot be read is simply replaced.
-    `if [ "$s" = "$n" ] && sha256_stdin "$n" < "$p" 2>/dev/null && [ "$h" = "$want" ]; then echo unchanged; exit 0; fi`,
+    // Same size: compare the content; a destination that cannot be read is simply replaced
+    // (stderr is redirected first, so that the failed redirection of stdin says nothing).
+    `if [ "$s" = "$n" ] && sha256_stdin "$n" 2>/dev/null < "$p" && [ "$h" = "$want" ]; then echo unchanged; exit 0; fi`,
     // The last three octal digits of the mode: its permission bits, without setuid, setgid
     // and sticky.
     `case $m in ''|*[!0-7]*) m=$((0666 & ~0$(umask))); m=$(printf '%o' "$m") ;; *) m=00$m; m=\${m#"\${m%???}"} ;; esac`,

@@ -28,7 +28,15 @@ import {
   UPLOAD_TEMP_PREFIX,
   WRONG_TYPE_EXIT,
 } from "../../../../provider/winrm/scripts";
-import { leftovers, run, sha256, start, uploadStream, withHiddenFile } from "./support";
+import {
+  leftovers,
+  run,
+  sha256,
+  start,
+  uploadStream,
+  withHiddenFile,
+  withoutPermissionBypass,
+} from "./support";
 
 const scripts = scriptsFor("posix");
 
@@ -246,6 +254,26 @@ describe("posix upload", () => {
       assert.ok(readFileSync(path).equals(other), `${size}`);
       assert.equal(statSync(path).mode & 0o777, 0o640);
     }
+    assert.deepEqual(leftovers(dir), []);
+  });
+
+  test("a destination of the same size that cannot be read is replaced, saying nothing of it", async () => {
+    const dir = freshDir("upload-unreadable");
+    const path = join(dir, "target");
+    const content = randomBytes(1000);
+    writeFileSync(path, content);
+    chmodSync(path, 0o200); // write-only: the comparison cannot read it
+    const result = await run(
+      scripts.upload(path),
+      uploadStream(content),
+      withoutPermissionBypass(),
+    );
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout.trim(), "replaced");
+    assert.equal(result.stderr, "");
+    assert.equal(statSync(path).mode & 0o777, 0o200);
+    chmodSync(path, 0o600);
+    assert.ok(readFileSync(path).equals(content));
     assert.deepEqual(leftovers(dir), []);
   });
 
