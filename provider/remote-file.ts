@@ -262,6 +262,7 @@ async function place(
     let reported = 0;
     const upload = files.upload(source(), inputs.path, {
       size: local.size,
+      known: local,
       timeoutMs: inputs.timeout === undefined ? undefined : inputs.timeout * 1000,
       onProgress: ({ sent, total }) => {
         if (sent - reported >= PROGRESS_STEP) {

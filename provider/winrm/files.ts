@@ -17,6 +17,7 @@ import { type BundleEntry, writeBundle } from "./bundle";
 import { type ByteSource, type CommandResult, rechunk, type RunOptions } from "./winrs/command";
 import {
   type FileStat,
+  type KnownContent,
   type RemoteInvocation,
   type RemoteScripts,
   RESTRICTED_LANGUAGE_EXIT,
@@ -53,6 +54,12 @@ export interface UploadProgress {
 export interface UploadOptions {
   /** Size of the source, when known, for progress reports. */
   size?: number;
+  /**
+   * The source's SHA-256 and size, when the caller hashed it before (RemoteFile does): the
+   * host then checks the content against them, with no trailer on the stream, and a source
+   * that changed in between fails the upload (the destination is left as it was).
+   */
+  known?: KnownContent;
   onProgress?: (progress: UploadProgress) => void;
   timeoutMs?: number;
 }
@@ -178,7 +185,8 @@ export class RemoteFiles {
     options: UploadOptions = {},
   ): Promise<UploadResult> {
     // The script creates the destination's folder too: one command per upload.
-    const invocation = this.scripts.upload(destination);
+    const known = options.known;
+    const invocation = this.scripts.upload(destination, known);
     const hash = createHash("sha256");
     let size = 0;
     async function* withTrailer(): AsyncGenerator<Buffer> {
@@ -187,7 +195,7 @@ export class RemoteFiles {
         size += chunk.length;
         yield chunk;
       }
-      yield Buffer.from(hash.copy().digest("hex"), "latin1");
+      if (known === undefined) yield Buffer.from(hash.copy().digest("hex"), "latin1");
     }
     // Progress counts what the host has accepted, not what was read: reads run ahead.
     const report = options.onProgress;
@@ -201,6 +209,14 @@ export class RemoteFiles {
       : undefined;
     const result = await this.stream(invocation, withTrailer(), options.timeoutMs, onStdinSent);
     const sha256 = hash.digest("hex");
+    if (known !== undefined && (sha256 !== known.sha256 || size !== known.size)) {
+      // The host checked what arrived against the hash the upload began with, so it kept
+      // the destination as it was.
+      throw new IntegrityError(
+        `the content for ${destination} changed while it was being uploaded (it no longer ` +
+          `hashes to ${known.sha256}); the destination was left unchanged: run the update again`,
+      );
+    }
     if (result.exitCode === UPLOAD_HASH_MISMATCH_EXIT) {
       throw new IntegrityError(
         `the upload to ${destination} arrived corrupted (its SHA-256 did not match ${sha256}); ` +

@@ -22,7 +22,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { after, before, describe, test, type TestContext } from "node:test";
-import { CommandFailedError, TimeoutError, UnsupportedError } from "../../provider/errors";
+import {
+  CommandFailedError,
+  IntegrityError,
+  TimeoutError,
+  UnsupportedError,
+} from "../../provider/errors";
 import { WinRMClient } from "../../provider/winrm/client";
 import { type Host, startHost } from "../host";
 import { findPwsh } from "../host/shell";
@@ -99,6 +104,33 @@ for (const persona of ["posix", "windows"] as const) {
         readdirSync(join(dir, "new", "deep")).filter((name) =>
           name.startsWith(".pulumi-winrm-upload-"),
         ),
+        [],
+      );
+    });
+
+    test("an upload with its hash named beforehand: one command, and a source that changed is refused", async (t) => {
+      if (!ready(t)) return;
+      const files = await client.files();
+      const data = randomBytes(2 * 1024 * 1024 + 1);
+      const target = join(dir, "known", "upload.bin");
+      const known = { sha256: sha256(data), size: data.length };
+      const commands = host.log.counters.commandsRun;
+      const result = await files.upload(data, target, { known });
+      assert.deepEqual(result, { ...known, replaced: true });
+      assert.equal(host.log.counters.commandsRun - commands, 1);
+      assert.ok(readFileSync(target).equals(data));
+      assert.equal((await files.upload(data, target, { known })).replaced, false);
+      // The source no longer holds what was hashed: the host refuses it, the file stays.
+      const changed = Buffer.from(data);
+      changed[1000] = changed[1000]! ^ 1;
+      await assert.rejects(files.upload(changed, target, { known }), (error: unknown) => {
+        assert.ok(error instanceof IntegrityError, String(error));
+        assert.match(error.message, /changed while it was being uploaded/);
+        return true;
+      });
+      assert.ok(readFileSync(target).equals(data));
+      assert.deepEqual(
+        readdirSync(join(dir, "known")).filter((name) => name.startsWith(".pulumi-winrm-upload-")),
         [],
       );
     });

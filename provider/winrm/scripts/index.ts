@@ -13,6 +13,7 @@ import type { RemoteScripts, ScriptFamily } from "./types";
 
 export type {
   FileStat,
+  KnownContent,
   RemoteInvocation,
   RemotePower,
   RemoteScripts,

@@ -13,6 +13,8 @@ import { posixTree } from "./posix-tree";
 import { FAIL_FUNCTION, ISO8601_FUNCTION, invocation, SHA256_FUNCTIONS } from "./posix-text";
 import { checkRemotePath, quotePosix } from "./quote";
 import {
+  checkedSha256,
+  type KnownContent,
   SHA256_HEX_LENGTH,
   UPLOAD_HASH_MISMATCH_EXIT,
   UPLOAD_TEMP_PREFIX,
@@ -152,8 +154,26 @@ const PREPARE_FOLDER = [
  * they were most of a small upload's time), so the mode and size of the destination come
  * from one `stat`, and arithmetic and text stay in the shell.
  */
-function uploadScript(destination: string): string {
+function uploadScript(destination: string, known?: KnownContent): string {
   const mismatch = UPLOAD_HASH_MISMATCH_EXIT;
+  // The content into $t, its size into $n and the hash it must have into $want: after a
+  // trailer (below), or named in the script by a sender that hashed the content first.
+  const receive =
+    known === undefined
+      ? [
+          `cat > "$t" || exit 1`,
+          `n=$(($(wc -c < "$t"))) || exit 1`,
+          `if [ "$n" -lt ${SHA256_HEX_LENGTH} ]; then`,
+          `  fail "upload stream ended after $n bytes, before its ${SHA256_HEX_LENGTH}-byte SHA-256 trailer" ${mismatch}`,
+          `fi`,
+          `want=$(tail -c ${SHA256_HEX_LENGTH} "$t") || exit 1`,
+          `n=$((n - ${SHA256_HEX_LENGTH}))`,
+          // A dd that failed to truncate leaves the trailer in the file, which then fails the
+          // hash check below: no second count of the bytes is needed.
+          `dd if=/dev/null of="$t" bs=1 seek="$n" 2>/dev/null || fail 'cannot truncate the temporary file' 1`,
+        ]
+      : [`want=${checkedSha256(known)}; n=${known.size}`, `cat > "$t" || exit 1`];
+  const said = known === undefined ? "the stream's trailer says" : "the sender's says";
   return [
     pathLine("p", destination),
     pathLine("d", safeDirectory(destination)),
@@ -167,20 +187,11 @@ function uploadScript(destination: string): string {
     `trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM`,
     // The process id in the name lets a later upload tell a stale file from a live one.
     `t=$(mktemp "$d/${UPLOAD_TEMP_PREFIX}$$-XXXXXXXXXX") || exit 1`,
-    `cat > "$t" || exit 1`,
-    `n=$(($(wc -c < "$t"))) || exit 1`,
-    `if [ "$n" -lt ${SHA256_HEX_LENGTH} ]; then`,
-    `  fail "upload stream ended after $n bytes, before its ${SHA256_HEX_LENGTH}-byte SHA-256 trailer" ${mismatch}`,
-    `fi`,
-    `want=$(tail -c ${SHA256_HEX_LENGTH} "$t") || exit 1`,
-    `n=$((n - ${SHA256_HEX_LENGTH}))`,
-    // A dd that failed to truncate leaves the trailer in the file, which then fails the hash
-    // check below: no second count of the bytes is needed.
-    `dd if=/dev/null of="$t" bs=1 seek="$n" 2>/dev/null || fail 'cannot truncate the temporary file' 1`,
+    ...receive,
     `sha256_stdin "$n" < "$t" || exit 1`,
     `case $want in *[!0-9a-f]*) want='(not a hex digest)' ;; esac`,
     `if [ "$h" != "$want" ]; then`,
-    `  fail "SHA-256 mismatch: the content hashes to $h, the stream's trailer says $want" ${mismatch}`,
+    `  fail "SHA-256 mismatch: the content hashes to $h, ${said} $want" ${mismatch}`,
     `fi`,
     `m=; s=`,
     `if [ -f "$p" ]; then o=$(stat -L -c '%a %s' -- "$p" 2>/dev/null) || o=$(stat -L -f '%Lp %z' -- "$p" 2>/dev/null) || o=; set -- $o; m=$1; s=$2; fi`,
@@ -212,7 +223,8 @@ export const posixScripts: RemoteScripts = Object.freeze({
   parseStat: parseStatOutput,
   remove: (path: string, options: RemoveOptions = {}) => invocation(removeScript(path, options)),
   mkdirp: (path: string) => invocation(mkdirpScript(path)),
-  upload: (destination: string) => invocation(uploadScript(destination)),
+  upload: (destination: string, known?: KnownContent) =>
+    invocation(uploadScript(destination, known)),
   power: posixPower,
   tree: posixTree,
 } as const);

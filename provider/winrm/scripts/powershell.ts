@@ -16,6 +16,8 @@ import { powerShellTree } from "./powershell-tree";
 import { compact } from "./powershell-text";
 import { checkRemotePath, quotePowerShell } from "./quote";
 import {
+  checkedSha256,
+  type KnownContent,
   SHA256_HEX_LENGTH,
   UPLOAD_HASH_MISMATCH_EXIT,
   UPLOAD_TEMP_PREFIX,
@@ -252,27 +254,13 @@ const MKDIRP_BODY = operation(
  * temporary file can remain, named with its process id: the next upload into the folder
  * removes it (above).
  */
-const UPLOAD_BODY = operation(
-  "upload",
-  `
-  $d = [IO.Path]::GetDirectoryName($p)
-  if ([IO.File]::Exists($d)) { Fail ('upload: ' + $d + ': exists and is not a directory') ${WRONG_TYPE_EXIT} }
-  [void][IO.Directory]::CreateDirectory($d)
-  $x = '${UPLOAD_TEMP_PREFIX}'
-  foreach ($s in [IO.Directory]::GetFiles($d, $x + '*')) {
-    $n = [IO.Path]::GetFileName($s)
-    $q = 0
-    if ($n.EndsWith('.old') -or -not [int]::TryParse($n.Substring($x.Length).Split('-')[0], [ref]$q)) { continue }
-    if ($null -eq (Get-Process -Id $q -ErrorAction Ignore)) { try { [IO.File]::Delete($s) } catch { } }
-  }
-  if ([IO.Directory]::Exists($p)) { Fail ('upload: ' + $p + ': is a directory') ${WRONG_TYPE_EXIT} }
-  $t = [IO.Path]::Combine($d, $x + $PID + '-' + [Guid]::NewGuid().ToString('N'))
-  $sha = New-Object Security.Cryptography.SHA256CryptoServiceProvider
-  $f = $null
-  $ok = $false
-  try {
-    $f = New-Object IO.FileStream($t, [IO.FileMode]::CreateNew, [IO.FileAccess]::Write, [IO.FileShare]::None, 1048576)
-    $r = New-Object IO.StreamReader([Console]::OpenStandardInput(), [Text.Encoding]::ASCII, $false, 1048576)
+/**
+ * How the upload receives its content into $f, hashing it into $sha, and sets $got (the hex
+ * SHA-256 of what arrived) and $want (what it must be). With a trailer (see UPLOAD_BODY's
+ * comment), the last 64 bytes are held back from every line; when the sender named the hash
+ * in the script ($want set before), each line is written as it is decoded, with no copy.
+ */
+const RECEIVE_WITH_TRAILER = `    $r = New-Object IO.StreamReader([Console]::OpenStandardInput(), [Text.Encoding]::ASCII, $false, 1048576)
     $h = New-Object byte[] ${SHA256_HEX_LENGTH}
     $n = 0
     while ($null -ne ($l = $r.ReadLine())) {
@@ -295,7 +283,40 @@ const UPLOAD_BODY = operation(
     if ($n -lt ${SHA256_HEX_LENGTH}) { Fail ('upload: ' + $p + ': no SHA-256 trailer') ${UPLOAD_HASH_MISMATCH_EXIT} }
     [void]$sha.TransformFinalBlock($h, 0, 0)
     $got = [BitConverter]::ToString($sha.Hash).Replace('-', '').ToLowerInvariant()
-    $want = [Text.Encoding]::ASCII.GetString($h, 0, ${SHA256_HEX_LENGTH})
+    $want = [Text.Encoding]::ASCII.GetString($h, 0, ${SHA256_HEX_LENGTH})`;
+
+const RECEIVE_KNOWN = `    $r = New-Object IO.StreamReader([Console]::OpenStandardInput(), [Text.Encoding]::ASCII, $false, 1048576)
+    while ($null -ne ($l = $r.ReadLine())) {
+      if ($l.Length -eq 0) { continue }
+      $b = [Convert]::FromBase64String($l)
+      $f.Write($b, 0, $b.Length)
+      [void]$sha.TransformBlock($b, 0, $b.Length, $null, 0)
+    }
+    [void]$sha.TransformFinalBlock((New-Object byte[] 0), 0, 0)
+    $got = [BitConverter]::ToString($sha.Hash).Replace('-', '').ToLowerInvariant()`;
+
+const uploadBody = (receive: string) =>
+  operation(
+    "upload",
+    `
+  $d = [IO.Path]::GetDirectoryName($p)
+  if ([IO.File]::Exists($d)) { Fail ('upload: ' + $d + ': exists and is not a directory') ${WRONG_TYPE_EXIT} }
+  [void][IO.Directory]::CreateDirectory($d)
+  $x = '${UPLOAD_TEMP_PREFIX}'
+  foreach ($s in [IO.Directory]::GetFiles($d, $x + '*')) {
+    $n = [IO.Path]::GetFileName($s)
+    $q = 0
+    if ($n.EndsWith('.old') -or -not [int]::TryParse($n.Substring($x.Length).Split('-')[0], [ref]$q)) { continue }
+    if ($null -eq (Get-Process -Id $q -ErrorAction Ignore)) { try { [IO.File]::Delete($s) } catch { } }
+  }
+  if ([IO.Directory]::Exists($p)) { Fail ('upload: ' + $p + ': is a directory') ${WRONG_TYPE_EXIT} }
+  $t = [IO.Path]::Combine($d, $x + $PID + '-' + [Guid]::NewGuid().ToString('N'))
+  $sha = New-Object Security.Cryptography.SHA256CryptoServiceProvider
+  $f = $null
+  $ok = $false
+  try {
+    $f = New-Object IO.FileStream($t, [IO.FileMode]::CreateNew, [IO.FileAccess]::Write, [IO.FileShare]::None, 1048576)
+${receive}
     if ($got -cne $want) { Fail ('upload: ' + $p + ': SHA-256 mismatch: ' + $got) ${UPLOAD_HASH_MISMATCH_EXIT} }
     $z = $f.Length
     $f.Dispose()
@@ -340,7 +361,10 @@ const UPLOAD_BODY = operation(
   if ($same) { Say 'unchanged' } else { Say 'replaced' }
   exit 0
 `,
-);
+  );
+
+const UPLOAD_BODY = uploadBody(RECEIVE_WITH_TRAILER);
+const UPLOAD_KNOWN_BODY = uploadBody(RECEIVE_KNOWN);
 
 /**
  * The runScript bootstrap. It runs the user's script as `powershell.exe -NoProfile
@@ -462,7 +486,10 @@ export const powerShellSources = Object.freeze({
   remove: (path: string, options: RemoveOptions = {}) =>
     withPath(path, options.recursive ? REMOVE_RECURSIVE_BODY : REMOVE_BODY),
   mkdirp: (path: string) => withPath(path, MKDIRP_BODY),
-  upload: (path: string) => withPath(path, UPLOAD_BODY),
+  upload: (path: string, known?: KnownContent) =>
+    known === undefined
+      ? withPath(path, UPLOAD_BODY)
+      : withPath(path, `$want = '${checkedSha256(known)}'\n${UPLOAD_KNOWN_BODY}`),
 });
 
 /** The Windows PowerShell family. */
@@ -479,7 +506,8 @@ export function powerShellScripts(options: PowerShellOptions = {}): RemoteScript
     parseStat: parseStatOutput,
     remove: (path: string, opts?: RemoveOptions) => run(powerShellSources.remove(path, opts)),
     mkdirp: (path: string) => run(powerShellSources.mkdirp(path)),
-    upload: (path: string) => run(powerShellSources.upload(path), "base64-lines"),
+    upload: (path: string, known?: KnownContent) =>
+      run(powerShellSources.upload(path, known), "base64-lines"),
     power: powerShellPower((script) => run(script)),
     tree: powerShellTree({ operation, withPath, run }),
   } as const);

@@ -66,8 +66,14 @@ export interface RemoteScripts {
    * beside the destination, verifies the hash and only then moves it over the destination.
    * Exit code 0 on success, UPLOAD_HASH_MISMATCH_EXIT when the content does not verify (or the
    * stream ended before its trailer); no partial file is ever left at the destination.
+   * A destination that already holds the same bytes is left untouched; stdout says `unchanged`
+   * or `replaced`.
+   *
+   * With `known` (the sender hashed the content before sending it, as RemoteFile does), the
+   * hash and size are in the script and stdin carries the content alone: the script needs no
+   * trailer handling (on POSIX three process starts fewer; in PowerShell no copy per line).
    */
-  upload(destination: string): RemoteInvocation;
+  upload(destination: string, known?: KnownContent): RemoteInvocation;
   /** Restarting the host and telling when it booted (the Reboot resource). */
   readonly power: RemotePower;
   /** A folder's files as a whole (the RemoteArchive resource). */
@@ -117,6 +123,21 @@ export interface RemotePower {
    * restart already scheduled by someone else is replaced by this one, and stdout says so.
    */
   restart(message: string, delaySeconds: number): RemoteInvocation;
+}
+
+/** What the sender of an upload knows of the content before sending it. */
+export interface KnownContent {
+  /** Lowercase hex SHA-256. */
+  sha256: string;
+  size: number;
+}
+
+/** The known content's SHA-256, checked to be what a script may hold verbatim: 64 hex digits. */
+export function checkedSha256(known: KnownContent): string {
+  if (!/^[0-9a-f]{64}$/.test(known.sha256) || !Number.isSafeInteger(known.size) || known.size < 0) {
+    throw new TypeError("an upload's known content needs a lowercase hex SHA-256 and a size");
+  }
+  return known.sha256;
 }
 
 /** Exit code of an upload whose content does not match its SHA-256 trailer. */

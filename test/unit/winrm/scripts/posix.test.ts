@@ -257,6 +257,54 @@ describe("posix upload", () => {
     assert.deepEqual(leftovers(dir), []);
   });
 
+  test("with the hash named in the script: no trailer, verified, unchanged when the same", async () => {
+    const dir = freshDir("upload-known");
+    for (const size of [0, 1, 65, 1 << 20, 5 * 1024 * 1024]) {
+      for (const name of NASTY_NAMES.slice(0, 3)) {
+        const path = join(dir, `${size}-${name}`);
+        const content = randomBytes(size);
+        const known = { sha256: sha256(content), size };
+        const result = await run(scripts.upload(path, known), content);
+        assert.equal(result.code, 0, result.stderr);
+        assert.equal(result.stdout.trim(), "replaced");
+        assert.ok(readFileSync(path).equals(content), `${size} ${name}`);
+        const again = await run(scripts.upload(path, known), content);
+        assert.equal(again.stdout.trim(), "unchanged", `${size} ${name}`);
+      }
+    }
+    assert.deepEqual(leftovers(dir), []);
+    // Bytes that do not hash to the named SHA-256 (one byte short, or other bytes): refused,
+    // the old file kept, nothing left.
+    const path = join(dir, "target");
+    writeFileSync(path, "previous");
+    const content = randomBytes(5000);
+    for (const sent of [content.subarray(0, 4999), randomBytes(5000)]) {
+      const known = { sha256: sha256(content), size: 5000 };
+      const wrong = await run(scripts.upload(path, known), sent);
+      assert.equal(wrong.code, UPLOAD_HASH_MISMATCH_EXIT, wrong.stderr);
+      assert.match(wrong.stderr, /SHA-256 mismatch/);
+      assert.equal(readFileSync(path, "utf8"), "previous");
+      assert.deepEqual(leftovers(dir), []);
+    }
+  });
+
+  test("a named hash or size that is not what a script may hold verbatim is refused", () => {
+    for (const known of [
+      { sha256: "A".repeat(64), size: 1 },
+      { sha256: `${"0".repeat(62)}'x`, size: 1 },
+      { sha256: "0".repeat(63), size: 1 },
+      { sha256: "0".repeat(64), size: -1 },
+      { sha256: "0".repeat(64), size: 1.5 },
+    ]) {
+      assert.throws(() => scripts.upload("/tmp/x", known), TypeError, JSON.stringify(known));
+      assert.throws(
+        () => scriptsFor("powershell").upload("C:\\x", known),
+        TypeError,
+        JSON.stringify(known),
+      );
+    }
+  });
+
   test("a destination of the same size that cannot be read is replaced, saying nothing of it", async () => {
     const dir = freshDir("upload-unreadable");
     const path = join(dir, "target");

@@ -247,6 +247,40 @@ describe("PowerShell upload, in pwsh", () => {
     assert.deepEqual(leftovers(dir), []);
   });
 
+  pwshTest(
+    "with the hash named in the script: no trailer, verified, unchanged when the same",
+    async () => {
+      const dir = freshDir("upload-known");
+      for (const [size, name] of [
+        [0, "empty"],
+        [65, `it's "quoted"`],
+        [(1 << 20) + 5, "wild[card]*? ünïcødé-😀"],
+      ] as const) {
+        const path = join(dir, `${size}-${name}`);
+        const content = randomBytes(size);
+        const known = { sha256: sha256(content), size };
+        const result = await run(scripts.upload(path, known), content);
+        assert.equal(result.code, 0, result.stderr);
+        assert.equal(result.stdout.trim(), "replaced");
+        assert.ok(readFileSync(path).equals(content), `${size} ${name}`);
+        const again = await run(scripts.upload(path, known), content);
+        assert.equal(again.stdout.trim(), "unchanged", `${size} ${name}`);
+      }
+      // Bytes that do not hash to the named SHA-256: refused, the old file kept, nothing left.
+      const path = join(dir, "target");
+      writeFileSync(path, "previous");
+      const content = randomBytes(5000);
+      const wrong = await run(
+        scripts.upload(path, { sha256: sha256(Buffer.from("x")), size: 5000 }),
+        content,
+      );
+      assert.equal(wrong.code, UPLOAD_HASH_MISMATCH_EXIT, wrong.stderr);
+      assert.match(wrong.stderr, /SHA-256 mismatch/);
+      assert.equal(readFileSync(path, "utf8"), "previous");
+      assert.deepEqual(leftovers(dir), []);
+    },
+  );
+
   pwshTest("leaves a destination that holds the same bytes untouched, and says so", async () => {
     const dir = freshDir("upload-same");
     const path = join(dir, "target");
