@@ -29,6 +29,7 @@ import {
   WRONG_TYPE_EXIT,
 } from "../../../../provider/winrm/scripts";
 import {
+  assertKnownUploadRoundTrip,
   leftovers,
   run,
   sha256,
@@ -261,15 +262,7 @@ describe("posix upload", () => {
     const dir = freshDir("upload-known");
     for (const size of [0, 1, 65, 1 << 20, 5 * 1024 * 1024]) {
       for (const name of NASTY_NAMES.slice(0, 3)) {
-        const path = join(dir, `${size}-${name}`);
-        const content = randomBytes(size);
-        const known = { sha256: sha256(content), size };
-        const result = await run(scripts.upload(path, known), content);
-        assert.equal(result.code, 0, result.stderr);
-        assert.equal(result.stdout.trim(), "replaced");
-        assert.ok(readFileSync(path).equals(content), `${size} ${name}`);
-        const again = await run(scripts.upload(path, known), content);
-        assert.equal(again.stdout.trim(), "unchanged", `${size} ${name}`);
+        await assertKnownUploadRoundTrip(scripts, join(dir, `${size}-${name}`), randomBytes(size));
       }
     }
     assert.deepEqual(leftovers(dir), []);

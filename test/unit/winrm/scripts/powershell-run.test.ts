@@ -42,6 +42,7 @@ import { findPwsh } from "../../../host/shell";
 import { fnmatchLiteral, fsFaultsEnv } from "../../../support/fs-faults";
 import { havePwsh } from "../../../support/pwsh";
 import {
+  assertKnownUploadRoundTrip,
   leftovers,
   run,
   type RunResult,
@@ -256,15 +257,7 @@ describe("PowerShell upload, in pwsh", () => {
         [65, `it's "quoted"`],
         [(1 << 20) + 5, "wild[card]*? ünïcødé-😀"],
       ] as const) {
-        const path = join(dir, `${size}-${name}`);
-        const content = randomBytes(size);
-        const known = { sha256: sha256(content), size };
-        const result = await run(scripts.upload(path, known), content);
-        assert.equal(result.code, 0, result.stderr);
-        assert.equal(result.stdout.trim(), "replaced");
-        assert.ok(readFileSync(path).equals(content), `${size} ${name}`);
-        const again = await run(scripts.upload(path, known), content);
-        assert.equal(again.stdout.trim(), "unchanged", `${size} ${name}`);
+        await assertKnownUploadRoundTrip(scripts, join(dir, `${size}-${name}`), randomBytes(size));
       }
       // Bytes that do not hash to the named SHA-256: refused, the old file kept, nothing left.
       const path = join(dir, "target");

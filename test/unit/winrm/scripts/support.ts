@@ -5,13 +5,18 @@
  * The child leads its own process group so a test can signal the whole command, as a host
  * terminating it would.
  */
+import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { chmodSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawn, type ChildProcess } from "node:child_process";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { type RemoteInvocation, UPLOAD_TEMP_PREFIX } from "../../../../provider/winrm/scripts";
+import {
+  type RemoteInvocation,
+  type RemoteScripts,
+  UPLOAD_TEMP_PREFIX,
+} from "../../../../provider/winrm/scripts";
 import { stdinEncoder } from "../../../../provider/winrm/scripts/stdin";
 import { findPwsh, inConstrainedLanguage } from "../../../host/shell";
 import { splitWindowsCommandLine } from "../../../host/windows-command-line";
@@ -137,4 +142,22 @@ export async function withHiddenFile(
     chmodSync(locked, 0o755);
   }
   return path;
+}
+
+/**
+ * An upload whose SHA-256 and size are named in the script (no trailer): it must place
+ * `content` at `path` saying `replaced`, then say `unchanged` for the same bytes again.
+ */
+export async function assertKnownUploadRoundTrip(
+  scripts: RemoteScripts,
+  path: string,
+  content: Buffer,
+): Promise<void> {
+  const known = { sha256: sha256(content), size: content.length };
+  const result = await run(scripts.upload(path, known), content);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stdout.trim(), "replaced", path);
+  assert.ok(readFileSync(path).equals(content), path);
+  const again = await run(scripts.upload(path, known), content);
+  assert.equal(again.stdout.trim(), "unchanged", path);
 }
