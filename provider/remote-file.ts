@@ -262,7 +262,10 @@ async function place(
     let reported = 0;
     const upload = files.upload(source(), inputs.path, {
       size: local.size,
-      known: local,
+      // The named hash travels in the remote command line, which other accounts on the host
+      // can see (process listings, process-creation audit events); the hash of secret content
+      // must not (see secretOutputs), so that goes as a trailer on stdin as before.
+      known: inputs.secretOutputs === true ? undefined : local,
       timeoutMs: inputs.timeout === undefined ? undefined : inputs.timeout * 1000,
       onProgress: ({ sent, total }) => {
         if (sent - reported >= PROGRESS_STEP) {
