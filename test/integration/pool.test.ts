@@ -34,10 +34,13 @@ describe("the provider's client pool", () => {
   test("a call waiting for a slot when the host's clients are dropped runs on a new client", async () => {
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
+    let holds!: () => void;
+    const holding = new Promise<void>((resolve) => (holds = resolve));
     let first: WinRMClient | undefined;
-    const holding = withClient(connection, async (client) => {
+    const done = withClient(connection, async (client) => {
       first = client;
       assert.equal((await client.run("echo one", [])).exitCode, 0);
+      holds();
       await held;
     });
     // The second call waits: maxConcurrency is 1.
@@ -46,11 +49,15 @@ describe("the provider's client pool", () => {
       second = client;
       return (await client.run("echo two", [])).stdout.toString().trim();
     });
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Dropped only once the first call's command is done and it holds its slot idle: a drop
+    // during the command would cut it (as a restart does), which is not what is tested here.
+    // On a loaded machine that command alone can take longer than any fixed wait.
+    await holding;
+    await new Promise((resolve) => setTimeout(resolve, 50));
     assert.equal(second, undefined, "the second call is still waiting");
     dropHost({ ...connection, host: "127.0.0.1" });
     release();
-    await holding;
+    await done;
     assert.equal(await waiting, "two");
     assert.ok(first && second && first !== second, "the waiting call got a new client");
   });
