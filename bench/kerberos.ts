@@ -11,7 +11,8 @@
  * Usage: npm run bench:kerberos (needs MIT Kerberos: bash test/setup/system.sh).
  */
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from "node:crypto";
-import { createAcceptor, createInitiator } from "../provider/auth/context";
+import { createInitiator } from "../provider/auth/context";
+import { createAcceptor } from "../provider/auth/acceptor-context";
 import { userTable } from "../provider/auth/credentials";
 import { CfxSession } from "../provider/auth/kerberos/cfx";
 import { EncryptionType, KerberosKey } from "../provider/auth/kerberos/crypto";

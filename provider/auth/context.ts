@@ -3,21 +3,15 @@
  * NTLM, Kerberos, and SPNEGO carrying either. `step` is asynchronous because a Kerberos
  * initiator must first get a ticket from a KDC.
  */
-import { AuthenticationError, InvalidArgumentError, ProtocolError } from "../errors";
+import { AuthenticationError, InvalidArgumentError } from "../errors";
 import type { Entropy } from "../crypto/hash";
 import type { Secret } from "./credentials";
-import {
-  type AuthenticatedIdentity,
-  NtlmAcceptor,
-  type NtlmAcceptorOptions,
-  NtlmInitiator,
-} from "./ntlm/context";
+import { type NtlmAcceptor, NtlmInitiator } from "./ntlm/context";
 import { type NtlmSession, SIGNATURE_LENGTH } from "./ntlm/security";
-import { isRawNtlm, SpnegoAcceptor, SpnegoInitiator, type SpnegoMechanism } from "./spnego";
+import { SpnegoInitiator, type SpnegoMechanism } from "./spnego";
+import type { SpnegoAcceptor } from "./spnego-acceptor";
 import type { KerberosMessageSession } from "./kerberos/message-session";
-import { KerberosAcceptor, type KerberosAcceptorOptions } from "./kerberos/gss-acceptor";
-import { KerberosInitiator } from "./kerberos/gss-initiator";
-import { decodeContextToken } from "./kerberos/gss-token";
+import type { KerberosInitiator } from "./kerberos/gss-initiator";
 import type { Credential } from "./kerberos/kdc-client";
 
 /**
@@ -54,11 +48,6 @@ export interface SecurityContext {
   unwrap(header: Uint8Array, data: Uint8Array, options?: { inPlace?: boolean }): Buffer;
 }
 
-export interface AcceptorContext extends SecurityContext {
-  /** Who authenticated; only once complete. */
-  readonly identity: AuthenticatedIdentity;
-}
-
 /** Message protection of an established mechanism. */
 interface Protection {
   wrap(message: Uint8Array): WrappedMessage;
@@ -82,7 +71,7 @@ function ntlmProtection(session: NtlmSession): Protection {
   };
 }
 
-function kerberosProtection(session: KerberosMessageSession): Protection {
+export function kerberosProtection(session: KerberosMessageSession): Protection {
   return {
     wrap: (message) => session.wrap(message),
     unwrap: (header, data) => session.unwrap(header, data),
@@ -90,7 +79,7 @@ function kerberosProtection(session: KerberosMessageSession): Protection {
 }
 
 /** What each mechanism (bare or inside SPNEGO) presents to the adapter below. */
-interface Mechanism {
+export interface Mechanism {
   readonly complete: boolean;
   readonly mechanism: SpnegoMechanism;
   step(input?: Uint8Array): Buffer | undefined;
@@ -98,7 +87,7 @@ interface Mechanism {
 }
 
 /** Adapts a mechanism to SecurityContext. */
-class MechanismContext implements SecurityContext {
+export class MechanismContext implements SecurityContext {
   constructor(
     protected protocolInUse: AuthProtocol,
     protected inner: Mechanism,
@@ -140,7 +129,7 @@ class MechanismContext implements SecurityContext {
   }
 }
 
-const bareNtlm = (ntlm: NtlmInitiator | NtlmAcceptor): Mechanism => ({
+export const bareNtlm = (ntlm: NtlmInitiator | NtlmAcceptor): Mechanism => ({
   get complete() {
     return ntlm.complete;
   },
@@ -149,7 +138,7 @@ const bareNtlm = (ntlm: NtlmInitiator | NtlmAcceptor): Mechanism => ({
   protection: () => ntlmProtection(ntlm.session),
 });
 
-const spnego = (inner: SpnegoInitiator | SpnegoAcceptor): Mechanism => ({
+export const spnego = (inner: SpnegoInitiator | SpnegoAcceptor): Mechanism => ({
   get complete() {
     return inner.complete;
   },
@@ -172,18 +161,6 @@ const bareKerberosInitiator = (kerberos: KerberosInitiator): Mechanism => ({
     if (input === undefined) return kerberos.initialToken();
     kerberos.acceptReply(input);
     return undefined;
-  },
-  protection: () => kerberosProtection(kerberos.session),
-});
-
-const bareKerberosAcceptor = (kerberos: KerberosAcceptor): Mechanism => ({
-  get complete() {
-    return kerberos.complete;
-  },
-  mechanism: "kerberos",
-  step(input) {
-    if (input === undefined) throw new ProtocolError("Kerberos context token", "none was sent");
-    return kerberos.accept(input);
   },
   protection: () => kerberosProtection(kerberos.session),
 });
@@ -248,6 +225,8 @@ class TicketingInitiatorContext extends MechanismContext {
 
   private async choose(): Promise<Mechanism> {
     const { options } = this;
+    // Loaded here, not at the top: NTLM alone (most runs) never compiles the Kerberos modules.
+    const { KerberosInitiator } = await import("./kerberos/gss-initiator.js");
     const kerberosFrom = (ticket: Credential) =>
       new KerberosInitiator({
         ticket,
@@ -296,92 +275,4 @@ export function createInitiator(options: InitiatorOptions): SecurityContext {
         `expected "negotiate", "kerberos" or "ntlm", got ${String(protocol)}`,
       );
   }
-}
-
-export interface AcceptorOptions extends NtlmAcceptorOptions {
-  /** Which token forms to accept; all by default, as a domain member's listener does. */
-  protocols?: readonly AuthProtocol[];
-  /** The service's Kerberos keys; without them Kerberos is refused and SPNEGO picks NTLM. */
-  kerberos?: KerberosAcceptorOptions;
-  /** False refuses NTLM, bare or in SPNEGO, as a domain that disabled it does. Default true. */
-  allowNtlm?: boolean;
-}
-
-/** Whether a token is a bare Kerberos context token (RFC 4121 4.1), not SPNEGO or NTLM. */
-function isBareKerberos(token: Uint8Array): boolean {
-  try {
-    decodeContextToken(token);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * An acceptor for the HTTP `Negotiate` (and `Kerberos`) schemes: the first token decides whether
- * the client speaks SPNEGO, bare NTLM or bare Kerberos, and `protocol` reports which it chose.
- */
-class NegotiateAcceptorContext extends MechanismContext implements AcceptorContext {
-  private chosen = false;
-  private who: (() => AuthenticatedIdentity) | undefined;
-
-  constructor(private readonly options: AcceptorOptions) {
-    super(AuthProtocol.NEGOTIATE, bareNtlm(new NtlmAcceptor(options)));
-  }
-
-  get identity(): AuthenticatedIdentity {
-    if (!this.inner.complete || this.who === undefined)
-      throw new AuthenticationError("the security context is not established");
-    return this.who();
-  }
-
-  override step(input?: Uint8Array): Promise<Buffer | undefined> {
-    if (!this.chosen) {
-      this.chosen = true;
-      const token = input ?? Buffer.alloc(0);
-      const protocol = isRawNtlm(token)
-        ? AuthProtocol.NTLM
-        : isBareKerberos(token)
-          ? AuthProtocol.KERBEROS
-          : AuthProtocol.NEGOTIATE;
-      const allowed = this.options.protocols ?? [
-        AuthProtocol.NTLM,
-        AuthProtocol.NEGOTIATE,
-        AuthProtocol.KERBEROS,
-      ];
-      if (!allowed.includes(protocol)) {
-        return Promise.reject(new AuthenticationError(`${protocol} tokens are not accepted here`));
-      }
-      if (protocol === AuthProtocol.NTLM && this.options.allowNtlm === false) {
-        return Promise.reject(new AuthenticationError("NTLM is refused here; use Kerberos"));
-      }
-      this.protocolInUse = protocol;
-      if (protocol === AuthProtocol.NTLM) {
-        const ntlm = new NtlmAcceptor(this.options);
-        this.inner = bareNtlm(ntlm);
-        this.who = () => ntlm.identity;
-      } else if (protocol === AuthProtocol.KERBEROS) {
-        if (this.options.kerberos === undefined) {
-          return Promise.reject(
-            new AuthenticationError("this host has no Kerberos keys; Kerberos tokens are refused"),
-          );
-        }
-        const kerberos = new KerberosAcceptor(this.options.kerberos);
-        this.inner = bareKerberosAcceptor(kerberos);
-        this.who = () => {
-          const { user, realm } = kerberos.identity;
-          return { user, domain: realm, workstation: "" };
-        };
-      } else {
-        const negotiator = new SpnegoAcceptor(this.options);
-        this.inner = spnego(negotiator);
-        this.who = () => negotiator.identity;
-      }
-    }
-    return super.step(input ?? Buffer.alloc(0));
-  }
-}
-
-export function createAcceptor(options: AcceptorOptions): AcceptorContext {
-  return new NegotiateAcceptorContext(options);
 }

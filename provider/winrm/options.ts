@@ -6,7 +6,7 @@ import { concealSecret, parseUserName, type Secret } from "../auth/credentials";
 import { InvalidArgumentError } from "../errors";
 import { clientRange, connectionOption } from "./connection-options";
 import type { AuthMethod, EncryptionMode, KerberosOptions, TransportOptions } from "./http/options";
-import { parseKdcAddress } from "../auth/kerberos/kdc-transport";
+import { parseKdcAddress } from "../auth/kerberos/kdc-address";
 import type { WaitProgress } from "./http/host-wait";
 
 export type ScriptFamilyChoice = "auto" | "powershell" | "posix";

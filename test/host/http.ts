@@ -25,7 +25,8 @@
  */
 import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
-import { type AcceptorContext, AuthProtocol, createAcceptor } from "../../provider/auth/context";
+import { AuthProtocol } from "../../provider/auth/context";
+import { type AcceptorContext, createAcceptor } from "../../provider/auth/acceptor-context";
 import { ReplayCache } from "../../provider/auth/kerberos/gss-acceptor";
 import type { KeytabEntry } from "../../provider/auth/kerberos/keytab";
 import type { CredentialLookup } from "../../provider/auth/credentials";

@@ -15,11 +15,11 @@ import { randomBytes, randomInt } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { IntegrityError, KerberosError, ProtocolError } from "../../provider/errors";
 import {
-  createAcceptor,
   createInitiator,
   type SecurityContext,
   type TicketSource,
 } from "../../provider/auth/context";
+import { createAcceptor } from "../../provider/auth/acceptor-context";
 import { userTable } from "../../provider/auth/credentials";
 import { KerberosAcceptor, ReplayCache } from "../../provider/auth/kerberos/gss-acceptor";
 import { KerberosInitiator } from "../../provider/auth/kerberos/gss-initiator";

@@ -10,7 +10,7 @@ import { after, before, describe, test } from "node:test";
 import { KerberosError } from "../../provider/errors";
 import { EncryptionType, KerberosKey } from "../../provider/auth/kerberos/crypto";
 import { KdcClient, type KdcClientOptions } from "../../provider/auth/kerberos/kdc-client";
-import { type KdcAddress, parseKdcAddress } from "../../provider/auth/kerberos/kdc-transport";
+import { type KdcAddress, parseKdcAddress } from "../../provider/auth/kerberos/kdc-address";
 import { parseClientPrincipal, servicePrincipal } from "../../provider/auth/kerberos/principal";
 import { closedPort as closedPortNumber } from "../support/closed-port";
 import {

@@ -25,11 +25,11 @@ import {
   WinRMError,
 } from "../../provider/errors";
 import {
-  createAcceptor,
   createInitiator,
   type SecurityContext,
   type TicketSource,
 } from "../../provider/auth/context";
+import { createAcceptor } from "../../provider/auth/acceptor-context";
 import { userTable } from "../../provider/auth/credentials";
 import { EncryptionType, KerberosKey } from "../../provider/auth/kerberos/crypto";
 import { DerNode } from "../../provider/auth/kerberos/asn1";

@@ -13,12 +13,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import {
-  type AcceptorContext,
-  createAcceptor,
-  createInitiator,
-  type SecurityContext,
-} from "../../provider/auth/context";
+import { createInitiator, type SecurityContext } from "../../provider/auth/context";
+import { type AcceptorContext, createAcceptor } from "../../provider/auth/acceptor-context";
 import { type Secret, userTable } from "../../provider/auth/credentials";
 import { ntHash } from "../../provider/auth/ntlm/crypto";
 import { AuthenticationError, IntegrityError } from "../../provider/errors";

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { Socket } from "node:net";
 import { after, before, describe, test } from "node:test";
-import { type AcceptorContext, createAcceptor } from "../../provider/auth/context";
+import { type AcceptorContext, createAcceptor } from "../../provider/auth/acceptor-context";
 import { userTable } from "../../provider/auth/credentials";
 import { ConnectionLostError, IntegrityError } from "../../provider/errors";
 import { WinRMClient } from "../../provider/winrm/client";

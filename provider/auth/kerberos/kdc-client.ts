@@ -10,7 +10,8 @@ import { randomBytes } from "node:crypto";
 import { KerberosError } from "../../errors";
 import { findProfile, KerberosKey, EncryptionType } from "./crypto/index";
 import { fromKrbError, KrbErrorCode } from "./errors";
-import { exchangeWithKdc, type KdcAddress } from "./kdc-transport";
+import type { KdcAddress } from "./kdc-address";
+import { exchangeWithKdc } from "./kdc-transport";
 import {
   decodeEncKdcReplyPart,
   decodeEtypeInfo,

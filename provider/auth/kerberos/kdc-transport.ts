@@ -6,15 +6,9 @@
  */
 import { createSocket } from "node:dgram";
 import { connect } from "node:net";
-import { InvalidArgumentError, KerberosError } from "../../errors";
+import { KerberosError } from "../../errors";
 import { KrbErrorCode } from "./errors";
-
-export interface KdcAddress {
-  host: string;
-  port: number;
-  /** "auto" (the default): UDP for small requests, TCP otherwise and on RESPONSE_TOO_BIG. */
-  transport?: "auto" | "udp" | "tcp";
-}
+import type { KdcAddress } from "./kdc-address";
 
 /** MIT's udp_preference_limit: requests larger than this go straight to TCP. */
 const UDP_LIMIT = 1465;
@@ -23,22 +17,6 @@ const MAX_REPLY = 1 << 20;
 const DEFAULT_TIMEOUT_MS = 5_000;
 /** How long "auto" waits on UDP before it tries TCP. */
 const UDP_AUTO_TIMEOUT_MS = 1_500;
-
-export function parseKdcAddress(text: string, defaultPort = 88): KdcAddress {
-  const trimmed = text.trim();
-  const transport = /^tcp\//i.test(trimmed) ? "tcp" : /^udp\//i.test(trimmed) ? "udp" : "auto";
-  const rest = trimmed.replace(/^(tcp|udp)\//i, "");
-  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(rest);
-  const plain = /^([^:]+)(?::(\d+))?$/.exec(rest);
-  const match = bracketed ?? plain;
-  if (!match)
-    throw new InvalidArgumentError("kdc", `"${text}" is not a KDC address (host or host:port)`);
-  const port = match[2] === undefined ? defaultPort : Number(match[2]);
-  if (!Number.isInteger(port) || port <= 0 || port > 65535) {
-    throw new InvalidArgumentError("kdc", `"${text}" names port ${match[2]}, which is not a port`);
-  }
-  return { host: match[1]!, port, transport };
-}
 
 function isResponseTooBig(reply: Buffer): boolean {
   // A KRB-ERROR is [APPLICATION 30]; its error-code is [6]. A cheap scan is enough to decide

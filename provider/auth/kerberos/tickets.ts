@@ -16,7 +16,7 @@ import type { Secret } from "../credentials";
 import { readCredentialCache, credentialCachePath } from "./ccache";
 import { EncryptionType } from "./crypto";
 import { type Credential, KdcClient, type LongTermKeys } from "./kdc-client";
-import { type KdcAddress, parseKdcAddress } from "./kdc-transport";
+import { type KdcAddress, parseKdcAddress } from "./kdc-address";
 import { readKeytab } from "./keytab";
 import { loadKrb5Conf, type Krb5Config } from "./krb5-conf";
 import type { PrincipalName } from "./messages";

@@ -8,7 +8,8 @@
  */
 import { type AuthProtocol, createInitiator, type SecurityContext } from "../../auth/context";
 import { tlsServerEndPoint } from "../../auth/channel-bindings";
-import { KerberosTickets } from "../../auth/kerberos/tickets";
+import type { KerberosSettings } from "../../auth/kerberos/tickets";
+import type { Credential } from "../../auth/kerberos/kdc-client";
 import { AuthenticationError, HttpError } from "../../errors";
 import { type HandshakeSocket, type HttpAuthenticator, refusedError } from "./authenticator";
 import { KERBEROS_ENCRYPTED, SPNEGO_ENCRYPTED } from "./encryption";
@@ -30,23 +31,55 @@ function schemeToken(header: string | string[] | undefined, scheme: string): Buf
   return undefined;
 }
 
+/** Gets a service ticket for the host (TicketSource of auth/context). */
+type ServiceTickets = () => Promise<Credential>;
+
 /**
- * The tickets of this client, made once and shared by its connections, when Kerberos is to be
- * tried: always for auth "kerberos"; for "negotiate" only when something configures it (a kdc,
- * keytab or ccache option, or a krb5.conf or credential cache that knows the user's realm), so
- * that a workgroup host costs no KDC lookups.
+ * Whether the settings name anything Kerberos could start from: a KDC, keytab or cache, or a
+ * realm (the `realm` option or user@REALM). Without one, negotiate is NTLM and the Kerberos
+ * modules are never loaded, which keeps a workgroup client's start short.
  */
-function ticketSource(options: TransportOptions): (() => KerberosTickets) | undefined {
-  const settings = {
+function namesKerberos(settings: KerberosSettings): boolean {
+  return Boolean(
+    settings.kdc?.length ||
+    settings.keytab ||
+    settings.ccache ||
+    settings.realm !== undefined ||
+    settings.user.includes("@"),
+  );
+}
+
+/**
+ * The service tickets of this client, decided once and shared by its connections, when Kerberos
+ * is to be tried: always for auth "kerberos"; for "negotiate" only when something configures it
+ * (a kdc, keytab or ccache option, or a krb5.conf or credential cache that knows the user's
+ * realm), so that a workgroup host costs no KDC lookups. Resolves to undefined otherwise.
+ */
+function serviceTicketsOf(
+  options: TransportOptions,
+  spn: string,
+): () => Promise<ServiceTickets | undefined> {
+  const settings: KerberosSettings = {
     user: options.user,
     ...(options.secret === undefined ? {} : { secret: options.secret }),
     ...options.kerberos,
     timeoutMs: Math.min(options.connectTimeoutMs, 10_000),
   };
-  if (options.auth === "ntlm") return undefined;
-  if (options.auth !== "kerberos" && !KerberosTickets.configured(settings)) return undefined;
-  let tickets: KerberosTickets | undefined;
-  return () => (tickets ??= new KerberosTickets(settings));
+  const kerberosOnly = options.auth === "kerberos";
+  if (options.auth === "ntlm" || (!kerberosOnly && !namesKerberos(settings))) {
+    return () => Promise.resolve(undefined);
+  }
+  let decided: Promise<ServiceTickets | undefined> | undefined;
+  const decide = async (): Promise<ServiceTickets | undefined> => {
+    const { KerberosTickets } = await import("../../auth/kerberos/tickets.js");
+    if (!kerberosOnly && !KerberosTickets.configured(settings)) return undefined;
+    let tickets: InstanceType<typeof KerberosTickets> | undefined;
+    // Made at the first handshake that needs a ticket, inside the promise: a keytab that
+    // cannot be read is a rejected ticket (negotiate then falls back to NTLM), not a throw.
+    return () =>
+      Promise.resolve().then(() => (tickets ??= new KerberosTickets(settings)).serviceTicket(spn));
+  };
+  return () => (decided ??= decide());
 }
 
 /** Whether messages are sealed: "auto" seals over plain HTTP, where TLS does not protect them. */
@@ -64,8 +97,8 @@ export function negotiateAuthenticator(options: TransportOptions): HttpAuthentic
       cause,
     });
   const kerberosOnly = options.auth === "kerberos";
-  const tickets = ticketSource(options);
   const spn = options.kerberos?.spn ?? `HTTP/${options.endpoint.hostname}`;
+  const serviceTickets = serviceTicketsOf(options, spn);
   /** Which mechanism the last handshake used, and why negotiate fell back, for messages. */
   let used: string | undefined;
   let fallbackReason: string | undefined;
@@ -104,15 +137,14 @@ export function negotiateAuthenticator(options: TransportOptions): HttpAuthentic
       }
       const generation = socket.generation;
       const peer = socket.peerCertificate;
+      const tickets = await serviceTickets();
       const context = createInitiator({
         protocol: auth as AuthProtocol,
         user,
         secret,
         targetName: spn,
         channelBindings: peer ? tlsServerEndPoint(peer) : undefined,
-        ...(tickets === undefined
-          ? {}
-          : { tickets: () => Promise.resolve().then(() => tickets().serviceTicket(spn)) }),
+        ...(tickets === undefined ? {} : { tickets }),
         onFallback: (reason) => {
           fallbackReason = reason.message;
         },

@@ -2,12 +2,11 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { describe, test } from "node:test";
 import {
-  type AcceptorContext,
   AuthProtocol,
-  createAcceptor,
   createInitiator,
   type SecurityContext,
 } from "../../../provider/auth/context";
+import { type AcceptorContext, createAcceptor } from "../../../provider/auth/acceptor-context";
 import type { ChannelBindingPolicy } from "../../../provider/auth/ntlm/context";
 import { userTable } from "../../../provider/auth/credentials";
 import { ntHash } from "../../../provider/auth/ntlm/crypto";

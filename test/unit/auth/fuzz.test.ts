@@ -9,7 +9,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { FUZZ_ITERATIONS, FUZZ_SEED, generator } from "../../support/fuzz";
-import { createAcceptor, createInitiator } from "../../../provider/auth/context";
+import { createInitiator } from "../../../provider/auth/context";
+import { createAcceptor } from "../../../provider/auth/acceptor-context";
 import { endPointHashAlgorithm } from "../../../provider/auth/channel-bindings";
 import { userTable } from "../../../provider/auth/credentials";
 import { NtlmAcceptor, NtlmInitiator } from "../../../provider/auth/ntlm/context";
@@ -19,11 +20,8 @@ import {
   decodeChallengeMessage,
   decodeNegotiateMessage,
 } from "../../../provider/auth/ntlm/messages";
-import {
-  decodeNegotiationToken,
-  SpnegoAcceptor,
-  SpnegoInitiator,
-} from "../../../provider/auth/spnego";
+import { decodeNegotiationToken, SpnegoInitiator } from "../../../provider/auth/spnego";
+import { SpnegoAcceptor } from "../../../provider/auth/spnego-acceptor";
 import { AuthenticationError, ProtocolError } from "../../../provider/errors";
 import { selfSignedCertificate } from "../../support/certificates";
 import { NTLMV2 } from "../../vectors/ms-nlmp";

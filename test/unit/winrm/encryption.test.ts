@@ -1,11 +1,8 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { describe, test } from "node:test";
-import {
-  createAcceptor,
-  createInitiator,
-  type SecurityContext,
-} from "../../../provider/auth/context";
+import { createInitiator, type SecurityContext } from "../../../provider/auth/context";
+import { createAcceptor } from "../../../provider/auth/acceptor-context";
 import { userTable } from "../../../provider/auth/credentials";
 import {
   decryptMessage,
