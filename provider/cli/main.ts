@@ -6,6 +6,7 @@
  */
 import { createReadStream, readFileSync, statSync } from "node:fs";
 import { createInterface } from "node:readline";
+import { setFlagsFromString } from "node:v8";
 import { HostUnreachableError, WinRMError } from "../errors";
 import { describeWait } from "../winrm/http/host-wait";
 import { WinRMClient } from "../winrm/client";
@@ -221,6 +222,12 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 if (require.main === module) {
+  // undici parses HTTP with llhttp compiled to WebAssembly. V8 compiles it at once with its
+  // baseline compiler and later, on a worker thread, again with its optimizing one; a process
+  // waits for that second compilation before it can exit, which kept a one-command run alive
+  // 150-350 ms after its result was printed. The baseline code parses a WinRM exchange (a few
+  // headers, then a body of known length taken whole) as fast as this tool needs.
+  setFlagsFromString("--liftoff-only");
   void main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });
