@@ -437,6 +437,16 @@ describe("RemoteCommand and RemoteFile on the Pulumi engine", () => {
     }
     const digest = createHash("sha256").update("file-secret-7-content\n").digest("hex");
     assert.ok(!state.includes(digest), "the secret content's SHA-256 is in the state");
+    // Nor in a command line the host saw: those are logged on Windows (process creation
+    // auditing, PowerShell script block logging). A plain file's hash is named in its upload
+    // script (the known-hash upload), which shows this check can see one.
+    const plainDigest = createHash("sha256").update("not secret\n").digest("hex");
+    assert.ok(started(plainDigest).length > 0, "the plain file's upload names its hash");
+    assert.deepEqual(
+      started(digest).map((entry) => entry.commandLine),
+      [],
+      "a command line holds the secret content's SHA-256",
+    );
   });
 
   test("(7) a failing command whose stdin is secret: the error gives the exit code, never its output", async () => {
