@@ -31,6 +31,12 @@ export interface WrappedMessage {
   data: Buffer;
 }
 
+/** Where wrapInto writes: the signature header's bytes, then the ciphertext right after. */
+export interface WrapLayout {
+  /** The signature header's length, known before sealing for mechanisms that offer wrapInto. */
+  headerLength: number;
+}
+
 export interface SecurityContext {
   readonly protocol: AuthProtocol;
   /** The mechanism that authenticates: NTLM, or Kerberos (bare or inside SPNEGO). */
@@ -40,6 +46,16 @@ export interface SecurityContext {
   step(input?: Uint8Array): Promise<Buffer | undefined>;
   /** Signs and encrypts one message (GSS_Wrap with confidentiality). */
   wrap(message: Uint8Array): WrappedMessage;
+  /**
+   * The layout wrapInto writes, when the established mechanism can seal into a caller's buffer
+   * (NTLM: a 16-byte signature, then ciphertext as long as the message); undefined otherwise.
+   */
+  readonly wrapLayout: WrapLayout | undefined;
+  /**
+   * wrap() writing the header at `out[at]` and the ciphertext right after it, as wrapLayout
+   * says; only when wrapLayout is defined.
+   */
+  wrapInto(message: Uint8Array, out: Buffer, at: number): void;
   /**
    * Decrypts and verifies one message; throws IntegrityError if it does not verify. With
    * `inPlace` the plaintext is written over `data` (which the caller owns and gives up), to
@@ -52,13 +68,23 @@ export interface SecurityContext {
 interface Protection {
   wrap(message: Uint8Array): WrappedMessage;
   unwrap(header: Uint8Array, data: Uint8Array, inPlace: boolean): Buffer;
+  layout?: WrapLayout;
+  wrapInto?(message: Uint8Array, out: Buffer, at: number): void;
 }
+
+const NTLM_LAYOUT: WrapLayout = Object.freeze({ headerLength: SIGNATURE_LENGTH });
 
 function ntlmProtection(session: NtlmSession): Protection {
   return {
     wrap(message) {
       const { signature, sealed } = session.seal(message);
       return { header: signature, data: sealed };
+    },
+    layout: NTLM_LAYOUT,
+    wrapInto(message, out, at) {
+      const dataAt = at + SIGNATURE_LENGTH;
+      const signature = session.sealInto(message, out.subarray(dataAt, dataAt + message.length));
+      signature.copy(out, at);
     },
     unwrap(header, data, inPlace) {
       if (header.length !== SIGNATURE_LENGTH) {
@@ -115,6 +141,18 @@ export class MechanismContext implements SecurityContext {
 
   wrap(message: Uint8Array): WrappedMessage {
     return this.established().wrap(message);
+  }
+
+  get wrapLayout(): WrapLayout | undefined {
+    return this.inner.complete ? this.inner.protection().layout : undefined;
+  }
+
+  wrapInto(message: Uint8Array, out: Buffer, at: number): void {
+    const protection = this.established();
+    if (protection.wrapInto === undefined) {
+      throw new AuthenticationError("this mechanism does not seal into a caller's buffer");
+    }
+    protection.wrapInto(message, out, at);
   }
 
   unwrap(header: Uint8Array, data: Uint8Array, options: { inPlace?: boolean } = {}): Buffer {

@@ -77,7 +77,7 @@ export class Rc4 {
       const bigger = new Uint8Array(want);
       bigger.set(this.ahead.subarray(this.aheadUsed, this.aheadEnd));
       this.ahead = bigger;
-    } else {
+    } else if (this.aheadUsed > 0) {
       this.ahead.copyWithin(0, this.aheadUsed, this.aheadEnd);
     }
     // RC4 of zeros is the keystream itself.

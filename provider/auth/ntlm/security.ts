@@ -38,15 +38,22 @@ class DirectionState {
   }
 
   /**
-   * After a large message, makes the next one's keystream once the event loop is idle: the
-   * peer is then at work on this message, and the next one (an upload's next Send) usually
-   * has the same size. Small messages (Receives, replies) are not worth it.
+   * After a large message, makes the next one's keystream while the peer is at work on this
+   * one: the next message (an upload's next Send) usually has the same size. Small messages
+   * (Receives, replies) are not worth it.
+   *
+   * Two turns of the event loop later, not one: undici writes a request on a reused socket in
+   * a setImmediate of its own, queued when the previous response ended, so a prefill queued
+   * with one setImmediate ran first and held every Send of an upload back by about 0.8 ms
+   * (issue 15). Were undici to change that, a prefill would only run before the write again.
    */
   prefillAfter(length: number): void {
     if (length < PREFILL_FROM) return;
     const rc4 = this.rc4;
     setImmediate(() => {
-      if (this.rc4 === rc4) rc4.prefill(length + SIGNATURE_LENGTH);
+      setImmediate(() => {
+        if (this.rc4 === rc4) rc4.prefill(length + SIGNATURE_LENGTH);
+      }).unref();
     }).unref();
   }
 
@@ -108,10 +115,20 @@ export class NtlmSession {
   /** GSS_WrapEx (MS-NLMP 3.4.3): encrypts first, then signs the plaintext with the same RC4. */
   seal(message: Uint8Array): { signature: Buffer; sealed: Buffer } {
     const sealed = Buffer.allocUnsafe(message.length);
-    this.outbound.rc4.update(message, sealed);
+    const signature = this.sealInto(message, sealed);
+    return { signature, sealed };
+  }
+
+  /**
+   * seal() with the ciphertext written into `out` (at least message.length bytes), such as
+   * its place in a framed message, which spares a copy of every large request. Returns the
+   * signature.
+   */
+  sealInto(message: Uint8Array, out: Uint8Array): Buffer {
+    this.outbound.rc4.update(message, out);
     const signature = this.outbound.mac(message);
     this.outbound.prefillAfter(message.length);
-    return { signature, sealed };
+    return signature;
   }
 
   /**

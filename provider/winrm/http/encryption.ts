@@ -35,22 +35,34 @@ export function encryptMessage(
   soap: Uint8Array,
   protocol = SPNEGO_ENCRYPTED,
 ): Buffer {
+  const prefix =
+    `--${BOUNDARY}\r\n` +
+    `\tContent-Type: ${protocol}\r\n` +
+    `\tOriginalContent: type=${ORIGINAL_TYPE};Length=${soap.length}\r\n` +
+    `--${BOUNDARY}\r\n` +
+    `\tContent-Type: application/octet-stream\r\n`;
+  const suffix = `--${BOUNDARY}--\r\n`;
+  const layout = context.wrapLayout;
+  if (layout !== undefined) {
+    // Sealed in place in the framed message: no second copy of a request that may be 500 KB.
+    const headerAt = prefix.length + 4;
+    const dataEnd = headerAt + layout.headerLength + soap.length;
+    const framed = Buffer.allocUnsafe(dataEnd + suffix.length);
+    framed.write(prefix, 0, "latin1");
+    framed.writeUInt32LE(layout.headerLength, prefix.length);
+    context.wrapInto(soap, framed, headerAt);
+    framed.write(suffix, dataEnd, "latin1");
+    return framed;
+  }
   const { header, data } = context.wrap(soap);
   const length = Buffer.alloc(4);
   length.writeUInt32LE(header.length, 0);
   return Buffer.concat([
-    Buffer.from(
-      `--${BOUNDARY}\r\n` +
-        `\tContent-Type: ${protocol}\r\n` +
-        `\tOriginalContent: type=${ORIGINAL_TYPE};Length=${soap.length}\r\n` +
-        `--${BOUNDARY}\r\n` +
-        `\tContent-Type: application/octet-stream\r\n`,
-      "latin1",
-    ),
+    Buffer.from(prefix, "latin1"),
     length,
     header,
     data,
-    Buffer.from(`--${BOUNDARY}--\r\n`, "latin1"),
+    Buffer.from(suffix, "latin1"),
   ]);
 }
 

@@ -102,4 +102,40 @@ describe("MS-WSMV 2.2.9.1 encrypted message framing", () => {
     flipped[flipped.length - 30]! ^= 4;
     assert.throws(() => decryptMessage(server2, flipped), IntegrityError);
   });
+
+  test("sealing in place in the framed message gives the bytes of wrap() framed apart", async () => {
+    // Two handshakes with the same nonces and clock have the same keys, so one client seals
+    // in place (NTLM's wrapInto) and the other through wrap() and concatenation.
+    const fixed = { randomBytes: (n: number) => Buffer.alloc(n, 7), fileTime: () => 1n << 57n };
+    const deterministicPair = async () => {
+      const client = createInitiator({
+        user: "bob",
+        secret: { password: "hunter2" },
+        entropy: fixed,
+      });
+      const server = createAcceptor({
+        credentials: userTable([{ user: "bob", password: "hunter2" }]),
+        entropy: fixed,
+      });
+      let token = await client.step();
+      while (token) {
+        const reply = await server.step(token);
+        if (!reply) break;
+        token = await client.step(reply);
+      }
+      return [client, server] as const;
+    };
+    const [inPlace, server] = await deterministicPair();
+    const [reference] = await deterministicPair();
+    assert.equal(inPlace.wrapLayout?.headerLength, 16, "NTLM seals in place");
+    const throughWrap: SecurityContext = Object.create(reference, {
+      wrapLayout: { value: undefined },
+    }) as SecurityContext;
+    for (const size of [0, 1, 63, 64, 4096, 70_000, 300_001]) {
+      const message = randomBytes(size);
+      const framed = encryptMessage(inPlace, message);
+      assert.deepEqual(framed, encryptMessage(throughWrap, message), `${size} bytes`);
+      assert.deepEqual(decryptMessage(server, framed), message);
+    }
+  });
 });
