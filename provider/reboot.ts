@@ -6,7 +6,6 @@
  *
  * Inputs are echoed into outputs, because `diff` receives the old outputs, not the old inputs.
  */
-import { randomUUID } from "node:crypto";
 import {
   type CheckFailure,
   checkConnection,
@@ -22,6 +21,7 @@ import type { WinRMClient } from "./winrm/client";
 import { describeWait } from "./winrm/http/host-wait";
 import { type ReadyCheck, restartHost } from "./winrm/host-restart";
 import { SHUTDOWN_COMMENT_MAX } from "./winrm/scripts/powershell-power";
+import { newResourceId } from "./resource-id";
 
 export type RebootWhen = "always" | "pending";
 
@@ -183,7 +183,7 @@ function nameOf(props: Record<string, unknown>): string {
 export async function create(news: Record<string, unknown>) {
   const inputs = inputsOf(news);
   const outputs = await reboot(inputs, resourceLog(news), nameOf(news));
-  return { id: randomUUID(), outs: { ...inputs, ...urnOf(news), ...outputs } };
+  return { id: newResourceId(), outs: { ...inputs, ...urnOf(news), ...outputs } };
 }
 
 export async function update(

@@ -8,7 +8,6 @@
  *
  * Inputs are echoed into outputs, because `diff` receives the old outputs, not the old inputs.
  */
-import { randomUUID } from "node:crypto";
 import { InvalidArgumentError } from "./errors";
 import { openSource, SourceError, sourceNames } from "./archive-source";
 import {
@@ -30,6 +29,7 @@ import { withSecretOutputs } from "./secret-outputs";
 import { type BundleEntry, windowsNameProblem } from "./winrm/bundle";
 import type { WinRMClient } from "./winrm/client";
 import type { TreeHashes } from "./winrm/scripts";
+import { newResourceId } from "./resource-id";
 
 export interface RemoteArchiveInputs {
   connection: ConnectionArgs;
@@ -308,7 +308,7 @@ function mebibytes(bytes: number): string {
 export async function create(news: Record<string, unknown>) {
   const inputs = inputsOf(news);
   const placed = await place(inputs, resourceLog(news));
-  return { id: randomUUID(), outs: sealed({ ...inputs, ...urnOf(news), ...placed }, inputs) };
+  return { id: newResourceId(), outs: sealed({ ...inputs, ...urnOf(news), ...placed }, inputs) };
 }
 
 export async function update(

@@ -7,7 +7,6 @@
  * a command, stdin or an environment value as a secret: the SDK says so in `secretOutputs`,
  * and every lifecycle step returns them marked secret (secret-outputs.ts).
  */
-import { randomUUID } from "node:crypto";
 import { StringDecoder } from "node:string_decoder";
 import { CommandFailedError, InvalidArgumentError, TimeoutError, WinRMError } from "./errors";
 import { ClixmlStream } from "./winrm/scripts/clixml";
@@ -24,6 +23,7 @@ import { withSecretOutputs } from "./secret-outputs";
 import { changedKeys, pickInputs, sameHost, withSecretFlagOnlyWhenSet } from "./resource-inputs";
 import type { WinRMClient } from "./winrm/client";
 import type { CommandResult } from "./winrm/winrs/command";
+import { newResourceId } from "./resource-id";
 
 export type CommandShell = "powershell" | "cmd";
 export type Logging = "stdout" | "stderr" | "stdoutAndStderr" | "none";
@@ -353,10 +353,22 @@ async function readState(client: WinRMClient, inputs: RemoteCommandInputs): Prom
   return result.stdout.toString("utf8");
 }
 
+/**
+ * The URN kept in the outputs, for what `delete` prints: only a resource with a delete command
+ * whose output is shown needs it there (`read` prints nothing), and a URN stored twice costs
+ * about 90 bytes in every checkpoint the engine writes (issue 19).
+ */
+function urnForDelete(news: Record<string, unknown>, inputs: RemoteCommandInputs) {
+  return inputs.delete !== undefined && !inputs.secretOutputs ? urnOf(news) : {};
+}
+
 export async function create(news: Record<string, unknown>) {
   const inputs = inputsOf(news);
   const outputs = await apply(inputs, inputs.create, "create", outputLog(news, inputs));
-  return { id: randomUUID(), outs: sealed({ ...inputs, ...outputs, ...urnOf(news) }, inputs) };
+  return {
+    id: newResourceId(),
+    outs: sealed({ ...inputs, ...outputs, ...urnForDelete(news, inputs) }, inputs),
+  };
 }
 
 export async function update(
@@ -374,11 +386,11 @@ export async function update(
   );
   if (changed.length === 1 && changed[0] === "connection" && !drifted(olds)) {
     const kept = withSecretFlagOnlyWhenSet(olds);
-    return { outs: sealed({ ...kept, ...inputs, ...urnOf(news) }, inputs) };
+    return { outs: sealed({ ...kept, ...inputs, ...urnForDelete(news, inputs) }, inputs) };
   }
   const command = inputs.update ?? inputs.create;
   const outputs = await apply(inputs, command, "update", outputLog(news, inputs));
-  return { outs: sealed({ ...inputs, ...outputs, ...urnOf(news) }, inputs) };
+  return { outs: sealed({ ...inputs, ...outputs, ...urnForDelete(news, inputs) }, inputs) };
 }
 
 export async function remove(_id: string, props: Record<string, unknown>) {

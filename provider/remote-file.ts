@@ -5,7 +5,7 @@
  * refresh re-hashes the remote file, so an edited or deleted file shows as drift and the next
  * `up` restores it.
  */
-import { createHash, randomUUID } from "node:crypto";
+import { createHash } from "node:crypto";
 import { createReadStream, statSync } from "node:fs";
 import {
   type CheckFailure,
@@ -25,6 +25,7 @@ import { type ResourceLog, resourceLog } from "./engine-log";
 import { withSecretOutputs } from "./secret-outputs";
 import type { WinRMClient } from "./winrm/client";
 import type { ByteSource } from "./winrm/winrs/command";
+import { newResourceId } from "./resource-id";
 
 export interface RemoteFileInputs {
   connection: ConnectionArgs;
@@ -288,7 +289,7 @@ async function place(
 export async function create(news: Record<string, unknown>) {
   const inputs = inputsOf(news);
   const placed = await place(inputs, resourceLog(news));
-  return { id: randomUUID(), outs: outputsOf(inputs, placed) };
+  return { id: newResourceId(), outs: outputsOf(inputs, placed) };
 }
 
 export async function update(

@@ -337,17 +337,31 @@ describe("RemoteCommand and RemoteFile on the Pulumi engine", () => {
     const removed = join(work, "destroy-removed.txt");
     const kept = join(work, "destroy-kept.txt");
     const resources = [
-      sh("first", { create: "echo create-6a-marker", delete: "echo delete-6a-marker" }),
+      sh("first", {
+        create: "echo create-6a-marker",
+        delete: "echo delete-6a-marker",
+        logging: "stdout",
+      }),
       sh("second", { create: "echo create-6b-marker", delete: "echo delete-6b-marker" }),
+      sh("third", { create: "echo create-6c-marker" }),
       file("removed", { path: removed, content: "goes away\n" }),
       file("kept", { path: kept, content: "stays\n", deleteOnDestroy: false }),
     ];
-    await stack.runOk(resources, ["up"]);
+    const [, created] = await stack.runOk(resources, ["up", "export"]);
     assert.ok(existsSync(removed) && existsSync(kept));
+    // The URN stays in the outputs only where `delete` prints something (issue 19).
+    assert.match(String(outputsOf(created, "first").__urn), /:RemoteCommand::first$/);
+    assert.equal(outputsOf(created, "third").__urn, undefined);
     const [destroy, exported] = await stack.runOk(resources, ["destroy", "export"]);
-    assert.deepEqual(destroy?.changes, { delete: 5 });
+    assert.deepEqual(destroy?.changes, { delete: 6 });
     assert.equal(started("delete-6a-marker").length, 1);
     assert.equal(started("delete-6b-marker").length, 1);
+    // What a delete command prints is shown under its resource, as during up.
+    const printed = (destroy?.diagnostics ?? []).filter((item) =>
+      item.message.includes("delete-6a-marker"),
+    );
+    assert.ok(printed.length > 0, "the delete command's output was not shown");
+    for (const item of printed) assert.match(item.urn, /:RemoteCommand::first$/);
     assert.equal(existsSync(removed), false);
     assert.equal(readFileSync(kept, "utf8"), "stays\n");
     assert.equal(resourcesOf(exported).size, 0);
