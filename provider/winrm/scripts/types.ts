@@ -159,10 +159,14 @@ export const RESTRICTED_LANGUAGE_EXIT = 4;
 export const UPLOAD_TEMP_PREFIX = ".pulumi-winrm-upload-";
 
 /**
- * Longest stdin line for "base64-lines". 65,536 characters (49,152 bytes decoded) keeps the
- * per-line loop in PowerShell cheap while one line stays far below any buffer limit.
+ * Longest stdin line for "base64-lines": 32,768 characters (24,576 bytes decoded). Each line is
+ * one string in PowerShell, two bytes a character, and .NET puts objects of 85,000 bytes and
+ * more on its large object heap, collected only with the whole heap: lines of 65,536
+ * characters (131 KB strings) made pwsh's decoding loop take 680-730 ms per 100 MB, lines of
+ * 32,768 about 500 ms (issue 15; 16,384 gave the same). Both .NET Framework (powershell.exe
+ * 5.1) and .NET have that threshold.
  */
-export const BASE64_LINE_MAX = 65536;
+export const BASE64_LINE_MAX = 32768;
 
 /** Length of the hex SHA-256 trailer that ends every upload stream. */
 export const SHA256_HEX_LENGTH = 64;
