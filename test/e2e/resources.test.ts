@@ -684,28 +684,37 @@ describe("RemoteCommand and RemoteFile on the Pulumi engine", () => {
       const bootedAt = Date.now() + 20_000;
       const [up] = await stack.runOk([sh("cmd", { create: "echo create-9-marker" })], ["up"]);
       assert.deepEqual(up?.changes, { create: 2 });
+      const said = (up?.diagnostics ?? []).map((diagnostic) => diagnostic.message).join("\n");
       const ran = booting.log
         .entries(LogKind.COMMAND_STARTED)
         .filter((entry) => entry.commandLine?.includes("create-9-marker"));
-      assert.equal(ran.length, 1);
-      assert.ok(ran[0]!.timestamp >= bootedAt - 1000, "the command ran once the host was up");
+      assert.equal(ran.length, 1, said);
+      assert.ok(
+        ran[0]!.timestamp >= bootedAt - 1000,
+        `the command ran once the host was up: at ${ran[0]!.timestamp}, up at ${bootedAt}`,
+      );
       // The wait is never silent (issue 12, item 3): a line when it begins and every 10 s,
       // (the issue asks for at least every 15 s)
       // naming the host, the last attempt's failure and how long of how long, in seconds.
-      const said = (up?.diagnostics ?? []).map((diagnostic) => diagnostic.message).join("\n");
       const lines = [
         ...said.matchAll(
           /waiting for 127\.0\.0\.1:(\d+) to answer \(last attempt: ECONNREFUSED\): (\d+(?:\.\d+)?) s of 60 s \(readyTimeout\)/g,
         ),
       ];
       assert.ok(lines.length >= 2, `at least two progress lines in:\n${said}`);
-      assert.ok(lines.every((line) => line[1] === String(booting.port)));
+      assert.ok(
+        lines.every((line) => line[1] === String(booting.port)),
+        said,
+      );
       const waited = lines.map((line) => Number(line[2]));
-      assert.equal(waited[0], 0, "a line as soon as the wait begins");
+      assert.equal(waited[0], 0, `a line as soon as the wait begins:\n${said}`);
+      // Reports are due every 10 s from the wait's start; a line gives whole seconds, and a
+      // timer can fire a second late while CI runs five test processes on two cores, so the
+      // bound here is 12 s, still within the issue's 15.
       for (let n = 1; n < waited.length; n++) {
         assert.ok(
-          waited[n]! - waited[n - 1]! <= 10,
-          `no silence beyond 10 s: ${waited.join(", ")}`,
+          waited[n]! - waited[n - 1]! <= 12,
+          `no silence beyond 10 s (12 with a late timer): ${waited.join(", ")}`,
         );
       }
     } finally {

@@ -58,10 +58,15 @@ export class HostWait {
 
   private schedule(): void {
     if (this.report === undefined) return;
+    // Each report is due at a whole multiple of the interval from the wait's start, not an
+    // interval after the previous one fired: a timer that fires late on a busy machine then
+    // does not push every later report back with it.
+    const waited = this.clock.now() - this.since;
+    const due = (Math.floor(waited / WAIT_REPORT_EVERY_MS) + 1) * WAIT_REPORT_EVERY_MS;
     this.timer = this.clock.setTimeout(() => {
       this.emit();
       this.schedule();
-    }, WAIT_REPORT_EVERY_MS);
+    }, due - waited);
     // A report must not keep a process alive that has nothing else to do.
     unrefTimer(this.timer);
   }

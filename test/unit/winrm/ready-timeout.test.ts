@@ -10,7 +10,7 @@ import { describe, test } from "node:test";
 import { HostUnreachableError } from "../../../provider/errors";
 import { WinRMClient } from "../../../provider/winrm/client";
 import { type ManualClock, manualClock } from "../../support/manual-clock";
-import { describeWait, type WaitProgress } from "../../../provider/winrm/http/host-wait";
+import { describeWait, HostWait, type WaitProgress } from "../../../provider/winrm/http/host-wait";
 
 /** A loopback port that refuses connections: one just given back by a listener. */
 async function refusingPort(): Promise<number> {
@@ -134,5 +134,24 @@ describe("a host that refuses connections (still booting)", () => {
     } finally {
       await client.close();
     }
+  });
+  test("a report that fires late does not push the later ones back", () => {
+    const clock = manualClock();
+    const reports: number[] = [];
+    const wait = new HostWait(clock, "host:5985", 60_000, (progress) =>
+      reports.push(progress.waitedMs),
+    );
+    wait.enter("ECONNREFUSED");
+    // A busy machine runs the first report's timer 700 ms late ...
+    clock.advance(10_700);
+    assert.deepEqual(reports, [0, 10_700]);
+    // ... and the next one is still due 20 s after the wait began, not 10 s after the late one.
+    assert.equal(clock.pending(), 1);
+    clock.advance(9_299);
+    assert.deepEqual(reports, [0, 10_700]);
+    clock.advance(1);
+    assert.deepEqual(reports, [0, 10_700, 20_000]);
+    wait.leave();
+    assert.equal(clock.pending(), 0, "no report is left scheduled once the wait is over");
   });
 });
