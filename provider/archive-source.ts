@@ -10,6 +10,7 @@
  */
 import { createHash } from "node:crypto";
 import { createReadStream, type Dirent, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { readFile, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ARCHIVE_FILE, extractArchive, memberNames } from "./archive-file";
@@ -267,9 +268,15 @@ export async function hashedEntries(files: readonly SourceFile[]): Promise<Bundl
       continue;
     }
     const local = file.file!;
+    if ((await stat(local)).size <= WHOLE_READ_MAX_BYTES) {
+      const bytes = await readFile(local);
+      const sha256 = createHash("sha256").update(bytes).digest("hex");
+      entries.push({ path: file.path, size: bytes.length, sha256, open: () => readWhole(local) });
+      continue;
+    }
     const hash = createHash("sha256");
     let size = 0;
-    for await (const chunk of createReadStream(local, { highWaterMark: 1024 * 1024 })) {
+    for await (const chunk of createReadStream(local, { highWaterMark: READ_CHUNK_BYTES })) {
       hash.update(chunk as Buffer);
       size += (chunk as Buffer).length;
     }
@@ -277,8 +284,23 @@ export async function hashedEntries(files: readonly SourceFile[]): Promise<Bundl
       path: file.path,
       size,
       sha256: hash.digest("hex"),
-      open: () => createReadStream(local, { highWaterMark: 1024 * 1024 }),
+      open: () => createReadStream(local, { highWaterMark: READ_CHUNK_BYTES }),
     });
   }
   return entries;
+}
+
+/** How much of a large file is read at once. */
+const READ_CHUNK_BYTES = 1024 * 1024;
+/**
+ * Files up to this size are read whole, into a buffer of their own size: a read stream
+ * allocates a buffer of its highWaterMark for every read, end of file included, so a 10 KB
+ * file through a 1 MiB stream cost 2 MiB of garbage per pass (1,000 such files: 1.6 s of
+ * garbage collection in the client, more than the transfer).
+ */
+const WHOLE_READ_MAX_BYTES = READ_CHUNK_BYTES;
+
+/** A file's content, read when the bundle reaches it (its size may have changed since). */
+async function* readWhole(local: string): AsyncGenerator<Uint8Array> {
+  yield await readFile(local);
 }

@@ -28,11 +28,13 @@ import {
   UPLOAD_TEMP_PREFIX,
   WRONG_TYPE_EXIT,
 } from "../../../../provider/winrm/scripts";
+import { writeBundle } from "../../../../provider/winrm/bundle";
 import {
   assertKnownUploadRoundTrip,
   leftovers,
   run,
   sha256,
+  type SpawnPlace,
   start,
   uploadStream,
   withHiddenFile,
@@ -464,6 +466,120 @@ describe("posix upload", () => {
     t.diagnostic(`256 MiB upload: ${seconds.toFixed(2)} s end to end`);
     console.log(`# posix upload of 256 MiB: ${seconds.toFixed(2)} s end to end`);
     assert.deepEqual(leftovers(dir), []);
+  });
+});
+
+describe("posix placeBundle", () => {
+  /** Bundle names: anything but a NUL, a line break or a backslash, in nested folders. */
+  const NAMES = NASTY_NAMES.filter((name) => !/[\n\\]/.test(name));
+  const files = (count: number) =>
+    Array.from({ length: count }, (_, index) => ({
+      path: `${NAMES[index % NAMES.length]}/${index % 3 === 0 ? "deep/er/" : ""}f ${index} ${NAMES[(index + 1) % NAMES.length]}`,
+      content: randomBytes(index % 7 === 0 ? 70_000 : index),
+    }));
+  const bundleOf = async (list: { path: string; content: Buffer }[]) => {
+    const parts: Buffer[] = [];
+    const entries = list.map(({ path, content }) => ({
+      path,
+      size: content.length,
+      sha256: sha256(content),
+      open: () => content,
+    }));
+    for await (const chunk of writeBundle(entries)) parts.push(Buffer.from(chunk));
+    return Buffer.concat(parts);
+  };
+
+  /**
+   * PATH folders of symbolic links to every program of /usr/local/bin, /usr/bin and /bin:
+   * without perl (a host that lacks it: the script moves each file with mv), and with a perl
+   * that notes each start before it runs the real one.
+   */
+  function hostPaths(dir: string): {
+    withoutPerl: SpawnPlace;
+    countedPerl: SpawnPlace;
+    log: string;
+  } {
+    const bin = join(dir, "bin-without-perl");
+    mkdirSync(bin);
+    for (const folder of ["/usr/local/bin", "/usr/bin", "/bin"]) {
+      if (!existsSync(folder)) continue;
+      for (const name of readdirSync(folder)) {
+        if (name.startsWith("perl") || existsSync(join(bin, name))) continue;
+        symlinkSync(join(folder, name), join(bin, name));
+      }
+    }
+    const counted = join(dir, "bin-counted-perl");
+    mkdirSync(counted);
+    const log = join(dir, "perl-starts");
+    const perl = join(counted, "perl");
+    writeFileSync(perl, `#!/bin/sh\necho start >> ${quotePosix(log)}\nexec /usr/bin/perl "$@"\n`);
+    chmodSync(perl, 0o755);
+    return {
+      withoutPerl: { env: { ...process.env, PATH: bin } },
+      countedPerl: { env: { ...process.env, PATH: `${counted}:${process.env.PATH}` } },
+      log,
+    };
+  }
+
+  for (const mover of ["perl", "mv"] as const) {
+    test(`places 60 files with hostile names byte for byte (moved by ${mover})`, async () => {
+      const dir = freshDir(`bundle-${mover}`);
+      const paths = hostPaths(dir);
+      const place = mover === "perl" ? paths.countedPerl : paths.withoutPerl;
+      const target = join(dir, "site");
+      const list = files(60);
+      const result = await run(scripts.tree.placeBundle(target), await bundleOf(list), place);
+      assert.equal(result.code, 0, result.stderr);
+      for (const { path, content } of list) {
+        assert.ok(readFileSync(join(target, ...path.split("/"))).equals(content), path);
+      }
+      assert.deepEqual(leftovers(target), []);
+      const starts = existsSync(paths.log) ? readFileSync(paths.log, "utf8") : "";
+      assert.equal(starts, mover === "perl" ? "start\n" : "", "one perl for every move, or none");
+    });
+
+    test(`a symbolic link at a destination is replaced, never entered; a folder there is refused (${mover})`, async () => {
+      const dir = freshDir(`bundle-links-${mover}`);
+      const paths = hostPaths(dir);
+      const place = mover === "perl" ? paths.countedPerl : paths.withoutPerl;
+      const target = join(dir, "site");
+      const elsewhere = join(dir, "elsewhere");
+      mkdirSync(join(target, "sub"), { recursive: true });
+      mkdirSync(elsewhere);
+      symlinkSync(elsewhere, join(target, "sub", "link"));
+      const placed = await run(
+        scripts.tree.placeBundle(target),
+        await bundleOf([{ path: "sub/link", content: Buffer.from("a file now") }]),
+        place,
+      );
+      assert.equal(placed.code, 0, placed.stderr);
+      assert.equal(readFileSync(join(target, "sub", "link"), "utf8"), "a file now");
+      assert.deepEqual(readdirSync(elsewhere), [], "nothing went into the link's target");
+      mkdirSync(join(target, "a folder"));
+      const refused = await run(
+        scripts.tree.placeBundle(target),
+        await bundleOf([{ path: "a folder", content: Buffer.from("x") }]),
+        place,
+      );
+      assert.equal(refused.code, 2);
+      assert.match(refused.stderr, /a folder is a folder on the host, not a file/);
+      assert.deepEqual(leftovers(target), []);
+    });
+  }
+
+  test("a file that does not match the manifest is named, and nothing moves", async () => {
+    const dir = freshDir("bundle-mismatch");
+    const target = join(dir, "site");
+    const list = files(20);
+    const bundle = await bundleOf(list);
+    // A byte of entry 13's content (12 random bytes, found by its first 8), not of a header.
+    const at = bundle.indexOf(list[12]!.content.subarray(0, 8));
+    assert.ok(at > 0);
+    bundle[at] = bundle[at]! ^ 0xff;
+    const result = await run(scripts.tree.placeBundle(target), bundle);
+    assert.equal(result.code, UPLOAD_HASH_MISMATCH_EXIT, result.stderr);
+    assert.match(result.stderr, /SHA-256 mismatch for .*f 12 /);
+    assert.deepEqual(readdirSync(target), []);
   });
 });
 
