@@ -201,11 +201,20 @@ describe("Windows PowerShell 5.1 compatibility", () => {
     }
   });
 
-  test("SHA-256 is FIPS-safe: SHA256CryptoServiceProvider by New-Object, never [SHA256]::Create()", () => {
+  test("SHA-256 is FIPS-safe: SHA256CryptoServiceProvider's constructor, never [SHA256]::Create()", () => {
     // On .NET Framework with the FIPS policy on, SHA256Managed (what Create() returns, also
-    // through the CSP class) throws in its constructor; the CSP class's own constructor works.
-    for (const source of [powerShellSources.sha256("C:\\f"), powerShellSources.upload("C:\\f")]) {
-      assert.match(source, /New-Object Security\.Cryptography\.SHA256CryptoServiceProvider/);
+    // through the CSP class) throws in its constructor; the CSP class's own constructor works,
+    // by New-Object or by ::new().
+    for (const source of [
+      powerShellSources.sha256("C:\\f"),
+      powerShellSources.upload("C:\\f"),
+      decodeCommand(scripts.tree.hashTree("C:\\f").command),
+      decodeCommand(scripts.tree.placeBundle("C:\\f").command),
+    ]) {
+      assert.match(
+        source,
+        /New-Object Security\.Cryptography\.SHA256CryptoServiceProvider|\[Security\.Cryptography\.SHA256CryptoServiceProvider\]::new\(\)/,
+      );
       assert.doesNotMatch(source, /SHA256(Managed|CryptoServiceProvider)?\]::Create|SHA256Managed/);
     }
   });
