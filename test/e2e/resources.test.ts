@@ -671,8 +671,10 @@ describe("RemoteCommand and RemoteFile on the Pulumi engine", () => {
     assert.equal(started("create-8f-marker").length, 1);
   });
 
-  test("(9) a host that refuses connections for its first 20 s is waited for", async () => {
-    const booting = await startHost({ refuseConnectionsForMs: 20_000 });
+  test("(9) a host that refuses connections for its first 30 s is waited for", async () => {
+    // 30 s from the host's start: the provider's first attempt comes a few seconds into `up`
+    // (more on a loaded machine), and the wait must still span two report intervals.
+    const booting = await startHost({ refuseConnectionsForMs: 30_000 });
     try {
       const stack = project.stack("booting", {
         host: "127.0.0.1",
@@ -681,7 +683,7 @@ describe("RemoteCommand and RemoteFile on the Pulumi engine", () => {
         password: booting.password,
         readyTimeout: 60,
       });
-      const bootedAt = Date.now() + 20_000;
+      const bootedAt = Date.now() + 30_000;
       const [up] = await stack.runOk([sh("cmd", { create: "echo create-9-marker" })], ["up"]);
       assert.deepEqual(up?.changes, { create: 2 });
       const said = (up?.diagnostics ?? []).map((diagnostic) => diagnostic.message).join("\n");
