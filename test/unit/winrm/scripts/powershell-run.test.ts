@@ -27,6 +27,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, test, type TestContext } from "node:test";
 import {
+  BASE64_LINE_MAX,
   decodeClixml,
   RESTRICTED_LANGUAGE_EXIT,
   scriptsFor,
@@ -54,6 +55,8 @@ import {
 } from "./support";
 
 const scripts = scriptsFor("powershell");
+/** Bytes per base64 line of an upload's stdin ("base64-lines"). */
+const LINE_BYTES = (BASE64_LINE_MAX / 4) * 3;
 
 /**
  * Names that PowerShell would misread if a path were ever expanded rather than taken
@@ -217,25 +220,33 @@ describe("PowerShell mkdirp, in pwsh", () => {
 });
 
 describe("PowerShell upload, in pwsh", () => {
-  pwshTest("0, 1, 63, 64, 65 bytes and 1 MiB, to nasty names, verified", async () => {
-    const dir = freshDir("upload");
-    const cases: Array<[number, string]> = [
-      [0, "plain"],
-      [1, "sp ace"],
-      [63, `it's "quoted"`],
-      [64, "smart ‘quotes’ “double” ‚low‛"],
-      [65, "$env:HOME and $(Get-Date) and `backtick`"],
-      [1 << 20, "wild[card]*? ünïcødé-😀"],
-    ];
-    for (const [size, name] of cases) {
-      const path = join(dir, `${size}-${name}`);
-      const content = randomBytes(size);
-      const result = await run(scripts.upload(path), uploadStream(content));
-      assert.equal(result.code, 0, result.stderr);
-      assert.ok(readFileSync(path).equals(content), `${size} ${name}`);
-    }
-    assert.deepEqual(leftovers(dir), []);
-  });
+  pwshTest(
+    "0, 1, 63, 64, 65 bytes, 1 MiB and line-edge sizes, to nasty names, verified",
+    async () => {
+      const dir = freshDir("upload");
+      const cases: Array<[number, string]> = [
+        [0, "plain"],
+        [1, "sp ace"],
+        [63, `it's "quoted"`],
+        [64, "smart ‘quotes’ “double” ‚low‛"],
+        [65, "$env:HOME and $(Get-Date) and `backtick`"],
+        [1 << 20, "wild[card]*? ünïcødé-😀"],
+        // Content and trailer across several full lines, the last one holding 1 byte, 30
+        // bytes (shorter than the trailer: joined to the held bytes) or none.
+        [LINE_BYTES - 64 + 1, "last line of one byte"],
+        [2 * LINE_BYTES - 64 + 30, "last line of thirty bytes"],
+        [2 * LINE_BYTES - 64, "full lines only"],
+      ];
+      for (const [size, name] of cases) {
+        const path = join(dir, `${size}-${name}`);
+        const content = randomBytes(size);
+        const result = await run(scripts.upload(path), uploadStream(content));
+        assert.equal(result.code, 0, result.stderr);
+        assert.ok(readFileSync(path).equals(content), `${size} ${name}`);
+      }
+      assert.deepEqual(leftovers(dir), []);
+    },
+  );
 
   pwshTest("replaces an existing file", async () => {
     const dir = freshDir("upload-replace");
