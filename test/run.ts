@@ -6,7 +6,9 @@
  * Usage: node dist/test/run.js [TIERS] [FILTER]
  *   TIERS   all (the default: every tier but remote), or tier names joined by commas:
  *           unit,interop. The remote tier runs against WINRM_TEST_HOST (test/remote).
- *   FILTER  only test files whose path contains this text; "!text": all but those
+ *   FILTER  only test files whose path contains this text; "!text": all but those. Several
+ *           terms joined by commas: a file must contain one of the plain terms (if any is
+ *           given) and none of the "!" ones, as in "!powershell-run,!pyspnego-harness"
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, statSync, writeFileSync } from "node:fs";
@@ -44,15 +46,16 @@ for (const name of tiers) {
 const CONCURRENT_TIERS = new Set(["unit", "interop", "integration", "security", "faults"]);
 const CONCURRENCY = Math.max(1, Math.min(2, availableParallelism()));
 
+const terms = (filter ?? "").split(",").filter((term) => term !== "");
+const excluded = terms.filter((term) => term.startsWith("!")).map((term) => term.slice(1));
+const included = terms.filter((term) => !term.startsWith("!"));
 const select = (names: string[]) =>
   names
     .flatMap((name) => testFiles(join(__dirname, name)))
-    .filter((file) =>
-      filter === undefined
-        ? true
-        : filter.startsWith("!")
-          ? !file.includes(filter.slice(1))
-          : file.includes(filter),
+    .filter(
+      (file) =>
+        (included.length === 0 || included.some((term) => file.includes(term))) &&
+        !excluded.some((term) => file.includes(term)),
     );
 const groups = [
   { files: select(tiers.filter((name) => CONCURRENT_TIERS.has(name))), concurrency: CONCURRENCY },
