@@ -10,7 +10,7 @@
  */
 import { createHash } from "node:crypto";
 import { createReadStream, type Dirent, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
-import { readFile, stat } from "node:fs/promises";
+import { open, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ARCHIVE_FILE, extractArchive, memberNames } from "./archive-file";
@@ -268,11 +268,17 @@ export async function hashedEntries(files: readonly SourceFile[]): Promise<Bundl
       continue;
     }
     const local = file.file!;
-    if ((await stat(local)).size <= WHOLE_READ_MAX_BYTES) {
-      const bytes = await readFile(local);
-      const sha256 = createHash("sha256").update(bytes).digest("hex");
-      entries.push({ path: file.path, size: bytes.length, sha256, open: () => readWhole(local) });
-      continue;
+    const { size: statSize } = await stat(local);
+    if (statSize <= WHOLE_READ_MAX_BYTES) {
+      // One byte more than stat said shows a file that grew meanwhile: it is then streamed,
+      // never read whole however large it has become.
+      const bytes = await readUpTo(local, statSize + 1);
+      if (bytes.length <= statSize) {
+        const sha256 = createHash("sha256").update(bytes).digest("hex");
+        const size = bytes.length;
+        entries.push({ path: file.path, size, sha256, open: () => readWhole(local, size) });
+        continue;
+      }
     }
     const hash = createHash("sha256");
     let size = 0;
@@ -300,7 +306,27 @@ const READ_CHUNK_BYTES = 1024 * 1024;
  */
 const WHOLE_READ_MAX_BYTES = READ_CHUNK_BYTES;
 
-/** A file's content, read when the bundle reaches it (its size may have changed since). */
-async function* readWhole(local: string): AsyncGenerator<Uint8Array> {
-  yield await readFile(local);
+/**
+ * A file's content, read when the bundle reaches it: at most one byte more than the `size` it
+ * was hashed at, which is enough for the bundle to see that it changed (bundle.ts).
+ */
+async function* readWhole(local: string, size: number): AsyncGenerator<Uint8Array> {
+  yield await readUpTo(local, size + 1);
+}
+
+/** The first `limit` bytes of a file, or all of it when it is shorter. */
+async function readUpTo(local: string, limit: number): Promise<Buffer> {
+  const handle = await open(local, "r");
+  try {
+    const buffer = Buffer.allocUnsafe(limit);
+    let filled = 0;
+    while (filled < limit) {
+      const { bytesRead } = await handle.read(buffer, filled, limit - filled, filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    return buffer.subarray(0, filled);
+  } finally {
+    await handle.close();
+  }
 }

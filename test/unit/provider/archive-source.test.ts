@@ -19,6 +19,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { openSource, SourceError, sourceNames } from "../../../provider/archive-source";
+import { writeBundle } from "../../../provider/winrm/bundle";
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 const ARCHIVE = { "4dabf18193072939515e22adb298388d": "0def7320c3a5731c473e5ecbe6d01bc7" };
@@ -138,5 +139,29 @@ describe("a RemoteArchive's source", () => {
     await assert.rejects(sourceNames(looped), /loops back/);
     await assert.rejects(sourceNames(join(folder, "a.txt")), /is a file but not/);
     await assert.rejects(sourceNames(join(root, "nothing")), /does not exist/);
+  });
+
+  test("a small file that grows after it was hashed is read only one byte past its size, and refused", async () => {
+    const grower = join(root, "grower");
+    mkdirSync(grower);
+    const path = join(grower, "log.txt");
+    writeFileSync(path, "first line\n");
+    const source = await openSource(grower);
+    try {
+      const [entry] = source.entries;
+      assert.equal(entry?.size, 11);
+      // 4 MiB more: read whole, as the old reader did, the bundle would hold all of it.
+      writeFileSync(path, "first line\n" + "x".repeat(4 * 1024 * 1024));
+      let read = 0;
+      const opened = entry.open();
+      if (opened instanceof Uint8Array) assert.fail("a file's entry opens a stream");
+      for await (const chunk of opened) read += chunk.length;
+      assert.equal(read, 12, "what the bundle reads of it");
+      await assert.rejects(async () => {
+        for await (const chunk of writeBundle(source.entries)) void chunk;
+      }, /log\.txt changed while it was being sent: it was 11 bytes when hashed/);
+    } finally {
+      source.close();
+    }
   });
 });
