@@ -18,6 +18,7 @@ import {
   WinRMError,
 } from "../../errors";
 import type { HttpAuthenticator } from "./authenticator";
+import { BodyBuffer } from "./body-buffer";
 import {
   decryptMessage,
   encryptedContentType,
@@ -42,6 +43,7 @@ export class Connection {
   private queue: Promise<unknown> = Promise.resolve();
   private pending = 0;
   private closed = false;
+  private readonly bodyBuffer = new BodyBuffer();
 
   /** Whether the request in flight is one the host may hold (see RequestOptions). */
   blockedOnHost = false;
@@ -101,14 +103,19 @@ export class Connection {
       response =
         this.sealing !== undefined
           ? await this.request(
-              encryptMessage(this.context!, soap, this.sealing),
+              encryptMessage(this.context!, soap, this.sealing, (size) =>
+                this.bodyBuffer.take(size),
+              ),
               encryptedContentType(this.sealing),
               timeoutMs,
               headers,
               abandon,
             )
           : await this.request(soap, SOAP_CONTENT_TYPE, timeoutMs, headers, abandon);
+      if (response.statusCode === 200) this.bodyBuffer.giveBack();
+      else this.bodyBuffer.drop();
     } catch (error) {
+      this.bodyBuffer.drop();
       // The keep-alive socket had gone and a new one could not be opened (a host rebooting):
       // the request was never written, so it is safe to send again whatever it is, after a
       // new handshake on the socket that will carry it.

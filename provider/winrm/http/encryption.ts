@@ -29,11 +29,15 @@ export const ENCRYPTED_CONTENT_TYPE = encryptedContentType(SPNEGO_ENCRYPTED);
 /** Largest signature header accepted; NTLM's is 16, Kerberos' under 100. */
 const MAX_HEADER_LENGTH = 1024;
 
-/** Seals `soap` and frames it as MS-WSMV 2.2.9.1 describes, under `protocol`. */
+/**
+ * Seals `soap` and frames it as MS-WSMV 2.2.9.1 describes, under `protocol`, into a buffer
+ * from `allocate` where the context seals in place.
+ */
 export function encryptMessage(
   context: SecurityContext,
   soap: Uint8Array,
   protocol = SPNEGO_ENCRYPTED,
+  allocate: (size: number) => Buffer = (size) => Buffer.allocUnsafe(size),
 ): Buffer {
   const prefix =
     `--${BOUNDARY}\r\n` +
@@ -47,7 +51,7 @@ export function encryptMessage(
     // Sealed in place in the framed message: no second copy of a request that may be 500 KB.
     const headerAt = prefix.length + 4;
     const dataEnd = headerAt + layout.headerLength + soap.length;
-    const framed = Buffer.allocUnsafe(dataEnd + suffix.length);
+    const framed = allocate(dataEnd + suffix.length);
     framed.write(prefix, 0, "latin1");
     framed.writeUInt32LE(layout.headerLength, prefix.length);
     context.wrapInto(soap, framed, headerAt);

@@ -11,6 +11,7 @@ import {
   isEncryptedContentType,
 } from "../../../provider/winrm/http/encryption";
 import { IntegrityError, ProtocolError } from "../../../provider/errors";
+import { BodyBuffer } from "../../../provider/winrm/http/body-buffer";
 
 async function pair(): Promise<[SecurityContext, SecurityContext]> {
   const client = createInitiator({ user: "bob", secret: { password: "hunter2" } });
@@ -136,6 +137,22 @@ describe("MS-WSMV 2.2.9.1 encrypted message framing", () => {
       const framed = encryptMessage(inPlace, message);
       assert.deepEqual(framed, encryptMessage(throughWrap, message), `${size} bytes`);
       assert.deepEqual(decryptMessage(server, framed), message);
+    }
+  });
+
+  test("messages sealed one after another into a reused buffer all decrypt", async () => {
+    const [client, server] = await pair();
+    const bodies = new BodyBuffer();
+    let previous: Buffer | undefined;
+    for (const size of [400_000, 500_000, 120_000, 500_000]) {
+      const soap = randomBytes(size);
+      const framed = encryptMessage(client, soap, undefined, (n) => bodies.take(n));
+      if (previous !== undefined && size <= 500_000 && framed.length <= previous.buffer.byteLength)
+        assert.ok(previous.buffer === framed.buffer, `the ${size}-byte message reused the buffer`);
+      // The host's copy: decryption works in place on what it received.
+      assert.deepEqual(decryptMessage(server, Buffer.from(framed)), soap);
+      bodies.giveBack();
+      previous = framed;
     }
   });
 });
