@@ -31,6 +31,7 @@ import {
 import { writeBundle } from "../../../../provider/winrm/bundle";
 import {
   assertKnownUploadRoundTrip,
+  assertUploadsPlace,
   leftovers,
   run,
   sha256,
@@ -207,17 +208,9 @@ describe("posix mkdirp", () => {
 
 describe("posix upload", () => {
   test("0 bytes, 1 byte and 1 MiB of random bytes, to every nasty name", async () => {
-    const dir = freshDir("upload");
-    for (const size of [0, 1, 63, 64, 65, 1 << 20]) {
-      for (const name of NASTY_NAMES) {
-        const path = join(dir, `${size}-${name}`);
-        const content = randomBytes(size);
-        const result = await run(scripts.upload(path), uploadStream(content));
-        assert.equal(result.code, 0, result.stderr);
-        assert.ok(readFileSync(path).equals(content), `${size} ${name}`);
-      }
-    }
-    assert.deepEqual(leftovers(dir), []);
+    const sizes = [0, 1, 63, 64, 65, 1 << 20];
+    const cases = sizes.flatMap((size) => NASTY_NAMES.map((name) => [size, name] as const));
+    await assertUploadsPlace(scripts, freshDir("upload"), cases);
   });
 
   test("replaces an existing file and gives it the default mode", async () => {

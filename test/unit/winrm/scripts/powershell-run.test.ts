@@ -44,6 +44,7 @@ import { fnmatchLiteral, fsFaultsEnv } from "../../../support/fs-faults";
 import { havePwsh } from "../../../support/pwsh";
 import {
   assertKnownUploadRoundTrip,
+  assertUploadsPlace,
   leftovers,
   run,
   type RunResult,
@@ -237,14 +238,7 @@ describe("PowerShell upload, in pwsh", () => {
         [2 * LINE_BYTES - 64 + 30, "last line of thirty bytes"],
         [2 * LINE_BYTES - 64, "full lines only"],
       ];
-      for (const [size, name] of cases) {
-        const path = join(dir, `${size}-${name}`);
-        const content = randomBytes(size);
-        const result = await run(scripts.upload(path), uploadStream(content));
-        assert.equal(result.code, 0, result.stderr);
-        assert.ok(readFileSync(path).equals(content), `${size} ${name}`);
-      }
-      assert.deepEqual(leftovers(dir), []);
+      await assertUploadsPlace(scripts, dir, cases);
     },
   );
 

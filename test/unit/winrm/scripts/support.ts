@@ -6,7 +6,7 @@
  * terminating it would.
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawn, type ChildProcess } from "node:child_process";
@@ -142,6 +142,25 @@ export async function withHiddenFile(
     chmodSync(locked, 0o755);
   }
   return path;
+}
+
+/**
+ * Uploads random content of each of `cases` (size and a name: the file is `<dir>/<size>-<name>`)
+ * with the hash trailer, checks every file byte for byte, and that no temporary file is left.
+ */
+export async function assertUploadsPlace(
+  scripts: RemoteScripts,
+  dir: string,
+  cases: readonly (readonly [size: number, name: string])[],
+): Promise<void> {
+  for (const [size, name] of cases) {
+    const path = join(dir, `${size}-${name}`);
+    const content = randomBytes(size);
+    const result = await run(scripts.upload(path), uploadStream(content));
+    assert.equal(result.code, 0, result.stderr);
+    assert.ok(readFileSync(path).equals(content), `${size} ${name}`);
+  }
+  assert.deepEqual(leftovers(dir), []);
 }
 
 /**
