@@ -123,8 +123,13 @@ describe("RemoteCommand and RemoteFile on the Pulumi engine", () => {
     assert.equal(readFileSync(path, "utf8"), "hello file\n");
     const { shellsCreated, shellsDeleted } = host.log.counters;
     assert.equal(shellsDeleted - before.shellsDeleted, shellsCreated - before.shellsCreated);
-    // The command and the upload shared one authenticated connection.
-    assert.equal(counted(before).authentications, 1);
+    // One login per connection. Usually the command and the upload share one; on a loaded
+    // machine the command's Receive can be held past HELD_RECEIVE_MS while the file waits,
+    // and the pool then opens a second by design (CI with two e2e files beside four jobs saw
+    // 2). That no resource logs in on its own is shown by test (2)'s eight resources.
+    const logins = counted(before);
+    assert.equal(logins.authentications, logins.connections, JSON.stringify(logins));
+    assert.ok(logins.connections <= 2, JSON.stringify(logins));
 
     const hello = outputsOf(exported, "hello");
     assert.equal(hello.stdout, "create-1-marker\n");

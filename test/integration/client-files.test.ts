@@ -205,7 +205,7 @@ for (const persona of ["posix", "windows"] as const) {
       assert.deepEqual((await unlimited.stat(join(dir, "absent"))).exists, false);
     });
 
-    test("an upload and parallel commands share one connection, two at most under load", async (t) => {
+    test("an upload and parallel commands share connections, fewer than the commands, one login each", async (t) => {
       if (!ready(t)) return;
       const shared = new WinRMClient({
         host: "127.0.0.1",
@@ -226,11 +226,12 @@ for (const persona of ["posix", "windows"] as const) {
         assert.ok(readFileSync(destination).equals(data));
         echoed.forEach((result, n) => assert.equal(result.stdout.toString(), `beside-${n}\n`));
         // The upload script reads all its input before it writes, so its Sends never wait for a
-        // Receive and need no connection of their own. The pool opens a second connection only
-        // when a Receive has been held 50 ms while others wait (HELD_RECEIVE_MS), which a loaded
-        // machine can cause (the upload's last Receive waits for the script to finish), and
-        // never one per command: at most two, one login each.
-        assert.ok(shared.connectionCount <= 2, `${shared.connectionCount} connections`);
+        // Receive and need no connection of their own. The pool opens another connection when
+        // a Receive has been held 50 ms while others wait (HELD_RECEIVE_MS), which a loaded
+        // machine causes (the upload's last Receive waits for the script to finish; CI, with
+        // lint beside two test files on 2 cores, saw 4 connections for these 5 commands), but
+        // never one per command, and each has one login.
+        assert.ok(shared.connectionCount < 5, `${shared.connectionCount} connections`);
         assert.equal(host.log.counters.authentications - before, shared.connectionCount);
       } finally {
         await shared.close();
