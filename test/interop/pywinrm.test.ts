@@ -275,7 +275,7 @@ describe("pywinrm over HTTPS", { skip }, () => {
  * INTEROP_STREAM_MB (default 200): how much output the streaming test sends. More than the
  * 100 MB of growth it allows, so that a host holding the output fails it.
  */
-const STREAM_MB = Math.max(128, Number(process.env.INTEROP_STREAM_MB ?? 200));
+const STREAM_MB = Math.max(128, Number(process.env.INTEROP_STREAM_MB) || 200);
 
 describe("memory stays bounded while streaming a large output", { skip }, () => {
   test(`${STREAM_MB} MB of output goes through Receive responses within MaxEnvelopeSize; the host's heap does not grow with it`, async () => {

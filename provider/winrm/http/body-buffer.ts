@@ -14,6 +14,10 @@ const REUSE_FROM = 64 * 1024;
 /** Buffers grow in steps of this, so that envelopes a few bytes apart share one. */
 const STEP = 64 * 1024;
 
+/**
+ * For one request at a time (a Connection's queue makes it so): a second take before the
+ * first request's giveBack or drop would let that giveBack keep the second's buffer.
+ */
 export class BodyBuffer {
   private kept: Buffer | undefined;
   private lent: Buffer | undefined;

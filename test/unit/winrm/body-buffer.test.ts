@@ -38,11 +38,13 @@ describe("a connection's reusable request body buffer", () => {
     assert.ok(!sameMemory(first, second));
   });
 
-  test("small bodies come from Node's pool and are never kept", () => {
+  test("small bodies come from Node's pool and never take the kept buffer's place", () => {
     const bodies = new BodyBuffer();
-    const small = bodies.take(2000);
+    const big = bodies.take(700_000);
     bodies.giveBack();
-    const big = bodies.take(100_000);
-    assert.ok(!sameMemory(small, big));
+    const small = bodies.take(2000);
+    assert.ok(!sameMemory(big, small), "a small body is not written into the kept buffer");
+    bodies.giveBack();
+    assert.ok(sameMemory(big, bodies.take(700_000)), "the kept buffer is still kept");
   });
 });
