@@ -1,13 +1,14 @@
 /**
  * The PowerShell scripts: every script the module can produce is decoded from its
  * -EncodedCommand and parsed with a real PowerShell grammar (tree-sitter-powershell, from
- * airbus-cert, through the tree-sitter node bindings; both load prebuilt N-API binaries),
- * and checked for constructs Windows PowerShell 5.1 lacks. powershell-run.test.ts executes
+ * airbus-cert: the WebAssembly build its package ships, run by web-tree-sitter, so that no
+ * native addon is compiled at install time), and checked for constructs Windows PowerShell
+ * 5.1 lacks. powershell-run.test.ts executes
  * them in pwsh.
  */
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
-import Parser from "tree-sitter";
+import { Language, type Node, Parser } from "web-tree-sitter";
 import {
   CMD_MAX_COMMAND_LINE,
   scriptsFor,
@@ -61,16 +62,25 @@ function decodeCommand(command: string): string {
 let parser: Parser;
 
 before(async () => {
-  // The grammar package is an ES module with top-level await: import() it from CommonJS.
-  const grammar = await import("tree-sitter-powershell/bindings/node/index.js");
+  await Parser.init();
+  const grammar = await Language.load(
+    require.resolve("tree-sitter-powershell/tree-sitter-powershell.wasm"),
+  );
   parser = new Parser();
-  parser.setLanguage(grammar.default);
+  parser.setLanguage(grammar);
 });
+
+/** The parse of `source` (read through a callback in 4 KiB pieces; scripts run to megabytes). */
+function parse(source: string): Node {
+  const tree = parser.parse((index) => source.slice(index, index + 4096));
+  assert.ok(tree, "the parser returned no tree");
+  return tree.rootNode;
+}
 
 /** Every ERROR or MISSING node of the parse, with its position, for the failure message. */
 function syntaxProblems(source: string): string[] {
   const problems: string[] = [];
-  const visit = (node: Parser.SyntaxNode) => {
+  const visit = (node: Node) => {
     if (node.type === "ERROR" || node.isMissing) {
       const where = `${node.startPosition.row + 1}:${node.startPosition.column + 1}`;
       problems.push(
@@ -79,10 +89,9 @@ function syntaxProblems(source: string): string[] {
     }
     for (const child of node.children) visit(child);
   };
-  // A callback input avoids the bindings' 32 KiB limit on plain string input.
-  const tree = parser.parse((index) => source.slice(index, index + 4096));
-  visit(tree.rootNode);
-  if (tree.rootNode.hasError && problems.length === 0) problems.push("hasError without a node");
+  const root = parse(source);
+  visit(root);
+  if (root.hasError && problems.length === 0) problems.push("hasError without a node");
   return problems;
 }
 
@@ -117,8 +126,7 @@ describe("PowerShell grammar check (tree-sitter-powershell)", () => {
     for (const path of NASTY_PATHS) {
       const source = decodeCommand(scripts.stat(path).command);
       const literal = source.slice("$p = ".length, source.indexOf("\n$ProgressPreference"));
-      const tree = parser.parse(`$p = ${literal}`);
-      const strings = tree.rootNode.descendantsOfType("verbatim_string_characters");
+      const strings = parse(`$p = ${literal}`).descendantsOfType("verbatim_string_characters");
       assert.equal(strings.length, 1, JSON.stringify(path));
       // PowerShell reads a doubled quote character as one (about_Quoting_Rules).
       const value = strings[0]?.text.slice(1, -1).replace(/(['\u2018-\u201B])\1/g, "$1");
@@ -143,15 +151,14 @@ const VERSION_SPECIFIC_PARAMETERS =
  */
 function powerShell7Only(source: string): string[] {
   const problems: string[] = [];
-  const tree = parser.parse((index) => source.slice(index, index + 4096));
-  const where = (node: Parser.SyntaxNode) =>
-    `${node.startPosition.row + 1}:${node.startPosition.column + 1}`;
-  for (const node of tree.rootNode.descendantsOfType("pipeline_chain_tail")) {
+  const root = parse(source);
+  const where = (node: Node) => `${node.startPosition.row + 1}:${node.startPosition.column + 1}`;
+  for (const node of root.descendantsOfType("pipeline_chain_tail")) {
     problems.push(
       `pipeline chain operator ${node.text.trim()} at ${where(node)} (PowerShell 7 only)`,
     );
   }
-  for (const node of tree.rootNode.descendantsOfType("command_parameter")) {
+  for (const node of root.descendantsOfType("command_parameter")) {
     const next = node.nextNamedSibling?.nextNamedSibling;
     const withValue = next ? `${node.text} ${next.text}` : node.text;
     if (
