@@ -12,7 +12,7 @@ import { createHash } from "node:crypto";
 import { parseUserName } from "./auth/credentials";
 import { HostUnreachableError, WinRMError } from "./errors";
 import { describeWait, type WaitProgress } from "./winrm/http/host-wait";
-import { WinRMClient } from "./winrm/client";
+import type { WinRMClient } from "./winrm/client";
 import { WaitQueue } from "./winrm/wait-queue";
 import {
   type ConnectionOption,
@@ -211,6 +211,18 @@ function reportWait(progress: WaitProgress): void {
   process.stderr.write(`${describeWait(progress, { option: "readyTimeout", unit: "s" })}\n`);
 }
 
+/**
+ * The client's module, loaded when a resource first needs a connection. A provider process
+ * that only checks and diffs (a preview, an `up` that changes nothing) never does, and loading
+ * the client (undici, the XML parser, the authentication stack) is about a tenth of such a
+ * process's CPU time.
+ */
+function newClient(...args: ConstructorParameters<typeof WinRMClient>): WinRMClient {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { WinRMClient: Client } = require("./winrm/client") as typeof import("./winrm/client");
+  return new Client(...args);
+}
+
 interface PoolEntry {
   client: WinRMClient;
   /** Operations in flight and waiting, for the per-host cap. */
@@ -311,7 +323,7 @@ function poolEntry(key: string, connection: ConnectionArgs): PoolEntry {
     entry = {
       // Shared: resources come and go, so a quiet command's Receive asks the host to answer
       // within a second rather than hold its connection for the whole OperationTimeout.
-      client: new WinRMClient(
+      client: newClient(
         { ...toClientOptions(connection), onWaiting: reportWait },
         { shared: true },
       ),
@@ -351,5 +363,5 @@ export function dedicatedClient(
   readyTimeoutMs: number,
   onWaiting: (progress: WaitProgress) => void,
 ): WinRMClient {
-  return new WinRMClient({ ...toClientOptions(connection), readyTimeoutMs, onWaiting });
+  return newClient({ ...toClientOptions(connection), readyTimeoutMs, onWaiting });
 }

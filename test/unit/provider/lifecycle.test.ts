@@ -4,6 +4,7 @@
  * case by case. The e2e tests remain the proof that the engine calls these as assumed.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -536,4 +537,36 @@ describe("the provider objects are modules", () => {
       ]);
     });
   }
+});
+
+describe("check and diff load no client", () => {
+  // A provider process that only checks and diffs (a preview, an up that changes nothing)
+  // must not pay for loading the WinRM client (provider/connection.ts, newClient). A fresh
+  // process, so that what this file loaded does not count.
+  test("each resource's check and diff leave the client and undici unloaded", () => {
+    const root = join(__dirname, "..", "..", "..", "provider");
+    const script = `
+      const root = ${JSON.stringify(root)};
+      const connection = ${JSON.stringify(connection)};
+      const command = require(root + "/remote-command");
+      const file = require(root + "/remote-file");
+      const reboot = require(root + "/reboot");
+      (async () => {
+        const commandInputs = command.check({}, { connection, create: "echo hi" }).inputs;
+        command.diff("id", commandInputs, { ...commandInputs, create: "echo ho" });
+        const fileInputs = file.check({}, { connection, path: "a", content: "x" }).inputs;
+        file.diff("id", fileInputs, { ...fileInputs, content: "y" });
+        const rebootInputs = reboot.check({}, { connection }).inputs;
+        reboot.diff("id", rebootInputs, { ...rebootInputs, triggers: ["b"] });
+        const loaded = Object.keys(require.cache);
+        const client = loaded.filter((path) => /winrm[\\\\/]client\\.js$|[\\\\/]undici[\\\\/]/.test(path));
+        process.stdout.write(JSON.stringify({ modules: loaded.length, client }));
+      })();
+    `;
+    const run = spawnSync(process.execPath, ["-e", script], { encoding: "utf8" });
+    assert.equal(run.status, 0, run.stderr);
+    const { modules, client } = JSON.parse(run.stdout) as { modules: number; client: string[] };
+    assert.deepEqual(client, []);
+    assert.ok(modules > 5, `only ${modules} modules: did the providers load at all?`);
+  });
 });
