@@ -163,7 +163,11 @@ export function writeBase64(bytes: Uint8Array, out: Buffer, at: number): number 
  * `xml` as UTF-8 with the base64 of each of `payloads` in place of the PAYLOAD_PLACEs it holds,
  * in order: one each.
  */
-export function messageWithPayloads(xml: string, payloads: readonly Uint8Array[]): Buffer {
+export function messageWithPayloads(
+  xml: string,
+  payloads: readonly Uint8Array[],
+  allocate: (size: number) => Buffer = (size) => Buffer.allocUnsafe(size),
+): Buffer {
   const parts = xml.split(PAYLOAD_PLACE);
   if (parts.length !== payloads.length + 1) {
     throw new Error(
@@ -173,7 +177,7 @@ export function messageWithPayloads(xml: string, payloads: readonly Uint8Array[]
   let size = 0;
   for (const part of parts) size += Buffer.byteLength(part, "utf8");
   for (const payload of payloads) size += base64Length(payload.byteLength);
-  const out = Buffer.allocUnsafe(size);
+  const out = allocate(size);
   let position = out.write(parts[0]!, 0, "utf8");
   for (let index = 0; index < payloads.length; index++) {
     position = writeBase64(payloads[index]!, out, position);
@@ -183,6 +187,10 @@ export function messageWithPayloads(xml: string, payloads: readonly Uint8Array[]
 }
 
 /** `xml` as UTF-8 with the base64 of `payload` in place of PAYLOAD_PLACE, which it must hold. */
-export function messageWithPayload(xml: string, payload: Uint8Array): Buffer {
-  return messageWithPayloads(xml, [payload]);
+export function messageWithPayload(
+  xml: string,
+  payload: Uint8Array,
+  allocate?: (size: number) => Buffer,
+): Buffer {
+  return messageWithPayloads(xml, [payload], allocate);
 }
