@@ -45,7 +45,25 @@ function freeUdpPort(): Promise<number> {
   });
 }
 
+/**
+ * Starts dnsmasq serving `records` on a free port. The port is free when chosen but not held,
+ * so another test starting beside this one (the other Node versions' jobs run the same files at
+ * the same time) may take it first: a dnsmasq that cannot bind, or that never serves its own
+ * records there, is started again on another.
+ */
 export async function startDnsServer(records: readonly SrvRecord[]): Promise<DnsServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startDnsServerOnce(records);
+    } catch (error) {
+      if (!(error instanceof StartAgainError) || attempt >= 5) throw error;
+    }
+  }
+}
+
+class StartAgainError extends Error {}
+
+async function startDnsServerOnce(records: readonly SrvRecord[]): Promise<DnsServer> {
   const port = await freeUdpPort();
   const args = [
     "--keep-in-foreground",
@@ -71,26 +89,36 @@ export async function startDnsServer(records: readonly SrvRecord[]): Promise<Dns
     child.kill("SIGTERM");
     await exited;
   };
-  // Ready when it answers at all: a name it does not hold gets an error reply (REFUSED, with
-  // no upstream), which is not the silence (ETIMEOUT) of a server not yet listening.
+  // Ready when it serves its own first record. An error reply was taken as proof before, and a
+  // CI run's Node 24 job then sent a test to a port where nothing served its records (its
+  // dnsmasq gone, or never bound, while another answered the probe).
   const resolver = new Resolver({ timeout: 200, tries: 1 });
   resolver.setServers([address]);
+  const probe = records[0]?.name ?? "_probe._tcp.invalid";
   const deadline = Date.now() + START_TIMEOUT_MS;
   for (;;) {
     if (child.exitCode !== null) {
-      throw new Error(`dnsmasq exited at start (${child.exitCode}): ${stderr.trim()}`);
+      const message = `dnsmasq exited at start (${child.exitCode}): ${stderr.trim()}`;
+      throw /in use/i.test(stderr) ? new StartAgainError(message) : new Error(message);
     }
     try {
-      await resolver.resolveSrv("_probe._tcp.invalid");
-      break;
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code !== "ETIMEOUT" && code !== "ECONNREFUSED") break;
-      if (Date.now() > deadline) {
-        await stop();
-        throw new Error(`dnsmasq did not answer within ${START_TIMEOUT_MS} ms: ${stderr.trim()}`);
+      const answer = await resolver.resolveSrv(probe);
+      // Its own record, port and all: not another dnsmasq's that holds the same name.
+      if (records.length === 0 || answer.some((record) => record.port === records[0]!.port)) {
+        break;
       }
+    } catch (error) {
+      // With no records to ask for, an error reply (REFUSED: no upstream) means it answers.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (records.length === 0 && code !== "ETIMEOUT" && code !== "ECONNREFUSED") break;
     }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new StartAgainError(
+        `dnsmasq did not serve its records within ${START_TIMEOUT_MS} ms: ${stderr.trim()}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
   }
   return { address, stop };
 }
