@@ -27,13 +27,17 @@ async function* pieces(data: Buffer, sizes: number[]): AsyncGenerator<Buffer> {
 
 describe("rechunk", () => {
   test("any cut of the source gives chunks of exactly the size, then the rest, in order", async () => {
-    const data = randomBytes(1_000_003);
-    for (const sizes of [[1], [7, 1_000], [65_536], [1 << 20], [99_999, 3, 250_001], [2_000_000]]) {
+    // node:test tracks every promise through async hooks, which makes each round trip through
+    // the two generators costly: one-byte pieces and one-byte chunks run on a short input.
+    const long = randomBytes(200_003);
+    const short = long.subarray(0, 2_003);
+    for (const sizes of [[1], [7, 1_000], [65_536], [1 << 20], [99_999, 3, 50_001], [400_000]]) {
       for (const size of [1, 1000, 65_536, 380_000]) {
-        if (sizes[0] === 1 && size > 1000) continue; // a million one-byte pieces: slow, no news
+        const data = sizes[0] === 1 || size === 1 ? short : long;
         const chunks = await collect(pieces(data, sizes), size);
         const last = chunks.at(-1)!;
-        for (const chunk of chunks.slice(0, -1)) assert.equal(chunk.length, size);
+        const wrong = chunks.slice(0, -1).findIndex((chunk) => chunk.length !== size);
+        assert.equal(wrong, -1, `chunk ${wrong} of ${chunks.length} is not ${size} bytes`);
         assert.ok(last.length > 0 && last.length <= size);
         assert.ok(Buffer.concat(chunks).equals(data), `pieces ${sizes.join(",")} into ${size}`);
       }
