@@ -88,6 +88,7 @@ export class WinRMClient {
     this.session = new WSManSession(
       {
         request: (soap, requestOptions) => transport.request(soap, requestOptions),
+        lane: () => transport.lane(),
         contended: () => internals.shared === true || transport.contended() || this.running > 1,
       },
       {
@@ -125,6 +126,14 @@ export class WinRMClient {
   /** Authenticated connections open now (each cost one handshake). */
   get connectionCount(): number {
     return this.transport.connectionCount;
+  }
+
+  /**
+   * Sends sent as sealed while the Send before them was on the wire (issue 15; diagnostics):
+   * a long input's client work overlapping the host's.
+   */
+  get sentSealedAhead(): number {
+    return this.transport.sentSealedAhead;
   }
 
   get endpoint(): string {

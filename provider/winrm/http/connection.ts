@@ -18,7 +18,6 @@ import {
   WinRMError,
 } from "../../errors";
 import type { HttpAuthenticator } from "./authenticator";
-import { BodyBuffer } from "./body-buffer";
 import {
   decryptMessage,
   encryptedContentType,
@@ -28,9 +27,31 @@ import {
 import { failedToConnect, NotSent, SessionExpired, translateRequestError } from "./failures";
 import type { HttpResponse, SoapReply, TransportOptions } from "./options";
 import { verifyingConnector } from "./tls";
+import { ReusableBuffers } from "../reusable-buffers";
 
 const SOAP_CONTENT_TYPE = "application/soap+xml;charset=UTF-8";
 const USER_AGENT = "pulumi-winrm";
+
+/** A message sealed with a context, at its place in that context's sequence. */
+interface SealedBody {
+  context: SecurityContext;
+  /** Its place among the messages sealed with `context`: the host must receive it at that place. */
+  index: number;
+  body: Buffer;
+  /** Handed to the socket: after a failure the socket may still be reading it. */
+  written: boolean;
+  /** Sealed before its turn came (sealAhead). */
+  ahead: boolean;
+}
+
+/**
+ * A request on its way: its SOAP message, and its body once sealed, possibly ahead of its turn
+ * (Connection.sealAhead) while the request before it is on the wire.
+ */
+export interface OutgoingRequest {
+  readonly soap: Buffer;
+  sealed?: SealedBody;
+}
 
 export class Connection {
   private readonly client: Client;
@@ -43,7 +64,24 @@ export class Connection {
   private queue: Promise<unknown> = Promise.resolve();
   private pending = 0;
   private closed = false;
-  private readonly bodyBuffer = new BodyBuffer();
+  /**
+   * Messages sealed with the current context, and of those the ones handed to the socket. The
+   * host unseals in the order it receives, each with the next sequence number and the next
+   * stretch of the RC4 keystream (MS-NLMP 3.4.4.2), so a message must go at the place it was
+   * sealed at; one sealed ahead and then never sent leaves the host a step behind.
+   */
+  private sealedCount = 0;
+  private sentCount = 0;
+  /** Requests sent as sealed ahead of their turn (for diagnostics and tests). */
+  sentSealedAhead = 0;
+  /** A Send's sealed body on the wire and the next one sealed ahead of it. */
+  private readonly bodies = new ReusableBuffers(2);
+
+  /**
+   * Held by a lane for a run of requests (http/lane.ts): the pool hands it to nobody else, so
+   * that nothing is sealed between a request and the one sealed ahead behind it.
+   */
+  reserved = false;
 
   /** Whether the request in flight is one the host may hold (see RequestOptions). */
   blockedOnHost = false;
@@ -66,7 +104,7 @@ export class Connection {
   }
 
   get busy(): boolean {
-    return this.pending > 0;
+    return this.pending > 0 || this.reserved;
   }
 
   /** Runs `work` after every earlier request on this connection has finished. */
@@ -85,10 +123,71 @@ export class Connection {
     return this.authenticator.sealingProtocol;
   }
 
+  /**
+   * Seals `outgoing` now, while `after`, the request that goes before it on this connection,
+   * is still on its way (issue 15: the client's sealing then overlaps the host's work on the
+   * request before instead of following it). `after` is sealed first if it has not been yet.
+   * Only where the place in the sequence is certain; otherwise `outgoing` is sealed when sent.
+   */
+  sealAhead(outgoing: OutgoingRequest, after: OutgoingRequest): void {
+    const context = this.context;
+    if (this.sealing === undefined || context === undefined || this.closed) return;
+    if (this.authenticatedGeneration !== this.socketGeneration) return;
+    // Every request sent on a sealing connection has been sealed: one that has not is still
+    // to go, and goes next when nothing else is sealed and waiting.
+    if (after.sealed === undefined && this.sealedCount === this.sentCount) {
+      after.sealed = this.seal(context, after.soap);
+    }
+    const previous = after.sealed;
+    if (previous?.context !== context || previous.index !== this.sealedCount - 1) return;
+    outgoing.sealed = this.seal(context, outgoing.soap);
+    outgoing.sealed.ahead = true;
+  }
+
+  private seal(context: SecurityContext, soap: Buffer): SealedBody {
+    const body = encryptMessage(context, soap, this.sealing, (size) => this.bodies.take(size));
+    return { context, index: this.sealedCount++, body, written: false, ahead: false };
+  }
+
+  /** Whether `outgoing` can be sealed or sent now without leaving the host's sequence. */
+  private inStep(outgoing: OutgoingRequest): boolean {
+    if (this.sealedCount === this.sentCount) return true;
+    const sealed = outgoing.sealed;
+    return (
+      sealed !== undefined && sealed.context === this.context && sealed.index === this.sentCount
+    );
+  }
+
+  /** The body to send: sealed ahead at this very place, or sealed now. */
+  private sealedBody(outgoing: OutgoingRequest): Buffer {
+    const context = this.context!;
+    let sealed = outgoing.sealed;
+    if (sealed === undefined || sealed.context !== context || sealed.index !== this.sentCount) {
+      // Sealed with a context since replaced (a new handshake): never written, so reusable.
+      if (sealed !== undefined && !sealed.written) this.bodies.giveBack(sealed.body);
+      sealed = outgoing.sealed = this.seal(context, outgoing.soap);
+    } else if (sealed.ahead) {
+      this.sentSealedAhead++;
+    }
+    sealed.written = true;
+    this.sentCount++;
+    return sealed.body;
+  }
+
   /** Sends one SOAP message and returns the reply (decrypted), whatever its HTTP status. */
-  async send(soap: Buffer, timeoutMs: number, abandon?: AbortSignal): Promise<SoapReply> {
+  async send(
+    outgoing: OutgoingRequest,
+    timeoutMs: number,
+    abandon?: AbortSignal,
+  ): Promise<SoapReply> {
     if (this.closed) throw clientClosedError();
     const handshake = this.authenticator.handshake;
+    if (handshake && this.sealing !== undefined && !this.inStep(outgoing)) {
+      // A message sealed ahead was never sent (the request before it failed): the host would
+      // unseal this one with the sequence number and keystream that one took. A new handshake
+      // starts both sides afresh.
+      this.authenticatedGeneration = -1;
+    }
     if (handshake && this.authenticatedGeneration !== this.socketGeneration) {
       try {
         await this.authenticate(handshake);
@@ -103,19 +202,18 @@ export class Connection {
       response =
         this.sealing !== undefined
           ? await this.request(
-              encryptMessage(this.context!, soap, this.sealing, (size) =>
-                this.bodyBuffer.take(size),
-              ),
+              this.sealedBody(outgoing),
               encryptedContentType(this.sealing),
               timeoutMs,
               headers,
               abandon,
             )
-          : await this.request(soap, SOAP_CONTENT_TYPE, timeoutMs, headers, abandon);
-      if (response.statusCode === 200) this.bodyBuffer.giveBack();
-      else this.bodyBuffer.drop();
+          : await this.request(outgoing.soap, SOAP_CONTENT_TYPE, timeoutMs, headers, abandon);
+      // Answered in full: the host read the whole body, and nothing reads it any more.
+      if (response.statusCode === 200 && outgoing.sealed !== undefined) {
+        this.bodies.giveBack(outgoing.sealed.body);
+      }
     } catch (error) {
-      this.bodyBuffer.drop();
       // The keep-alive socket had gone and a new one could not be opened (a host rebooting):
       // the request was never written, so it is safe to send again whatever it is, after a
       // new handshake on the socket that will carry it.
@@ -208,6 +306,7 @@ export class Connection {
       },
     });
     this.context = context;
+    this.sealedCount = this.sentCount = 0;
     // The handshake checked after each leg that the socket stayed the same.
     this.authenticatedGeneration = this.socketGeneration;
   }

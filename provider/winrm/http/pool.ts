@@ -21,7 +21,8 @@ import {
 } from "../../errors";
 import type { HttpAuthenticator } from "./authenticator";
 import { basicAuthenticator } from "./basic";
-import { Connection } from "./connection";
+import { Connection, type OutgoingRequest } from "./connection";
+import { Lane } from "./lane";
 import { errorCode, isConnectionFailure, NotSent, SessionExpired } from "./failures";
 import { negotiateAuthenticator } from "./negotiate";
 import type { RequestOptions, SoapReply, TransportOptions } from "./options";
@@ -81,7 +82,8 @@ export class Transport {
     }
     if (options.waitsForOutput) connection.receiveSince = this.clock.now();
     try {
-      return await connection.exclusive(() => this.sendWithRecovery(connection, soap, options));
+      const outgoing: OutgoingRequest = { soap };
+      return await connection.exclusive(() => this.sendWithRecovery(connection, outgoing, options));
     } finally {
       connection.blockedOnHost = false;
       connection.receiveSince = undefined;
@@ -97,7 +99,7 @@ export class Transport {
    */
   private async sendWithRecovery(
     connection: Connection,
-    soap: Buffer,
+    outgoing: OutgoingRequest,
     options: RequestOptions,
   ): Promise<SoapReply> {
     const deadline = this.clock.now() + this.options.readyTimeoutMs;
@@ -108,7 +110,7 @@ export class Transport {
       const abandon = options.abandonOnSignal ? options.signal : undefined;
       for (;;) {
         try {
-          return await connection.send(soap, options.timeoutMs, abandon);
+          return await connection.send(outgoing, options.timeoutMs, abandon);
         } catch (error) {
           if (abandon?.aborted) throw abortReason(abandon);
           if (!(error instanceof NotSent)) {
@@ -130,6 +132,28 @@ export class Transport {
     } finally {
       if (waiting) this.hostWait.leave();
     }
+  }
+
+  /**
+   * A run of requests that go in order on one connection of their own, each sealed while the
+   * one before it is on the wire: a long input's Sends (see Lane).
+   */
+  lane(): Lane {
+    return new Lane({
+      reserve: async (signal) => {
+        const connection = await this.acquire(true, signal);
+        connection.reserved = true;
+        // Callers waiting for a connection open another rather than wait for this one.
+        this.waiters.wakeAll();
+        return connection;
+      },
+      send: (connection, outgoing, options) =>
+        connection.exclusive(() => this.sendWithRecovery(connection, outgoing, options)),
+      unreserve: (connection) => {
+        connection.reserved = false;
+        this.release();
+      },
+    });
   }
 
   /**
@@ -193,7 +217,7 @@ export class Transport {
         room &&
         (this.connections.length === 0 ||
           sending ||
-          this.connections.some((connection) => connection.blockedOnHost) ||
+          this.connections.some((connection) => connection.blockedOnHost || connection.reserved) ||
           heldFor >= HELD_RECEIVE_MS ||
           waited >= OPEN_ANOTHER_AFTER_MS)
       ) {
@@ -225,6 +249,11 @@ export class Transport {
   /** How many authenticated connections the pool holds (for tests and diagnostics). */
   get connectionCount(): number {
     return this.connections.length;
+  }
+
+  /** Requests sent as sealed while the one before them was on the wire (see Lane). */
+  get sentSealedAhead(): number {
+    return this.connections.reduce((sum, connection) => sum + connection.sentSealedAhead, 0);
   }
 
   /** How the last handshake authenticated (see HttpAuthenticator.mechanism). */

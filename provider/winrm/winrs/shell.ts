@@ -15,6 +15,7 @@ import {
   operationIdHeader,
   PAYLOAD_PLACE,
   type Reply,
+  type RequestLane,
   streamBytes,
   text,
   WSManFaultCode,
@@ -159,7 +160,12 @@ export class WinRSShell {
   async send(
     commandId: string,
     data: Uint8Array,
-    { end, mayBlock = true, signal }: { end: boolean; mayBlock?: boolean; signal?: AbortSignal },
+    {
+      end,
+      mayBlock = true,
+      signal,
+      lane,
+    }: { end: boolean; mayBlock?: boolean; signal?: AbortSignal; lane?: RequestLane },
   ): Promise<void> {
     const body =
       `<rsp:Send><rsp:Stream Name="stdin" CommandId="${escapeXml(commandId)}"${end ? ' End="true"' : ""}>` +
@@ -171,7 +177,16 @@ export class WinRSShell {
       idempotent: false,
       mayBlockOnHost: mayBlock,
       signal,
+      lane,
     });
+  }
+
+  /**
+   * A lane for a command's Sends when they need no Receive to go on (see WSManSession.lane):
+   * each is built and sealed while the one before is on the wire.
+   */
+  lane(): RequestLane | undefined {
+    return this.session.lane();
   }
 
   /**

@@ -6,6 +6,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { ProtocolError } from "../../errors";
+import { ReusableBuffers } from "../reusable-buffers";
 import type { RequestOptions, SoapReply } from "../http/options";
 import { type Action, buildEnvelope, buildIdentify, checkRelatesTo } from "./envelope";
 import { parseFault } from "./fault";
@@ -17,6 +18,17 @@ export interface Requester {
   request(soap: Buffer, options: RequestOptions): Promise<SoapReply>;
   /** Whether other requests want a connection (then Receives wait only briefly). */
   contended?(): boolean;
+  /** A lane for a run of requests that must go in order (the Transport's; see http/lane.ts). */
+  lane?(): RequestLane;
+}
+
+/**
+ * Requests sent in order on one connection, each prepared while the one before is on the wire;
+ * a request behind one that failed is not sent. `close` when no more will be asked for.
+ */
+export interface RequestLane {
+  request(soap: Buffer, options: RequestOptions): Promise<SoapReply>;
+  close(): void;
 }
 
 export interface SessionSettings {
@@ -49,6 +61,8 @@ export interface InvokeOptions {
   payload?: Uint8Array;
   /** Ends the request's wait for a connection (see RequestOptions.signal). */
   signal?: AbortSignal;
+  /** Sent in this lane, in order with the requests before it in the lane (see RequestLane). */
+  lane?: RequestLane;
   /** The signal also abandons the request on the wire (see RequestOptions.abandonOnSignal). */
   abandonOnSignal?: boolean;
 }
@@ -84,35 +98,15 @@ export interface IdentifyResult {
 /** Seconds the HTTP read timeout stays above a request's OperationTimeout. */
 const READ_TIMEOUT_MARGIN_SECONDS = 30;
 
-/**
- * The buffers that Sends' messages are written into (their stdin as base64, about 500 KB),
- * kept for the next Sends instead of a fresh buffer each: each fresh one is mapped anew by the
- * kernel and pressures the garbage collector (an upload of 500 MB wrote 1,300 of them). A
- * message is read while its request is sealed (again if a re-authentication re-seals it), or
- * sent as it is over HTTPS, so its buffer comes back once the host has answered.
- */
-class MessageBuffers {
-  /** Enough for the Sends a session runs at once over its connections. */
-  private static readonly KEEP = 4;
-  private readonly free: Buffer[] = [];
-
-  take(size: number): Buffer {
-    const index = this.free.findIndex((buffer) => buffer.length >= size);
-    const buffer =
-      index >= 0 ? this.free.splice(index, 1)[0]! : Buffer.allocUnsafeSlow(size + (size >>> 4));
-    return buffer.subarray(0, size);
-  }
-
-  giveBack(message: Buffer): void {
-    if (this.free.length >= MessageBuffers.KEEP) return;
-    // take() hands out the start of a buffer of its own: keep all of it.
-    this.free.push(Buffer.from(message.buffer, 0, message.buffer.byteLength));
-  }
-}
-
 export class WSManSession {
   readonly traits: HostTraits = { robust: false, wholeSecondTimeouts: false };
-  private readonly messageBuffers = new MessageBuffers();
+  /**
+   * The messages Sends are written into (reusable-buffers.ts): read while their request is
+   * sealed (again if a re-authentication re-seals it), or sent as they are over HTTPS, so each
+   * comes back once the host has answered. Enough for a Send on the wire and the next one
+   * prepared, on each of the connections a session uses at once.
+   */
+  private readonly messageBuffers = new ReusableBuffers(4);
 
   constructor(
     private readonly requester: Requester,
@@ -122,6 +116,11 @@ export class WSManSession {
   /** Whether other requests want a connection now. */
   contended(): boolean {
     return this.requester.contended?.() ?? false;
+  }
+
+  /** A lane for requests that must go in order, when the requester offers them. */
+  lane(): RequestLane | undefined {
+    return this.requester.lane?.();
   }
 
   /**
@@ -150,7 +149,7 @@ export class WSManSession {
         : messageWithPayload(envelope.xml, options.payload, (size) =>
             this.messageBuffers.take(size),
           );
-    const reply = await this.requester.request(message, {
+    const reply = await (options.lane ?? this.requester).request(message, {
       idempotent: options.idempotent,
       mayBlockOnHost: options.mayBlockOnHost,
       waitsForOutput: options.waitsForOutput,

@@ -11,7 +11,7 @@ import {
   isEncryptedContentType,
 } from "../../../provider/winrm/http/encryption";
 import { IntegrityError, ProtocolError } from "../../../provider/errors";
-import { BodyBuffer } from "../../../provider/winrm/http/body-buffer";
+import { ReusableBuffers } from "../../../provider/winrm/reusable-buffers";
 
 async function pair(): Promise<[SecurityContext, SecurityContext]> {
   const client = createInitiator({ user: "bob", secret: { password: "hunter2" } });
@@ -142,7 +142,7 @@ describe("MS-WSMV 2.2.9.1 encrypted message framing", () => {
 
   test("messages sealed one after another into a reused buffer all decrypt", async () => {
     const [client, server] = await pair();
-    const bodies = new BodyBuffer();
+    const bodies = new ReusableBuffers(1);
     let previous: Buffer | undefined;
     for (const size of [400_000, 500_000, 120_000, 500_000]) {
       const soap = randomBytes(size);
@@ -151,7 +151,7 @@ describe("MS-WSMV 2.2.9.1 encrypted message framing", () => {
         assert.ok(previous.buffer === framed.buffer, `the ${size}-byte message reused the buffer`);
       // The host's copy: decryption works in place on what it received.
       assert.deepEqual(decryptMessage(server, Buffer.from(framed)), soap);
-      bodies.giveBack();
+      bodies.giveBack(framed);
       previous = framed;
     }
   });
