@@ -603,7 +603,10 @@ export class WinRsService {
       const data = streamData(request, stream);
       const stdin = command.child.stdin;
       if (data.length > 0 && stdin.writable) {
-        if (!stdin.write(data)) {
+        // Answered once the pipe has room: while at most this Send's data waits to be read, as
+        // a pipe buffer holds it, so the host unseals the next Send while the command reads
+        // this one; held while the command has not taken the Send before it.
+        if (!stdin.write(data) && stdin.writableLength > data.length) {
           await new Promise<void>((resolve) => {
             const done = () => {
               stdin.off("drain", done);
