@@ -136,39 +136,42 @@ export class Connection {
     // Every request sent on a sealing connection has been sealed: one that has not is still
     // to go, and goes next when nothing else is sealed and waiting.
     if (after.sealed === undefined && this.sealedCount === this.sentCount) {
-      after.sealed = this.seal(context, after.soap);
+      after.sealed = this.seal(context, after.soap, false);
     }
     const previous = after.sealed;
     if (previous?.context !== context || previous.index !== this.sealedCount - 1) return;
-    outgoing.sealed = this.seal(context, outgoing.soap);
-    outgoing.sealed.ahead = true;
+    outgoing.sealed = this.seal(context, outgoing.soap, true);
   }
 
-  private seal(context: SecurityContext, soap: Buffer): SealedBody {
+  private seal(context: SecurityContext, soap: Buffer, ahead: boolean): SealedBody {
     const body = encryptMessage(context, soap, this.sealing, (size) => this.bodies.take(size));
-    return { context, index: this.sealedCount++, body, written: false, ahead: false };
+    return { context, index: this.sealedCount++, body, written: false, ahead };
   }
 
-  /** Whether `outgoing` can be sealed or sent now without leaving the host's sequence. */
-  private inStep(outgoing: OutgoingRequest): boolean {
-    if (this.sealedCount === this.sentCount) return true;
+  /** Whether `outgoing` was sealed with the current context at the place the host expects next. */
+  private sealedForNext(outgoing: OutgoingRequest): boolean {
     const sealed = outgoing.sealed;
     return (
       sealed !== undefined && sealed.context === this.context && sealed.index === this.sentCount
     );
   }
 
+  /** Whether `outgoing` can be sealed or sent now without leaving the host's sequence. */
+  private inStep(outgoing: OutgoingRequest): boolean {
+    return this.sealedCount === this.sentCount || this.sealedForNext(outgoing);
+  }
+
   /** The body to send: sealed ahead at this very place, or sealed now. */
   private sealedBody(outgoing: OutgoingRequest): Buffer {
-    const context = this.context!;
-    let sealed = outgoing.sealed;
-    if (sealed === undefined || sealed.context !== context || sealed.index !== this.sentCount) {
+    if (!this.sealedForNext(outgoing)) {
       // Sealed with a context since replaced (a new handshake): never written, so reusable.
-      if (sealed !== undefined && !sealed.written) this.bodies.giveBack(sealed.body);
-      sealed = outgoing.sealed = this.seal(context, outgoing.soap);
-    } else if (sealed.ahead) {
+      const stale = outgoing.sealed;
+      if (stale !== undefined && !stale.written) this.bodies.giveBack(stale.body);
+      outgoing.sealed = this.seal(this.context!, outgoing.soap, false);
+    } else if (outgoing.sealed!.ahead) {
       this.sentSealedAhead++;
     }
+    const sealed = outgoing.sealed!;
     sealed.written = true;
     this.sentCount++;
     return sealed.body;
