@@ -217,7 +217,8 @@ for (const persona of ["posix", "windows"] as const) {
           return true;
         },
       );
-      assert.ok(Date.now() - started < 15_000, "it did not wait for a restart");
+      // Half the 60 s timeout: waiting for a restart would take all of it.
+      assert.ok(Date.now() - started < 30_000, "it did not wait for a restart");
       assert.equal(host.machine.restarts, restarts);
     });
 
@@ -237,7 +238,9 @@ for (const persona of ["posix", "windows"] as const) {
         },
       );
       const took = Date.now() - started;
-      assert.ok(took >= 6000 && took < 15_000, `gave up after ${took} ms`);
+      // Not before the timeout; the upper bound only tells the 6 s given from anything else
+      // (the default is 600 s), with room for a loaded machine.
+      assert.ok(took >= 6000 && took < 60_000, `gave up after ${took} ms`);
       // Bring it back for the next test file's sake.
       host.machine.failToBoot = false;
       await host.machine.restartNow();

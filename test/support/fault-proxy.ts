@@ -103,7 +103,8 @@ class Pair {
   }
 
   private async deliver(bytes: Buffer, rule: MessageRule | undefined): Promise<void> {
-    if (rule?.delayMs) await new Promise((resolve) => setTimeout(resolve, rule.delayMs));
+    // Unref'd: a reply held past the end of a test must not keep the test's process alive.
+    if (rule?.delayMs) await new Promise((resolve) => setTimeout(resolve, rule.delayMs).unref());
     if (this.ended) return;
     const cut = rule?.cut;
     if (cut?.point === "drop-reply") return this.cut(cut.kind);
