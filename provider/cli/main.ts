@@ -2,7 +2,8 @@
 /**
  * `pulumi-winrm`: check a host by hand with the same client the resources use.
  * Exit codes: the remote command's own for exec and ps; 0 or 1 for cp and identify; 2 for bad
- * usage; 1 for any other failure, with a one-line reason on stderr.
+ * usage; 141 (quietly, as for SIGPIPE) when the reader of exec's or ps's output went away, the
+ * command then stopped; 1 for any other failure, with a one-line reason on stderr.
  */
 import { createReadStream, readFileSync, statSync } from "node:fs";
 import { createInterface } from "node:readline";
@@ -11,6 +12,7 @@ import { HostUnreachableError, WinRMError } from "../errors";
 import { describeWait } from "../winrm/http/host-wait";
 import { WinRMClient } from "../winrm/client";
 import { parseCommandLine, type ParsedCommandLine, USAGE, UsageError } from "./args";
+import { outputStream, READER_GONE_EXIT_CODE, ReaderGoneError } from "./output";
 
 async function readPassword(): Promise<string> {
   const fromEnvironment = process.env.WINRM_PASSWORD;
@@ -68,16 +70,25 @@ async function exec(parsed: ParsedCommandLine): Promise<number> {
   if (command === undefined)
     throw new UsageError("exec needs a command: pulumi-winrm exec [OPTIONS] -- COMMAND [ARGS...]");
   const client = await connect(parsed);
+  const stop = new AbortController();
+  const stdout = outputStream(process.stdout, "stdout", stop);
+  const stderr = outputStream(process.stderr, "stderr", stop);
   try {
     const result = await client.run(command, args, {
       stdin: process.stdin.isTTY ? undefined : stdinChunks(),
-      onStdout: (chunk) => process.stdout.write(chunk),
-      onStderr: (chunk) => process.stderr.write(chunk),
+      onStdout: stdout.write,
+      onStderr: stderr.write,
+      signal: stop.signal,
       timeoutMs: parsed.timeoutMs,
       maxOutputBytes: 0,
     });
     return result.exitCode;
+  } catch (error) {
+    if (error instanceof ReaderGoneError) return READER_GONE_EXIT_CODE;
+    throw error;
   } finally {
+    stdout.dispose();
+    stderr.dispose();
     // A command that did not read all of its input is done all the same: stop reading a
     // stdin that stays open, which would otherwise keep this process alive.
     if (!process.stdin.isTTY) process.stdin.destroy();
@@ -107,16 +118,23 @@ async function powershell(parsed: ParsedCommandLine): Promise<number> {
     }
   }
   const client = await connect(parsed);
+  const stop = new AbortController();
+  const stdout = outputStream(process.stdout, "stdout", stop);
   try {
     const result = await client.runPowerShell(script, {
-      onStdout: (chunk) => process.stdout.write(chunk),
+      onStdout: stdout.write,
+      signal: stop.signal,
       timeoutMs: parsed.timeoutMs,
       maxOutputBytes: 1024 * 1024,
     });
     // PowerShell writes errors to stderr as CLIXML; print them decoded, once, at the end.
     if (result.errorText.trim()) process.stderr.write(`${result.errorText.trimEnd()}\n`);
     return result.exitCode;
+  } catch (error) {
+    if (error instanceof ReaderGoneError) return READER_GONE_EXIT_CODE;
+    throw error;
   } finally {
+    stdout.dispose();
     await client.close();
   }
 }

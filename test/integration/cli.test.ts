@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { type Host, startHost } from "../host";
+import { type Host, LogKind, startHost } from "../host";
 import { havePwsh } from "../support/pwsh";
 import { closedPort } from "../support/closed-port";
 import { mitKdcSkipReason, type MitRealm, startMitRealm } from "../support/mit-kdc";
@@ -98,6 +98,72 @@ describe("pulumi-winrm command-line tool", () => {
     });
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stdout, "quick\n");
+  });
+
+  test("exec to a reader that stalls: the output waits on the host, not in the tool's memory", async () => {
+    // 200 MB of output while the reader takes nothing for 5 s. A tool that kept writing into
+    // its stdout's queue would hold all of it (its RSS passed 300 MB); with backpressure it
+    // holds a Receive or two.
+    const env = { ...process.env, WINRM_PASSWORD: host.password };
+    const command = "head -c 209715200 /dev/zero | tr '\\0' x";
+    const child = spawn(process.execPath, [CLI, "exec", ...connection, "--", command], {
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let peakRssKb = 0;
+    const sampler = setInterval(() => {
+      try {
+        const status = readFileSync(`/proc/${child.pid}/status`, "utf8");
+        peakRssKb = Math.max(peakRssKb, Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0));
+      } catch {
+        // exited between two samples
+      }
+    }, 50);
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stdout.pause();
+    const hash = createHash("sha256");
+    let received = 0;
+    setTimeout(() => {
+      child.stdout.on("data", (chunk: Buffer) => {
+        received += chunk.length;
+        hash.update(chunk);
+      });
+      child.stdout.resume();
+    }, 5000);
+    const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
+    clearInterval(sampler);
+    assert.equal(code, 0, stderr);
+    assert.equal(received, 200 * 1024 * 1024);
+    assert.equal(
+      hash.digest("hex"),
+      createHash("sha256")
+        .update(Buffer.alloc(200 * 1024 * 1024, "x"))
+        .digest("hex"),
+    );
+    assert.ok(peakRssKb > 0 && peakRssKb < 200 * 1024, `peak RSS ${peakRssKb} KB`);
+  });
+
+  test("exec into a reader that goes away: exit 141 without a word, the command stopped", async () => {
+    // `pulumi-winrm exec -- yes | head -1`: the pipe's reader leaves; the tool used to die of
+    // an unhandled EPIPE with a stack trace, leaving `yes` running on the host.
+    const signalsBefore = host.log.entries(LogKind.SIGNAL).length;
+    const env = { ...process.env, WINRM_PASSWORD: host.password };
+    const child = spawn(process.execPath, [CLI, "exec", ...connection, "--", "yes"], {
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stdout.once("data", () => child.stdout.destroy());
+    const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
+    assert.equal(code, 141, stderr);
+    assert.equal(stderr, "");
+    const signals = host.log.entries(LogKind.SIGNAL).slice(signalsBefore);
+    assert.ok(
+      signals.some((entry) => /signal\/terminate$/.test(String(entry.detail))),
+      "the command was terminated on the host",
+    );
   });
 
   test("cp uploads a file verified by SHA-256", async () => {

@@ -414,6 +414,55 @@ describe("stopping a command", () => {
     }
   });
 
+  test("an onStdout that returns a promise holds the output back: one more Receive at most", async () => {
+    const client = clientFor(host);
+    try {
+      const received = createHash("sha256");
+      let chunks = 0;
+      let requestsWhileHeld = -1;
+      const result = await client.run("seq 1 1000000", [], {
+        maxOutputBytes: 0,
+        onStdout: async (chunk) => {
+          received.update(chunk);
+          if (++chunks !== 2) return;
+          // Held for a while: without backpressure the client would take all 6.9 MB meanwhile
+          // (about twenty more Receives).
+          const before = host.log.counters.requests;
+          await new Promise((resolve) => setTimeout(resolve, 700));
+          requestsWhileHeld = host.log.counters.requests - before;
+        },
+      });
+      assert.equal(result.exitCode, 0);
+      assert.ok(chunks > 4, `${chunks} chunks`);
+      assert.ok(requestsWhileHeld >= 0 && requestsWhileHeld <= 1, `${requestsWhileHeld} requests`);
+      const lines = Array.from({ length: 1_000_000 }, (_, index) => `${index + 1}\n`).join("");
+      assert.equal(
+        received.digest("hex"),
+        createHash("sha256").update(lines).digest("hex"),
+        "stdout whole and in order",
+      );
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("an onStdout promise that rejects stops the command and the call rejects with it", async () => {
+    const client = clientFor(host);
+    try {
+      const signalsBefore = host.log.entries(LogKind.SIGNAL).length;
+      const running = client.run("yes", [], {
+        maxOutputBytes: 0,
+        onStdout: () => Promise.reject(new Error("the consumer has gone")),
+      });
+      await assert.rejects(running, /^Error: the consumer has gone$/);
+      const signals = host.log.entries(LogKind.SIGNAL).slice(signalsBefore);
+      assert.equal(signals.length, 1, "one Signal terminate");
+      assert.match(String(signals[0]?.detail), /signal\/terminate$/);
+    } finally {
+      await client.close();
+    }
+  });
+
   test("close() terminates a running command and deletes its shell before it returns", async () => {
     const client = clientFor(host);
     const signalsBefore = host.log.entries(LogKind.SIGNAL).length;

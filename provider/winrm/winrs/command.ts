@@ -11,11 +11,30 @@ import { CONTENDED_RECEIVE_SECONDS, type ReceiveResult, type WinRSShell } from "
 /** Bytes of a command's stdin or output: a buffer, or a stream of chunks of any size. */
 export type ByteSource = Uint8Array | AsyncIterable<Uint8Array>;
 
+/**
+ * Takes a chunk of output. A promise (any thenable) returned means "no more until it
+ * settles"; any other value is ignored, so `(chunk) => process.stdout.write(chunk)` stays valid.
+ */
+export type OutputCallback = (chunk: Buffer) => unknown;
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    (typeof value === "object" || typeof value === "function") &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === "function"
+  );
+}
+
 export interface CommandOptions {
   stdin?: ByteSource;
-  /** Called with each stdout chunk as it arrives, in order. */
-  onStdout?: (chunk: Buffer) => void;
-  onStderr?: (chunk: Buffer) => void;
+  /**
+   * Called with each stdout chunk as it arrives, in order. A promise returned holds the next
+   * output back until it settles (backpressure for a slow consumer): meanwhile at most one
+   * more Receive goes out, so the client holds at most two responses' output. A rejection
+   * stops the command, as the signal does, and the call rejects with it.
+   */
+  onStdout?: OutputCallback;
+  onStderr?: OutputCallback;
   /**
    * Called with stdout decoded as UTF-8 (codepage 65001) as it arrives; a character split
    * across two responses is held back until it is whole.
@@ -92,16 +111,20 @@ class TailBuffer {
   }
 }
 
-/** Hands each chunk to the byte callback and, decoded, to the text callback. */
-function deliver(onBytes?: (chunk: Buffer) => void, onText?: (text: string) => void) {
+/**
+ * Hands each chunk to the byte callback and, decoded, to the text callback; returns what the
+ * byte callback returned (a promise when its consumer is full).
+ */
+function deliver(onBytes?: OutputCallback, onText?: (text: string) => void) {
   const decoder = onText ? new StringDecoder("utf8") : undefined;
   return {
-    write(chunk: Buffer): void {
-      onBytes?.(chunk);
+    write(chunk: Buffer): PromiseLike<unknown> | undefined {
+      const held = onBytes?.(chunk);
       if (decoder) {
         const text = decoder.write(chunk);
         if (text) onText!(text);
       }
+      return isThenable(held) ? held : undefined;
     },
     end(): void {
       const rest = decoder?.end();
@@ -165,15 +188,27 @@ class CommandOutput {
     this.deliverStderr = deliver(options.onStderr, options.onStderrText);
   }
 
-  add(result: ReceiveResult): void {
-    for (const chunk of result.stdout) {
-      this.stdout.push(chunk);
-      this.deliverStdout.write(chunk);
-    }
-    for (const chunk of result.stderr) {
-      this.stderr.push(chunk);
-      this.deliverStderr.write(chunk);
-    }
+  /**
+   * Keeps the tails and hands the chunks over, stdout's first, in order; resolves once the
+   * callbacks have taken them all (undefined when none held anything back).
+   */
+  add(result: ReceiveResult): Promise<void> | undefined {
+    for (const chunk of result.stdout) this.stdout.push(chunk);
+    for (const chunk of result.stderr) this.stderr.push(chunk);
+    const handOver: Array<() => PromiseLike<unknown> | undefined> = [
+      ...result.stdout.map((chunk) => () => this.deliverStdout.write(chunk)),
+      ...result.stderr.map((chunk) => () => this.deliverStderr.write(chunk)),
+    ];
+    let next = 0;
+    // A chunk goes only once the callback has let go of the one before it.
+    const rest = (): Promise<void> | undefined => {
+      while (next < handOver.length) {
+        const held = handOver[next++]!();
+        if (held !== undefined) return Promise.resolve(held).then(rest);
+      }
+      return undefined;
+    };
+    return rest();
   }
 
   /** Flushes text held back for a split character: the streams have ended. */
@@ -358,12 +393,19 @@ async function receiveOutput(
   output: CommandOutput,
 ): Promise<number> {
   let brief = FIRST_BRIEF_RECEIVE_SECONDS;
+  // The output of the Receive before, still being taken by a slow consumer: the next Receive
+  // goes out meanwhile, but its output waits for this one.
+  let handingOver: Promise<void> | undefined;
   for (;;) {
     const result = await shell.receive(commandId, brief);
+    if (handingOver !== undefined) await handingOver;
     const quiet = result.stdout.length === 0 && result.stderr.length === 0;
     brief = quiet ? Math.min(brief * 2, CONTENDED_RECEIVE_SECONDS) : FIRST_BRIEF_RECEIVE_SECONDS;
-    output.add(result);
+    handingOver = output.add(result);
+    // Observed by the await above or below; a rejection must not go unhandled meanwhile.
+    handingOver?.catch(() => undefined);
     if (!result.done) continue;
+    if (handingOver !== undefined) await handingOver;
     output.end();
     // Done without an ExitCode (some non-Windows WS-Management servers): the command ended,
     // but how is unknown, and success must not be claimed for it.
