@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { rebootProvider } from "../provider";
 import type { ConnectionArgs } from "./connection";
 import { TYPE_MODULE, urnInput } from "./resource-type";
+import { stackFramesOff } from "./stack-frames";
 
 export interface RebootArgs {
   connection: pulumi.Input<ConnectionArgs>;
@@ -37,20 +38,28 @@ export class Reboot extends pulumi.dynamic.Resource {
   declare readonly waitedSeconds: pulumi.Output<number>;
 
   constructor(name: string, args: RebootArgs, opts?: pulumi.CustomResourceOptions) {
-    super(
-      rebootProvider,
-      name,
-      {
-        ...args,
-        connection: pulumi.secret(args.connection),
-        __urn: urnInput(name, "Reboot", opts),
-        bootTime: undefined,
-        rebooted: undefined,
-        waitedSeconds: undefined,
-      },
-      opts,
-      TYPE_MODULE,
-      "Reboot",
-    );
+    // The SDK's per-property stack traces, not wanted here (sdk/stack-frames.ts).
+    const frames = stackFramesOff();
+    try {
+      super(
+        rebootProvider,
+        name,
+        {
+          ...args,
+          connection: pulumi.secret(args.connection),
+          __urn: urnInput(name, "Reboot", opts),
+          bootTime: undefined,
+          rebooted: undefined,
+          waitedSeconds: undefined,
+        },
+        opts,
+        TYPE_MODULE,
+        "Reboot",
+      );
+    } catch (error) {
+      throw frames.restack(error);
+    } finally {
+      frames.restore();
+    }
   }
 }

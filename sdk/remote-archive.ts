@@ -3,6 +3,7 @@ import { remoteArchiveProvider } from "../provider";
 import type { ConnectionArgs } from "./connection";
 import { secretOutputsOf } from "./secret-outputs";
 import { TYPE_MODULE, urnInput } from "./resource-type";
+import { stackFramesOff } from "./stack-frames";
 
 export interface RemoteArchiveArgs {
   connection: pulumi.Input<ConnectionArgs>;
@@ -39,24 +40,32 @@ export class RemoteArchive extends pulumi.dynamic.Resource {
   declare readonly drift: pulumi.Output<{ changed: string[]; missing: string[]; extra: string[] }>;
 
   constructor(name: string, args: RemoteArchiveArgs, opts?: pulumi.CustomResourceOptions) {
-    super(
-      remoteArchiveProvider,
-      name,
-      {
-        ...args,
-        connection: pulumi.secret(args.connection),
-        __urn: urnInput(name, "RemoteArchive", opts),
-        ...secretOutputsOf([args.source]),
-        manifest: undefined,
-        files: undefined,
-        bytes: undefined,
-        sent: undefined,
-        removed: undefined,
-        drift: undefined,
-      },
-      opts,
-      TYPE_MODULE,
-      "RemoteArchive",
-    );
+    // The SDK's per-property stack traces, not wanted here (sdk/stack-frames.ts).
+    const frames = stackFramesOff();
+    try {
+      super(
+        remoteArchiveProvider,
+        name,
+        {
+          ...args,
+          connection: pulumi.secret(args.connection),
+          __urn: urnInput(name, "RemoteArchive", opts),
+          ...secretOutputsOf([args.source]),
+          manifest: undefined,
+          files: undefined,
+          bytes: undefined,
+          sent: undefined,
+          removed: undefined,
+          drift: undefined,
+        },
+        opts,
+        TYPE_MODULE,
+        "RemoteArchive",
+      );
+    } catch (error) {
+      throw frames.restack(error);
+    } finally {
+      frames.restore();
+    }
   }
 }

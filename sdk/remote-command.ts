@@ -3,6 +3,7 @@ import { remoteCommandProvider } from "../provider";
 import type { ConnectionArgs } from "./connection";
 import { secretOutputsOf } from "./secret-outputs";
 import { TYPE_MODULE, urnInput, withLegacyTypeAlias } from "./resource-type";
+import { stackFramesOff } from "./stack-frames";
 
 export interface RemoteCommandArgs {
   connection: pulumi.Input<ConnectionArgs>;
@@ -55,24 +56,32 @@ export class RemoteCommand extends pulumi.dynamic.Resource {
       args.stdin,
       args.environment,
     ];
-    super(
-      remoteCommandProvider,
-      name,
-      {
-        ...args,
-        connection: pulumi.secret(args.connection),
-        __urn: urnInput(name, "RemoteCommand", opts),
-        ...secretOutputsOf(sensitive),
-        stdout: undefined,
-        stderr: undefined,
-        state: undefined,
-        exitCode: undefined,
-        skipped: undefined,
-        inSync: undefined,
-      },
-      withLegacyTypeAlias(opts),
-      TYPE_MODULE,
-      "RemoteCommand",
-    );
+    // The SDK's per-property stack traces, not wanted here (sdk/stack-frames.ts).
+    const frames = stackFramesOff();
+    try {
+      super(
+        remoteCommandProvider,
+        name,
+        {
+          ...args,
+          connection: pulumi.secret(args.connection),
+          __urn: urnInput(name, "RemoteCommand", opts),
+          ...secretOutputsOf(sensitive),
+          stdout: undefined,
+          stderr: undefined,
+          state: undefined,
+          exitCode: undefined,
+          skipped: undefined,
+          inSync: undefined,
+        },
+        withLegacyTypeAlias(opts),
+        TYPE_MODULE,
+        "RemoteCommand",
+      );
+    } catch (error) {
+      throw frames.restack(error);
+    } finally {
+      frames.restore();
+    }
   }
 }

@@ -3,6 +3,7 @@ import { remoteFileProvider } from "../provider";
 import type { ConnectionArgs } from "./connection";
 import { secretOutputsOf } from "./secret-outputs";
 import { TYPE_MODULE, urnInput, withLegacyTypeAlias } from "./resource-type";
+import { stackFramesOff } from "./stack-frames";
 
 export interface RemoteFileArgs {
   connection: pulumi.Input<ConnectionArgs>;
@@ -38,22 +39,30 @@ export class RemoteFile extends pulumi.dynamic.Resource {
   constructor(name: string, args: RemoteFileArgs, opts?: pulumi.CustomResourceOptions) {
     // The hash and size of secret content are secret too: a SHA-256 confirms a guessed
     // password file, and a size narrows the guess.
-    super(
-      remoteFileProvider,
-      name,
-      {
-        ...args,
-        connection: pulumi.secret(args.connection),
-        __urn: urnInput(name, "RemoteFile", opts),
-        ...secretOutputsOf([args.content, args.source, args.asset]),
-        sha256: undefined,
-        size: undefined,
-        remoteSha256: undefined,
-        uploaded: undefined,
-      },
-      withLegacyTypeAlias(opts),
-      TYPE_MODULE,
-      "RemoteFile",
-    );
+    // The SDK's per-property stack traces, not wanted here (sdk/stack-frames.ts).
+    const frames = stackFramesOff();
+    try {
+      super(
+        remoteFileProvider,
+        name,
+        {
+          ...args,
+          connection: pulumi.secret(args.connection),
+          __urn: urnInput(name, "RemoteFile", opts),
+          ...secretOutputsOf([args.content, args.source, args.asset]),
+          sha256: undefined,
+          size: undefined,
+          remoteSha256: undefined,
+          uploaded: undefined,
+        },
+        withLegacyTypeAlias(opts),
+        TYPE_MODULE,
+        "RemoteFile",
+      );
+    } catch (error) {
+      throw frames.restack(error);
+    } finally {
+      frames.restore();
+    }
   }
 }
