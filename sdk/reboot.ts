@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { rebootProvider } from "../provider";
 import type { ConnectionArgs } from "./connection";
 import { TYPE_MODULE, urnInput } from "./resource-type";
-import { stackFramesOff } from "./stack-frames";
+import { DynamicResource } from "./dynamic-resource";
 
 export interface RebootArgs {
   connection: pulumi.Input<ConnectionArgs>;
@@ -29,7 +29,7 @@ export interface RebootArgs {
  * `test` passes. Resources that depend on it run only after that, on fresh connections.
  * Refresh and destroy do nothing on the host.
  */
-export class Reboot extends pulumi.dynamic.Resource {
+export class Reboot extends DynamicResource {
   /** When the host booted (ISO 8601 UTC), after the restart. */
   declare readonly bootTime: pulumi.Output<string>;
   /** False when `when: "pending"` found nothing pending. */
@@ -38,28 +38,20 @@ export class Reboot extends pulumi.dynamic.Resource {
   declare readonly waitedSeconds: pulumi.Output<number>;
 
   constructor(name: string, args: RebootArgs, opts?: pulumi.CustomResourceOptions) {
-    // The SDK's per-property stack traces, not wanted here (sdk/stack-frames.ts).
-    const frames = stackFramesOff();
-    try {
-      super(
-        rebootProvider,
-        name,
-        {
-          ...args,
-          connection: pulumi.secret(args.connection),
-          __urn: urnInput(name, "Reboot", opts),
-          bootTime: undefined,
-          rebooted: undefined,
-          waitedSeconds: undefined,
-        },
-        opts,
-        TYPE_MODULE,
-        "Reboot",
-      );
-    } catch (error) {
-      throw frames.restack(error);
-    } finally {
-      frames.restore();
-    }
+    super(
+      rebootProvider,
+      name,
+      {
+        ...args,
+        connection: pulumi.secret(args.connection),
+        __urn: urnInput(name, "Reboot", opts),
+        bootTime: undefined,
+        rebooted: undefined,
+        waitedSeconds: undefined,
+      },
+      opts,
+      TYPE_MODULE,
+      "Reboot",
+    );
   }
 }

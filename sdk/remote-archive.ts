@@ -3,7 +3,7 @@ import { remoteArchiveProvider } from "../provider";
 import type { ConnectionArgs } from "./connection";
 import { secretOutputsOf } from "./secret-outputs";
 import { TYPE_MODULE, urnInput } from "./resource-type";
-import { stackFramesOff } from "./stack-frames";
+import { DynamicResource } from "./dynamic-resource";
 
 export interface RemoteArchiveArgs {
   connection: pulumi.Input<ConnectionArgs>;
@@ -27,7 +27,7 @@ export interface RemoteArchiveArgs {
  * each checked by SHA-256 before it replaces its destination. `pulumi refresh` re-hashes the
  * folder and shows changed, missing and (with prune) extra files as drift.
  */
-export class RemoteArchive extends pulumi.dynamic.Resource {
+export class RemoteArchive extends DynamicResource {
   /** Relative path to SHA-256 of every file placed (secret when the source is). */
   declare readonly manifest: pulumi.Output<Record<string, string>>;
   declare readonly files: pulumi.Output<number>;
@@ -40,32 +40,24 @@ export class RemoteArchive extends pulumi.dynamic.Resource {
   declare readonly drift: pulumi.Output<{ changed: string[]; missing: string[]; extra: string[] }>;
 
   constructor(name: string, args: RemoteArchiveArgs, opts?: pulumi.CustomResourceOptions) {
-    // The SDK's per-property stack traces, not wanted here (sdk/stack-frames.ts).
-    const frames = stackFramesOff();
-    try {
-      super(
-        remoteArchiveProvider,
-        name,
-        {
-          ...args,
-          connection: pulumi.secret(args.connection),
-          __urn: urnInput(name, "RemoteArchive", opts),
-          ...secretOutputsOf([args.source]),
-          manifest: undefined,
-          files: undefined,
-          bytes: undefined,
-          sent: undefined,
-          removed: undefined,
-          drift: undefined,
-        },
-        opts,
-        TYPE_MODULE,
-        "RemoteArchive",
-      );
-    } catch (error) {
-      throw frames.restack(error);
-    } finally {
-      frames.restore();
-    }
+    super(
+      remoteArchiveProvider,
+      name,
+      {
+        ...args,
+        connection: pulumi.secret(args.connection),
+        __urn: urnInput(name, "RemoteArchive", opts),
+        ...secretOutputsOf([args.source]),
+        manifest: undefined,
+        files: undefined,
+        bytes: undefined,
+        sent: undefined,
+        removed: undefined,
+        drift: undefined,
+      },
+      opts,
+      TYPE_MODULE,
+      "RemoteArchive",
+    );
   }
 }

@@ -3,7 +3,7 @@ import { remoteCommandProvider } from "../provider";
 import type { ConnectionArgs } from "./connection";
 import { secretOutputsOf } from "./secret-outputs";
 import { TYPE_MODULE, urnInput, withLegacyTypeAlias } from "./resource-type";
-import { stackFramesOff } from "./stack-frames";
+import { DynamicResource } from "./dynamic-resource";
 
 export interface RemoteCommandArgs {
   connection: pulumi.Input<ConnectionArgs>;
@@ -35,7 +35,7 @@ export interface RemoteCommandArgs {
  * When any command, stdin or environment value is a secret, stdout, stderr and state are
  * secret in the stack state too, and the output is not streamed.
  */
-export class RemoteCommand extends pulumi.dynamic.Resource {
+export class RemoteCommand extends DynamicResource {
   declare readonly stdout: pulumi.Output<string>;
   declare readonly stderr: pulumi.Output<string>;
   declare readonly exitCode: pulumi.Output<number>;
@@ -56,32 +56,24 @@ export class RemoteCommand extends pulumi.dynamic.Resource {
       args.stdin,
       args.environment,
     ];
-    // The SDK's per-property stack traces, not wanted here (sdk/stack-frames.ts).
-    const frames = stackFramesOff();
-    try {
-      super(
-        remoteCommandProvider,
-        name,
-        {
-          ...args,
-          connection: pulumi.secret(args.connection),
-          __urn: urnInput(name, "RemoteCommand", opts),
-          ...secretOutputsOf(sensitive),
-          stdout: undefined,
-          stderr: undefined,
-          state: undefined,
-          exitCode: undefined,
-          skipped: undefined,
-          inSync: undefined,
-        },
-        withLegacyTypeAlias(opts),
-        TYPE_MODULE,
-        "RemoteCommand",
-      );
-    } catch (error) {
-      throw frames.restack(error);
-    } finally {
-      frames.restore();
-    }
+    super(
+      remoteCommandProvider,
+      name,
+      {
+        ...args,
+        connection: pulumi.secret(args.connection),
+        __urn: urnInput(name, "RemoteCommand", opts),
+        ...secretOutputsOf(sensitive),
+        stdout: undefined,
+        stderr: undefined,
+        state: undefined,
+        exitCode: undefined,
+        skipped: undefined,
+        inSync: undefined,
+      },
+      withLegacyTypeAlias(opts),
+      TYPE_MODULE,
+      "RemoteCommand",
+    );
   }
 }

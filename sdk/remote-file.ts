@@ -3,7 +3,7 @@ import { remoteFileProvider } from "../provider";
 import type { ConnectionArgs } from "./connection";
 import { secretOutputsOf } from "./secret-outputs";
 import { TYPE_MODULE, urnInput, withLegacyTypeAlias } from "./resource-type";
-import { stackFramesOff } from "./stack-frames";
+import { DynamicResource } from "./dynamic-resource";
 
 export interface RemoteFileArgs {
   connection: pulumi.Input<ConnectionArgs>;
@@ -29,7 +29,7 @@ export interface RemoteFileArgs {
  * A file on a Windows host, uploaded over WinRM only when its SHA-256 differs, verified on the
  * host before it replaces the destination. `pulumi refresh` notices edits and deletions.
  */
-export class RemoteFile extends pulumi.dynamic.Resource {
+export class RemoteFile extends DynamicResource {
   declare readonly sha256: pulumi.Output<string>;
   declare readonly size: pulumi.Output<number>;
   /** The remote file's hash at the last apply or refresh ("absent" when missing). */
@@ -39,30 +39,22 @@ export class RemoteFile extends pulumi.dynamic.Resource {
   constructor(name: string, args: RemoteFileArgs, opts?: pulumi.CustomResourceOptions) {
     // The hash and size of secret content are secret too: a SHA-256 confirms a guessed
     // password file, and a size narrows the guess.
-    // The SDK's per-property stack traces, not wanted here (sdk/stack-frames.ts).
-    const frames = stackFramesOff();
-    try {
-      super(
-        remoteFileProvider,
-        name,
-        {
-          ...args,
-          connection: pulumi.secret(args.connection),
-          __urn: urnInput(name, "RemoteFile", opts),
-          ...secretOutputsOf([args.content, args.source, args.asset]),
-          sha256: undefined,
-          size: undefined,
-          remoteSha256: undefined,
-          uploaded: undefined,
-        },
-        withLegacyTypeAlias(opts),
-        TYPE_MODULE,
-        "RemoteFile",
-      );
-    } catch (error) {
-      throw frames.restack(error);
-    } finally {
-      frames.restore();
-    }
+    super(
+      remoteFileProvider,
+      name,
+      {
+        ...args,
+        connection: pulumi.secret(args.connection),
+        __urn: urnInput(name, "RemoteFile", opts),
+        ...secretOutputsOf([args.content, args.source, args.asset]),
+        sha256: undefined,
+        size: undefined,
+        remoteSha256: undefined,
+        uploaded: undefined,
+      },
+      withLegacyTypeAlias(opts),
+      TYPE_MODULE,
+      "RemoteFile",
+    );
   }
 }
