@@ -15,6 +15,7 @@
 import { spawnSync } from "node:child_process";
 import * as pulumi from "@pulumi/pulumi";
 import { RemoteCommand } from "../sdk";
+import { useEchoMocks } from "../test/support/pulumi-mocks";
 import { knob, median, rotated, type Row, table } from "./support/measure";
 import { log } from "./support/process";
 
@@ -35,15 +36,7 @@ class Noop extends pulumi.dynamic.Resource {
 
 /** In the child: declares `count` resources of `kind`; prints the CPU milliseconds it took. */
 async function construct(kind: Kind, count: number): Promise<void> {
-  await pulumi.runtime.setMocks(
-    {
-      newResource: (args) => ({ id: `${args.name}-id`, state: args.inputs as object }),
-      call: (args) => args.inputs as object,
-    },
-    "bench",
-    "program",
-    false,
-  );
+  await useEchoMocks("bench", "program");
   // As bench:scale's program declares them: a connection whose password is a secret.
   const connection = {
     host: "127.0.0.1",

@@ -195,15 +195,18 @@ class CommandOutput {
   add(result: ReceiveResult): Promise<void> | undefined {
     for (const chunk of result.stdout) this.stdout.push(chunk);
     for (const chunk of result.stderr) this.stderr.push(chunk);
-    const handOver: Array<() => PromiseLike<unknown> | undefined> = [
-      ...result.stdout.map((chunk) => () => this.deliverStdout.write(chunk)),
-      ...result.stderr.map((chunk) => () => this.deliverStderr.write(chunk)),
-    ];
+    const stdoutCount = result.stdout.length;
+    const total = stdoutCount + result.stderr.length;
     let next = 0;
-    // A chunk goes only once the callback has let go of the one before it.
+    // A chunk goes only once the callback has let go of the one before it: usually all go at
+    // once, in this call, with no promise made.
     const rest = (): Promise<void> | undefined => {
-      while (next < handOver.length) {
-        const held = handOver[next++]!();
+      while (next < total) {
+        const at = next++;
+        const held =
+          at < stdoutCount
+            ? this.deliverStdout.write(result.stdout[at]!)
+            : this.deliverStderr.write(result.stderr[at - stdoutCount]!);
         if (held !== undefined) return Promise.resolve(held).then(rest);
       }
       return undefined;

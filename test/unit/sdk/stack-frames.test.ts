@@ -6,20 +6,13 @@ import assert from "node:assert/strict";
 import { before, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { RemoteCommand } from "../../../sdk";
+import { useEchoMocks } from "../../support/pulumi-mocks";
 import { stackFramesOff } from "../../../sdk/stack-frames";
 
 const connection = { host: "127.0.0.1", user: "u", password: pulumi.secret("p") };
 
 before(async () => {
-  await pulumi.runtime.setMocks(
-    {
-      newResource: (args) => ({ id: `${args.name}-id`, state: args.inputs as object }),
-      call: (args) => args.inputs as object,
-    },
-    "project",
-    "stack",
-    false,
-  );
+  await useEchoMocks("project", "stack");
 });
 
 test("while off, a new Error's stack is empty, and Pulumi's source positions still find the caller", () => {
