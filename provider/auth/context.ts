@@ -62,17 +62,43 @@ export interface SecurityContext {
    * spare a copy of every large reply.
    */
   unwrap(header: Uint8Array, data: Uint8Array, options?: { inPlace?: boolean }): Buffer;
+  /**
+   * unwrap() in two steps where the mechanism allows it: decrypts now, at the message's place
+   * in the sequence, and returns the check of its signature to run later (NTLM; see
+   * NtlmSession.open). Nothing may be made of the plaintext but a decision to ask the peer
+   * for more before `verify` has returned. Mechanisms that check first (Kerberos, RFC 4121)
+   * have checked already, and their `verify` does nothing.
+   */
+  open(header: Uint8Array, data: Uint8Array, options?: { inPlace?: boolean }): OpenedMessage;
+}
+
+/** A message decrypted whose signature is still to be checked (SecurityContext.open). */
+export interface OpenedMessage {
+  plaintext: Buffer;
+  /** Throws IntegrityError unless the message is the peer's, unaltered, at its place. */
+  verify: () => void;
 }
 
 /** Message protection of an established mechanism. */
 interface Protection {
   wrap(message: Uint8Array): WrappedMessage;
   unwrap(header: Uint8Array, data: Uint8Array, inPlace: boolean): Buffer;
+  open?(header: Uint8Array, data: Uint8Array, inPlace: boolean): OpenedMessage;
   layout?: WrapLayout;
   wrapInto?(message: Uint8Array, out: Buffer, at: number): void;
 }
 
 const NTLM_LAYOUT: WrapLayout = Object.freeze({ headerLength: SIGNATURE_LENGTH });
+
+/** The header of an NTLM-sealed message, which must be a signature (MS-NLMP 2.2.2.9.1). */
+function ntlmSignature(header: Uint8Array): Uint8Array {
+  if (header.length !== SIGNATURE_LENGTH) {
+    throw new AuthenticationError(
+      `sealed message header is ${header.length} bytes; NTLM signatures are ${SIGNATURE_LENGTH}`,
+    );
+  }
+  return header;
+}
 
 function ntlmProtection(session: NtlmSession): Protection {
   return {
@@ -87,12 +113,13 @@ function ntlmProtection(session: NtlmSession): Protection {
       signature.copy(out, at);
     },
     unwrap(header, data, inPlace) {
-      if (header.length !== SIGNATURE_LENGTH) {
-        throw new AuthenticationError(
-          `sealed message header is ${header.length} bytes; NTLM signatures are ${SIGNATURE_LENGTH}`,
-        );
-      }
-      return session.unseal(data, header, inPlace);
+      const { message, verify } = session.open(data, ntlmSignature(header), inPlace);
+      verify();
+      return message;
+    },
+    open(header, data, inPlace) {
+      const { message, verify } = session.open(data, ntlmSignature(header), inPlace);
+      return { plaintext: message, verify };
     },
   };
 }
@@ -157,6 +184,13 @@ export class MechanismContext implements SecurityContext {
 
   unwrap(header: Uint8Array, data: Uint8Array, options: { inPlace?: boolean } = {}): Buffer {
     return this.established().unwrap(header, data, options.inPlace === true);
+  }
+
+  open(header: Uint8Array, data: Uint8Array, options: { inPlace?: boolean } = {}): OpenedMessage {
+    const protection = this.established();
+    const inPlace = options.inPlace === true;
+    if (protection.open !== undefined) return protection.open(header, data, inPlace);
+    return { plaintext: protection.unwrap(header, data, inPlace), verify: () => undefined };
   }
 
   private established(): Protection {

@@ -136,6 +136,15 @@ export class WinRMClient {
     return this.transport.sentSealedAhead;
   }
 
+  /**
+   * Requests sent right behind another on its connection, before that one's reply was checked
+   * and parsed (issue 15; diagnostics): Receives of a large output, the host at work on the
+   * next while the client takes the last.
+   */
+  get followUpsSent(): number {
+    return this.transport.followUpsSent;
+  }
+
   get endpoint(): string {
     return this.options.transport.endpoint.href;
   }

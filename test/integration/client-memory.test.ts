@@ -50,21 +50,30 @@ async function startRemoteHost(): Promise<RemoteHost> {
   return { ...(JSON.parse(line) as Omit<RemoteHost, "process">), process: child };
 }
 
-/** Samples heap and RSS while `work` runs. */
+/**
+ * Samples heap, Buffer memory (outside the heap: a reply's bytes) and RSS while `work` runs.
+ */
 async function measure<T>(
   work: () => Promise<T>,
-): Promise<{ result: T; heapGrowth: number; peakRss: number }> {
-  const baseline = process.memoryUsage().heapUsed;
-  let peakHeap = baseline;
-  let peakRss = process.memoryUsage().rss;
+): Promise<{ result: T; heapGrowth: number; buffersGrowth: number; peakRss: number }> {
+  const start = process.memoryUsage();
+  let peakHeap = start.heapUsed;
+  let peakBuffers = start.arrayBuffers;
+  let peakRss = start.rss;
   const timer = setInterval(() => {
     const usage = process.memoryUsage();
     peakHeap = Math.max(peakHeap, usage.heapUsed);
+    peakBuffers = Math.max(peakBuffers, usage.arrayBuffers);
     peakRss = Math.max(peakRss, usage.rss);
   }, 20);
   try {
     const result = await work();
-    return { result, heapGrowth: peakHeap - baseline, peakRss };
+    return {
+      result,
+      heapGrowth: peakHeap - start.heapUsed,
+      buffersGrowth: peakBuffers - start.arrayBuffers,
+      peakRss,
+    };
   } finally {
     clearInterval(timer);
   }
@@ -93,7 +102,7 @@ describe("client memory stays bounded", { timeout: 900_000 }, () => {
   test("200 MB of stdout streamed through the callbacks", async () => {
     let received = 0;
     const hash = createHash("sha256");
-    const { result, heapGrowth } = await measure(() =>
+    const { result, heapGrowth, buffersGrowth } = await measure(() =>
       client.run("head -c 209715200 /dev/zero | tr '\\0' 'x'", [], {
         maxOutputBytes: 64 * 1024,
         onStdout: (chunk) => {
@@ -102,7 +111,10 @@ describe("client memory stays bounded", { timeout: 900_000 }, () => {
         },
       }),
     );
-    console.log(`200 MB stdout: client heap growth ${(heapGrowth / MB).toFixed(1)} MB`);
+    console.log(
+      `200 MB stdout: client heap growth ${(heapGrowth / MB).toFixed(1)} MB, ` +
+        `Buffers ${(buffersGrowth / MB).toFixed(1)} MB`,
+    );
     assert.equal(result.exitCode, 0);
     assert.equal(received, 200 * MB);
     assert.equal(result.stdoutBytes, 200 * MB);
@@ -114,6 +126,9 @@ describe("client memory stays bounded", { timeout: 900_000 }, () => {
         .digest("hex"),
     );
     assert.ok(heapGrowth < 64 * MB, `heap grew ${heapGrowth} bytes`);
+    // Replies received ahead link to the next (winrs/shell.ts): one kept by mistake keeps
+    // every reply after it, the whole output (280 MB when the transport kept the first).
+    assert.ok(buffersGrowth < 128 * MB, `Buffers grew ${buffersGrowth} bytes`);
   });
 
   test("50 MB of stdin, streamed from a generator", async () => {

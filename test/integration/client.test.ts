@@ -446,6 +446,35 @@ describe("stopping a command", () => {
     }
   });
 
+  test("a large output is received ahead: the next Receive goes before the last reply is checked, and every byte arrives in order", async () => {
+    const client = clientFor(host);
+    try {
+      const received = createHash("sha256");
+      const receives = () => host.log.counters.requests;
+      const before = receives();
+      const result = await client.run("seq 1 2000000", [], {
+        maxOutputBytes: 0,
+        onStdout: (chunk) => void received.update(chunk),
+      });
+      assert.equal(result.exitCode, 0);
+      const lines = Array.from({ length: 2_000_000 }, (_, index) => `${index + 1}\n`).join("");
+      assert.equal(
+        received.digest("hex"),
+        createHash("sha256").update(lines).digest("hex"),
+        "stdout whole and in order",
+      );
+      // 14.9 MB: a score of Receives, nearly all of them sent right behind the one before.
+      const requests = receives() - before;
+      assert.ok(client.followUpsSent >= 5, `${client.followUpsSent} of ${requests} requests`);
+      // A short output, Done in its first reply, asks for nothing ahead.
+      const followed = client.followUpsSent;
+      assert.equal((await client.run("echo short")).stdout.toString(), "short\n");
+      assert.equal(client.followUpsSent, followed);
+    } finally {
+      await client.close();
+    }
+  });
+
   test("an onStdout promise that rejects stops the command and the call rejects with it", async () => {
     const client = clientFor(host);
     try {

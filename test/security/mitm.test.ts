@@ -137,6 +137,54 @@ describe("an attacker in the middle of plain HTTP", () => {
       await client.close();
     }
   });
+
+  test("alters a large output reply after the client has asked for the next: refused, none of it delivered", async () => {
+    const client = throughProxy();
+    // A Receive reply this large is received ahead (winrs/shell.ts): the client asks for the
+    // next output as soon as it has decrypted it, before checking its signature.
+    const large = (reply: { statusCode: number; body: Buffer }) =>
+      reply.statusCode === 200 && reply.body.length > 70 * 1024;
+    let largeSeen = 0;
+    let altered = false;
+    proxy.onReply = (reply) => {
+      if (altered || !sealed(reply.headers) || !large(reply) || ++largeSeen < 2) return "forward";
+      altered = true;
+      // One bit in the middle of the ciphertext: RC4 flips the same bit of the plaintext, in
+      // the base64 of the output, where the reply still reads as a command running.
+      const raw = Buffer.from(reply.raw);
+      raw[raw.length - reply.body.length + Math.floor(reply.body.length / 2)]! ^= 0x04;
+      return raw;
+    };
+    const followedBefore = client.followUpsSent;
+    let delivered = 0;
+    let nonZero = 0;
+    try {
+      await assert.rejects(
+        client.run("head -c 8000000 /dev/zero", [], {
+          maxOutputBytes: 0,
+          onStdout: (chunk) => {
+            delivered += chunk.length;
+            for (const byte of chunk) if (byte !== 0) nonZero++;
+          },
+        }),
+        (error: unknown) => {
+          assert.ok(error instanceof IntegrityError, String(error));
+          return true;
+        },
+      );
+      assert.ok(altered, "no large reply went by");
+      assert.equal(nonZero, 0, "bytes of the altered reply were delivered");
+      assert.ok(delivered < 8_000_000, `${delivered} bytes delivered`);
+      // The next Receive went out behind the first large reply and behind the altered one,
+      // before its check: the check still came before anything was made of it.
+      assert.equal(client.followUpsSent - followedBefore, 2);
+      proxy.onReply = () => "forward";
+      assert.equal((await client.run("echo still-usable")).stdout.toString(), "still-usable\n");
+    } finally {
+      proxy.onReply = () => "forward";
+      await client.close();
+    }
+  });
 });
 
 describe("a fake server that does not know the password", () => {

@@ -65,13 +65,37 @@ class DirectionState {
     const signature = Buffer.allocUnsafe(SIGNATURE_LENGTH);
     signature.writeUInt32LE(SIGNATURE_VERSION, 0);
     signature.writeUInt32LE(this.sequence, 12);
-    const digest = createHmac("md5", this.signKey)
-      .update(signature.subarray(12, 16))
-      .update(message)
-      .digest();
-    this.rc4.update(digest.subarray(0, 8), signature.subarray(4, 12));
+    this.rc4.update(this.checksum(this.sequence, message), signature.subarray(4, 12));
     this.sequence = (this.sequence + 1) >>> 0;
     return signature;
+  }
+
+  /**
+   * Takes the place of the peer's next MAC now (its sequence number and the 8 bytes of
+   * keystream its checksum was sealed with, which come right after the message's) and returns
+   * the check of `signature` against the message, to run later: the same test as comparing
+   * it with mac(message), since RC4 is a XOR.
+   */
+  openMac(signature: Uint8Array): (message: Uint8Array) => boolean {
+    const sequence = this.sequence;
+    this.sequence = (sequence + 1) >>> 0;
+    const checksum = Buffer.alloc(8);
+    this.rc4.update(checksum, checksum); // the keystream itself
+    const valid = signature.length === SIGNATURE_LENGTH;
+    if (valid) for (let i = 0; i < 8; i++) checksum[i]! ^= signature[4 + i]!;
+    const header = valid ? Buffer.from(signature.subarray(0, 16)) : undefined;
+    return (message) =>
+      header !== undefined &&
+      header.readUInt32LE(0) === SIGNATURE_VERSION &&
+      header.readUInt32LE(12) === sequence &&
+      timingSafeEqual(this.checksum(sequence, message), checksum);
+  }
+
+  /** The first 8 bytes of HMAC_MD5(SigningKey, SeqNum || Message). */
+  private checksum(sequence: number, message: Uint8Array): Buffer {
+    const number = Buffer.allocUnsafe(4);
+    number.writeUInt32LE(sequence, 0);
+    return createHmac("md5", this.signKey).update(number).update(message).digest().subarray(0, 8);
   }
 }
 
@@ -109,7 +133,8 @@ export class NtlmSession {
 
   /** GSS_VerifyMIC: throws IntegrityError unless `signature` is the next one the peer owes. */
   verify(message: Uint8Array, signature: Uint8Array): void {
-    this.checkSignature(this.inbound.mac(message), signature);
+    const sequence = this.inbound.sequence;
+    if (!this.inbound.openMac(signature)(message)) throw signatureError(sequence);
   }
 
   /** GSS_WrapEx (MS-NLMP 3.4.3): encrypts first, then signs the plaintext with the same RC4. */
@@ -136,13 +161,35 @@ export class NtlmSession {
    * decrypts over `sealed` itself, which the caller then no longer has.
    */
   unseal(sealed: Uint8Array, signature: Uint8Array, inPlace = false): Buffer {
+    const { message, verify } = this.open(sealed, signature, inPlace);
+    verify();
+    return message;
+  }
+
+  /**
+   * unseal() in two steps: decrypts now, at the message's place in the sequence, and returns
+   * the check of its signature to run later, so that a reader can act on the plaintext's
+   * first bytes (ask the peer for more) while the check is still to come. Nothing else may be
+   * made of the message before `verify` has returned; it throws IntegrityError.
+   */
+  open(
+    sealed: Uint8Array,
+    signature: Uint8Array,
+    inPlace = false,
+  ): { message: Buffer; verify: () => void } {
     const message = inPlace
       ? Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength)
       : Buffer.allocUnsafe(sealed.length);
     this.inbound.rc4.update(sealed, message);
-    this.checkSignature(this.inbound.mac(message), signature);
+    const sequence = this.inbound.sequence;
+    const check = this.inbound.openMac(signature);
     this.inbound.prefillAfter(message.length);
-    return message;
+    return {
+      message,
+      verify: () => {
+        if (!check(message)) throw signatureError(sequence);
+      },
+    };
   }
 
   /**
@@ -154,14 +201,11 @@ export class NtlmSession {
   resetKeystreams(direction: "outbound" | "inbound"): void {
     (direction === "outbound" ? this.outbound : this.inbound).resetRc4();
   }
+}
 
-  private checkSignature(expected: Buffer, actual: Uint8Array): void {
-    if (actual.length !== SIGNATURE_LENGTH || !timingSafeEqual(expected, actual)) {
-      const sequence = expected.readUInt32LE(12);
-      throw new IntegrityError(
-        `NTLM message signature does not verify (expected sequence number ${sequence}): ` +
-          "the message was altered, replayed, reordered or sealed with another session key",
-      );
-    }
-  }
+function signatureError(sequence: number): IntegrityError {
+  return new IntegrityError(
+    `NTLM message signature does not verify (expected sequence number ${sequence}): ` +
+      "the message was altered, replayed, reordered or sealed with another session key",
+  );
 }

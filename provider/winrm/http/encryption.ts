@@ -9,7 +9,7 @@
  * searching for the boundary, which may occur inside ciphertext by chance.
  */
 import { ProtocolError } from "../../errors";
-import type { SecurityContext } from "../../auth/context";
+import type { OpenedMessage, SecurityContext } from "../../auth/context";
 
 /** The protocol string for Negotiate (SPNEGO, NTLM or Kerberos) sealing. */
 export const SPNEGO_ENCRYPTED = "application/HTTP-SPNEGO-session-encrypted";
@@ -108,6 +108,16 @@ function expectBoundary(line: string): void {
  * where it lies: the caller gives the body up.
  */
 export function decryptMessage(context: SecurityContext, body: Buffer): Buffer {
+  const { plaintext, verify } = openMessage(context, body);
+  verify();
+  return plaintext;
+}
+
+/**
+ * decryptMessage() with the signature's check left to the caller (SecurityContext.open): the
+ * plaintext may serve to decide to ask for more before the check, and for nothing else.
+ */
+export function openMessage(context: SecurityContext, body: Buffer): OpenedMessage {
   const structure = "multipart/encrypted body";
   let { line, next } = readLine(body, 0);
   expectBoundary(line);
@@ -137,18 +147,18 @@ export function decryptMessage(context: SecurityContext, body: Buffer): Buffer {
   const dataEnd = closingBoundaryStart(body);
   if (dataEnd < dataStart) throw new ProtocolError(structure, "the sealed part is truncated");
   // The body is this reader's own (the bytes as received), so it is decrypted where it lies.
-  const plaintext = context.unwrap(
+  const opened = context.open(
     body.subarray(headerStart, dataStart),
     body.subarray(dataStart, dataEnd),
     { inPlace: true },
   );
-  if (plaintext.length !== expectedLength) {
+  if (opened.plaintext.length !== expectedLength) {
     throw new ProtocolError(
       structure,
-      `decrypted ${plaintext.length} bytes, but OriginalContent announced ${expectedLength}`,
+      `decrypted ${opened.plaintext.length} bytes, but OriginalContent announced ${expectedLength}`,
     );
   }
-  return plaintext;
+  return opened;
 }
 
 const CLOSING = Buffer.from(`${BOUNDARY}--`, "latin1");

@@ -83,6 +83,21 @@ export interface RequestOptions {
    * an unknown outcome safe (a Command whose shell is then deleted).
    */
   abandonOnSignal?: boolean;
+  /**
+   * Another request to send on the same connection as soon as this one's reply is decrypted,
+   * before its signature is checked and its body parsed, so that the host works on the next
+   * one meanwhile (issue 15: a command's output, Receive after Receive). Called with a reply
+   * of HTTP status 200 whose plaintext may serve only to decide; returns the request to
+   * follow, or undefined. Its reply comes as this reply's `next`; the connection stays with
+   * the caller until the last request that followed has settled.
+   */
+  followUp?: (reply: SoapReply) => FollowUp | undefined;
+}
+
+/** A request sent right behind another on its connection (RequestOptions.followUp). */
+export interface FollowUp {
+  soap: Buffer;
+  options: RequestOptions;
 }
 
 /** One HTTP reply, its body read whole (bounded by maxResponseBytes). */
@@ -96,4 +111,6 @@ export interface HttpResponse {
 export interface SoapReply {
   statusCode: number;
   soap: Buffer;
+  /** The reply to the request that followed this one (RequestOptions.followUp). */
+  next?: Promise<SoapReply>;
 }

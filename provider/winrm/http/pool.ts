@@ -39,6 +39,22 @@ const OPEN_ANOTHER_AFTER_MS = 2000;
  */
 export const HELD_RECEIVE_MS = 50;
 
+/** The functions that settle a promise. */
+interface Resolvers<T> {
+  resolve(value: T): void;
+  reject(error: unknown): void;
+}
+
+/** One request of a chain of follow-ups (Transport.sendFollowed). */
+interface FollowedStep {
+  sending: Promise<SoapReply>;
+  settle: Resolvers<SoapReply>;
+  /** Its reply's promise, until it is handed to the caller as the reply before's `next`. */
+  promise?: Promise<SoapReply>;
+  /** The request sent to follow it, once its reply asked for one. */
+  next?: FollowedStep;
+}
+
 /** What an attempt that did not reach the host met, in a word or two. */
 function reasonOf(cause: unknown): string {
   if (cause instanceof WinRMError) return cause.message;
@@ -72,7 +88,10 @@ export class Transport {
     );
   }
 
-  /** Sends a SOAP envelope; returns the reply envelope and its HTTP status. */
+  /**
+   * Sends a SOAP envelope; returns the reply envelope and its HTTP status, and with a
+   * `followUp` the reply to the request that followed it on the same connection (`next`).
+   */
   async request(soap: Buffer, options: RequestOptions): Promise<SoapReply> {
     const connection = await this.acquire(options.mayBlockOnHost === true, options.signal);
     if (options.mayBlockOnHost) {
@@ -81,13 +100,87 @@ export class Transport {
       this.waiters.wakeAll();
     }
     if (options.waitsForOutput) connection.receiveSince = this.clock.now();
+    const done = () => {
+      connection.blockedOnHost = false;
+      connection.receiveSince = undefined;
+      this.release();
+    };
+    if (options.followUp !== undefined) {
+      // The connection stays this caller's until the last request that followed has settled.
+      // Only the resolving functions are kept meanwhile, never the promise (see sendFollowed).
+      return new Promise<SoapReply>((resolve, reject) => {
+        void connection
+          .exclusive(() =>
+            this.sendFollowed(connection, soap, options, { settle: { resolve, reject } }),
+          )
+          .finally(done);
+      });
+    }
     try {
       const outgoing: OutgoingRequest = { soap };
       return await connection.exclusive(() => this.sendWithRecovery(connection, outgoing, options));
     } finally {
-      connection.blockedOnHost = false;
-      connection.receiveSince = undefined;
-      this.release();
+      done();
+    }
+  }
+
+  /**
+   * Sends `soap` on `connection`, which this caller holds, settles `settle` with its reply,
+   * and sends what `options.followUp` asks to follow it as soon as the reply is decrypted
+   * (RequestOptions.followUp), and so on; resolves once the last of them has settled. Each
+   * reply links to the next one's promise, so whatever holds a settled one holds all that
+   * came after it: this loop keeps only the request at hand, and no resolving function of
+   * one before it (they hold their promise even once called), or a chain of a thousand
+   * Receives of a large output would keep every reply until the command ends (the memory
+   * tier's 200 MB stdout test measures it). After a reply that failed, what
+   * followed it is waited for and dropped (its caller has an error), and nothing more is
+   * asked to follow.
+   */
+  private async sendFollowed(
+    connection: Connection,
+    soap: Buffer,
+    options: RequestOptions,
+    first: { settle?: Resolvers<SoapReply> },
+  ): Promise<void> {
+    // A resolving function holds its promise even once called, and a parameter lives as long
+    // as this loop: the first reply's functions are taken out of their box.
+    let settle = first.settle;
+    first.settle = undefined;
+    if (settle === undefined) return;
+    let dropping = false;
+    const start = (soap: Buffer, options: RequestOptions, settle: Resolvers<SoapReply>) => {
+      const step: FollowedStep = { settle, sending: undefined as unknown as Promise<SoapReply> };
+      step.sending = this.sendWithRecovery(connection, { soap }, options, (reply) => {
+        const followUp = dropping ? undefined : options.followUp?.(reply);
+        if (followUp === undefined) return false;
+        if (followUp.options.waitsForOutput) connection.receiveSince = this.clock.now();
+        this.followUpsSent++;
+        let resolvers!: Resolvers<SoapReply>;
+        const promise = new Promise<SoapReply>((resolve, reject) => {
+          resolvers = { resolve, reject };
+        });
+        // Its caller may drop it (a command stopped): a failure must not go unhandled then.
+        promise.catch(() => undefined);
+        step.next = start(followUp.soap, followUp.options, resolvers);
+        step.next.promise = promise;
+        return true;
+      });
+      return step;
+    };
+    let step: FollowedStep | undefined = start(soap, options, settle);
+    settle = undefined;
+    while (step !== undefined) {
+      try {
+        const reply = await step.sending;
+        // step.next was set meanwhile, when the reply asked for a follow-up.
+        const nextReply = step.next?.promise;
+        step.settle.resolve(nextReply === undefined ? reply : { ...reply, next: nextReply });
+      } catch (error) {
+        dropping = true;
+        step.settle.reject(error);
+      }
+      step = step.next;
+      if (step !== undefined) step.promise = undefined;
     }
   }
 
@@ -101,6 +194,7 @@ export class Transport {
     connection: Connection,
     outgoing: OutgoingRequest,
     options: RequestOptions,
+    peek?: (reply: SoapReply) => boolean,
   ): Promise<SoapReply> {
     const deadline = this.clock.now() + this.options.readyTimeoutMs;
     let delay = 250;
@@ -110,7 +204,7 @@ export class Transport {
       const abandon = options.abandonOnSignal ? options.signal : undefined;
       for (;;) {
         try {
-          return await connection.send(outgoing, options.timeoutMs, abandon);
+          return await connection.send(outgoing, options.timeoutMs, abandon, peek);
         } catch (error) {
           if (abandon?.aborted) throw abortReason(abandon);
           if (!(error instanceof NotSent)) {
@@ -252,6 +346,9 @@ export class Transport {
   }
 
   /** Requests sent as sealed while the one before them was on the wire (see Lane). */
+  /** Requests sent as follow-ups (RequestOptions.followUp), for diagnostics and tests. */
+  followUpsSent = 0;
+
   get sentSealedAhead(): number {
     return this.connections.reduce((sum, connection) => sum + connection.sentSealedAhead, 0);
   }

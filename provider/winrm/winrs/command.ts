@@ -399,14 +399,25 @@ async function receiveOutput(
   // The output of the Receive before, still being taken by a slow consumer: the next Receive
   // goes out meanwhile, but its output waits for this one.
   let handingOver: Promise<void> | undefined;
+  // Whether that output is still held: a Receive is sent ahead only while nothing is, so that
+  // a slow consumer still has at most one Receive out while it holds output.
+  let holding = false;
+  const ahead = () => !holding;
+  // The next Receive's result, when it was sent ahead of its turn.
+  let sentAhead: Promise<ReceiveResult> | undefined;
   for (;;) {
-    const result = await shell.receive(commandId, brief);
+    const result = await (sentAhead ?? shell.receive(commandId, brief, ahead));
+    sentAhead = result.next;
     if (handingOver !== undefined) await handingOver;
     const quiet = result.stdout.length === 0 && result.stderr.length === 0;
     brief = quiet ? Math.min(brief * 2, CONTENDED_RECEIVE_SECONDS) : FIRST_BRIEF_RECEIVE_SECONDS;
     handingOver = output.add(result);
+    holding = handingOver !== undefined;
     // Observed by the await above or below; a rejection must not go unhandled meanwhile.
-    handingOver?.catch(() => undefined);
+    handingOver?.then(
+      () => (holding = false),
+      () => undefined,
+    );
     if (!result.done) continue;
     if (handingOver !== undefined) await handingOver;
     output.end();

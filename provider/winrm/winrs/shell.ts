@@ -14,6 +14,8 @@ import {
   find,
   operationIdHeader,
   PAYLOAD_PLACE,
+  type InvokeFollowUp,
+  type InvokeOptions,
   type Reply,
   type RequestLane,
   streamBytes,
@@ -45,6 +47,8 @@ export interface ReceiveResult {
   stderr: Buffer[];
   done: boolean;
   exitCode: number | undefined;
+  /** The next Receive's result, when it was sent ahead (see WinRSShell.receive). */
+  next?: Promise<ReceiveResult>;
 }
 
 /**
@@ -196,38 +200,56 @@ export class WinRSShell {
    * `briefSeconds` is the OperationTimeout to use when the connection is contended (at most
    * CONTENDED_RECEIVE_SECONDS): a caller polling a quiet command asks for a little more each
    * time, so that a finished command is seen soon and a quiet one does not hold the connection.
+   *
+   * `ahead`: when a reply brings a large output of a command still running and `ahead()` says
+   * the caller can take more, the next Receive is sent as soon as the reply is decrypted, on
+   * the same connection, while this one is checked, parsed and handed over (issue 15: the host
+   * and the client otherwise take turns); its result comes as `next`, and the caller must take
+   * it before receiving again.
    */
-  async receive(
+  receive(
     commandId: string,
     briefSeconds: number = CONTENDED_RECEIVE_SECONDS,
+    ahead?: () => boolean,
   ): Promise<ReceiveResult> {
-    const body = `<rsp:Receive><rsp:DesiredStream CommandId="${escapeXml(commandId)}">stdout stderr</rsp:DesiredStream></rsp:Receive>`;
+    return this.receiveOnce(commandId, briefSeconds, ahead, undefined);
+  }
+
+  private async receiveOnce(
+    commandId: string,
+    briefSeconds: number,
+    ahead: (() => boolean) | undefined,
+    sent: SentReceive | undefined,
+  ): Promise<ReceiveResult> {
+    const body = receiveBody(commandId);
     // A Receive consumes output: repeating one whose response was lost would lose that output.
     // It is repeated only where the host caches responses by OperationID (MS-WSMV 3.1.4.1.39).
-    const operationId = `uuid:${randomUUID().toUpperCase()}`;
+    const operationId = sent?.operationId ?? newOperationId();
     const traits = this.session.traits;
     let reply: Reply;
     let retransmission = false;
-    let wholeSeconds = traits.wholeSecondTimeouts;
+    let wholeSeconds = sent?.wholeSeconds ?? traits.wholeSecondTimeouts;
+    // Where the Receive sent behind this one, if any, is recorded (see aheadOf).
+    let behind: AheadHolder = sent?.behind ?? {};
     for (;;) {
-      const timeoutSeconds = this.session.contended()
-        ? briefTimeout(briefSeconds, wholeSeconds)
-        : this.session.settings.operationTimeoutSeconds;
+      const timeoutSeconds =
+        sent?.timeoutSeconds ?? this.receiveTimeout(briefSeconds, wholeSeconds);
       try {
-        reply = await this.session.invoke(Action.RECEIVE, body, {
-          selectors: { ShellId: this.id },
-          options: { WSMAN_CMDSHELL_OPTION_KEEPALIVE: "TRUE" },
-          idempotent: false,
-          waitsForOutput: true,
-          extraHeaders: operationIdHeader(operationId, retransmission),
-          operationTimeoutSeconds: timeoutSeconds,
-          // No MaxEnvelopeSize of its own, the session's: output arrives as base64 text in the
-          // envelope, and every round trip costs (issue 15: 120 KiB envelopes made 200 MB of output
-          // 2,195 Receives). The heap stays flat because large Stream texts are decoded from the
-          // reply's bytes in slices, never held as one large string (wsman/payloads.ts).
-        });
+        if (sent !== undefined) {
+          reply = await sent.reply;
+        } else {
+          const options = this.receiveOptions(operationId, retransmission, timeoutSeconds);
+          behind = {};
+          if (ahead !== undefined) {
+            options.followUp = this.aheadOf(commandId, briefSeconds, ahead, wholeSeconds, behind);
+          }
+          reply = await this.session.invoke(Action.RECEIVE, body, options);
+        }
         break;
       } catch (error) {
+        // A Receive sent ahead failed as one sent now would; the same answers apply, and
+        // asking again is asking afresh.
+        sent = undefined;
         if (error instanceof WSManFault && error.wsmanCode === WSManFaultCode.OPERATION_TIMEOUT) {
           if (wholeSeconds) traits.wholeSecondTimeouts = true;
           return { stdout: [], stderr: [], done: false, exitCode: undefined };
@@ -247,33 +269,72 @@ export class WinRSShell {
     }
     if (wholeSeconds) traits.wholeSecondTimeouts = true;
     if (child(reply.header, "OperationID")) traits.robust = true;
-    const response = find(reply.body, "ReceiveResponse");
-    const result: ReceiveResult = { stdout: [], stderr: [], done: false, exitCode: undefined };
-    for (const stream of children(response, "Stream")) {
-      if (
-        attribute(stream, "CommandId") !== undefined &&
-        attribute(stream, "CommandId") !== commandId
-      )
-        continue;
-      const data = streamBytes(text(stream), reply.payloads);
-      if (data.length === 0) continue;
-      const name = attribute(stream, "Name");
-      if (name === "stdout") result.stdout.push(data);
-      else if (name === "stderr") result.stderr.push(data);
-    }
-    // A response may carry several CommandState elements (a Running one, then Done), and on a
-    // shell with several commands, states of others: the one that counts is this command's Done.
-    const states = children(response, "CommandState").filter((state) => {
-      const id = attribute(state, "CommandId");
-      return id === undefined || id.toUpperCase() === commandId.toUpperCase();
-    });
-    const done = states.find((state) => attribute(state, "State") === DONE_STATE);
-    if (done) {
-      result.done = true;
-      const exitCode = text(child(done, "ExitCode")).trim();
-      result.exitCode = /^-?\d+$/.test(exitCode) ? Number(exitCode) : undefined;
+    const result = receiveResult(reply, commandId);
+    const following = behind.sent;
+    if (reply.next !== undefined && following !== undefined) {
+      const next = this.receiveOnce(commandId, briefSeconds, ahead, {
+        ...following,
+        reply: reply.next,
+      });
+      // Its caller may drop it (a command stopped): a failure must not go unhandled then.
+      next.catch(() => undefined);
+      result.next = next;
     }
     return result;
+  }
+
+  /**
+   * The followUp of a Receive that may have the next one sent behind it (see receive): the
+   * next is asked for when the caller can take more, nobody else waits for a connection, and
+   * the reply shows a large output of a command still running. It records the next in
+   * `behind`, and may have one sent behind it in turn.
+   */
+  private aheadOf(
+    commandId: string,
+    briefSeconds: number,
+    ahead: () => boolean,
+    wholeSeconds: boolean,
+    behind: AheadHolder,
+  ): (plaintext: Buffer) => InvokeFollowUp | undefined {
+    return (plaintext) => {
+      if (!ahead() || this.session.contended() || !runningWithOutput(plaintext)) return undefined;
+      const next: Omit<SentReceive, "reply"> = {
+        operationId: newOperationId(),
+        wholeSeconds,
+        timeoutSeconds: this.receiveTimeout(briefSeconds, wholeSeconds),
+        behind: {},
+      };
+      behind.sent = next;
+      const options = this.receiveOptions(next.operationId, false, next.timeoutSeconds);
+      options.followUp = this.aheadOf(commandId, briefSeconds, ahead, wholeSeconds, next.behind);
+      return { action: Action.RECEIVE, body: receiveBody(commandId), options };
+    };
+  }
+
+  /** A Receive's OperationTimeout: brief while others want the connection (see receive). */
+  private receiveTimeout(briefSeconds: number, wholeSeconds: boolean): number {
+    return this.session.contended()
+      ? briefTimeout(briefSeconds, wholeSeconds)
+      : this.session.settings.operationTimeoutSeconds;
+  }
+
+  private receiveOptions(
+    operationId: string,
+    retransmission: boolean,
+    timeoutSeconds: number,
+  ): InvokeOptions {
+    return {
+      selectors: { ShellId: this.id },
+      options: { WSMAN_CMDSHELL_OPTION_KEEPALIVE: "TRUE" },
+      idempotent: false,
+      waitsForOutput: true,
+      extraHeaders: operationIdHeader(operationId, retransmission),
+      operationTimeoutSeconds: timeoutSeconds,
+      // No MaxEnvelopeSize of its own, the session's: output arrives as base64 text in the
+      // envelope, and every round trip costs (issue 15: 120 KiB envelopes made 200 MB of output
+      // 2,195 Receives). The heap stays flat because large Stream texts are decoded from the
+      // reply's bytes in slices, never held as one large string (wsman/payloads.ts).
+    };
   }
 
   /** Signals a command (MS-WSMV 3.1.4.13): terminate, or Ctrl+C. */
@@ -292,6 +353,81 @@ export class WinRSShell {
       idempotent: true,
     });
   }
+}
+
+/** A Receive sent ahead of its turn (see WinRSShell.receive): how it was asked, and its reply. */
+interface SentReceive {
+  operationId: string;
+  wholeSeconds: boolean;
+  timeoutSeconds: number;
+  reply: Promise<Reply>;
+  /** The Receive sent behind this one in turn, once asked for. */
+  behind: AheadHolder;
+}
+
+/** Where a Receive records the one sent behind it (WinRSShell.aheadOf). */
+interface AheadHolder {
+  sent?: Omit<SentReceive, "reply">;
+}
+
+function newOperationId(): string {
+  return `uuid:${randomUUID().toUpperCase()}`;
+}
+
+function receiveBody(commandId: string): string {
+  return `<rsp:Receive><rsp:DesiredStream CommandId="${escapeXml(commandId)}">stdout stderr</rsp:DesiredStream></rsp:Receive>`;
+}
+
+/** Replies smaller than this are not worth receiving ahead of: the output comes in trickles. */
+const AHEAD_FROM_BYTES = 64 * 1024;
+/** How far from a reply's end its CommandState is looked for: past the envelope's closing tags. */
+const STATE_TAIL_BYTES = 2048;
+const RUNNING = Buffer.from("CommandState/Running", "latin1");
+const DONE = Buffer.from("CommandState/Done", "latin1");
+
+/**
+ * Whether a Receive reply's plaintext, not yet checked, shows a command that is still running
+ * and brought much output, so that more is likely ready at once. Only ever a reason to ask
+ * for more: a forged reply could cause one Receive more, before its check fails it. The
+ * CommandState elements close a ReceiveResponse, after its Streams (MS-WSMV 2.2.4.31), and
+ * only its last bytes are searched: the output is base64, which holds neither marker, and a
+ * Done among them means no more is asked for.
+ */
+function runningWithOutput(plaintext: Buffer): boolean {
+  if (plaintext.length < AHEAD_FROM_BYTES) return false;
+  const tail = plaintext.subarray(plaintext.length - STATE_TAIL_BYTES);
+  return tail.includes(RUNNING) && !tail.includes(DONE);
+}
+
+/** What a ReceiveResponse holds for `commandId`: its output and whether it is done. */
+function receiveResult(reply: Reply, commandId: string): ReceiveResult {
+  const response = find(reply.body, "ReceiveResponse");
+  const result: ReceiveResult = { stdout: [], stderr: [], done: false, exitCode: undefined };
+  for (const stream of children(response, "Stream")) {
+    if (
+      attribute(stream, "CommandId") !== undefined &&
+      attribute(stream, "CommandId") !== commandId
+    )
+      continue;
+    const data = streamBytes(text(stream), reply.payloads);
+    if (data.length === 0) continue;
+    const name = attribute(stream, "Name");
+    if (name === "stdout") result.stdout.push(data);
+    else if (name === "stderr") result.stderr.push(data);
+  }
+  // A response may carry several CommandState elements (a Running one, then Done), and on a
+  // shell with several commands, states of others: the one that counts is this command's Done.
+  const states = children(response, "CommandState").filter((state) => {
+    const id = attribute(state, "CommandId");
+    return id === undefined || id.toUpperCase() === commandId.toUpperCase();
+  });
+  const done = states.find((state) => attribute(state, "State") === DONE_STATE);
+  if (done) {
+    result.done = true;
+    const exitCode = text(child(done, "ExitCode")).trim();
+    result.exitCode = /^-?\d+$/.test(exitCode) ? Number(exitCode) : undefined;
+  }
+  return result;
 }
 
 /** Shells whose Create reply was lost, by the error that reported it. */

@@ -65,6 +65,19 @@ export interface InvokeOptions {
   lane?: RequestLane;
   /** The signal also abandons the request on the wire (see RequestOptions.abandonOnSignal). */
   abandonOnSignal?: boolean;
+  /**
+   * Another request to send right behind this one on its connection, decided from the
+   * reply's plaintext before it is checked and parsed (see RequestOptions.followUp): its reply
+   * comes as this reply's `next`.
+   */
+  followUp?: (plaintext: Buffer) => InvokeFollowUp | undefined;
+}
+
+/** A request to follow another (InvokeOptions.followUp). */
+export interface InvokeFollowUp {
+  action: Action;
+  body: string;
+  options: InvokeOptions;
 }
 
 /** A reply that answers its request: its header and body, and its lifted Stream payloads. */
@@ -72,6 +85,18 @@ export interface Reply {
   header: XmlNode;
   body: XmlNode;
   payloads: readonly Buffer[];
+  /** The reply to the request that followed this one (InvokeOptions.followUp). */
+  next?: Promise<Reply>;
+}
+
+/** A request built and ready to send: its message, and what its reply must answer. */
+interface PreparedRequest {
+  message: Buffer;
+  messageId: string;
+  request: RequestOptions;
+  options: InvokeOptions;
+  /** The request that followed it, once its followUp asked for one. */
+  followed?: PreparedRequest;
 }
 
 /** What a host was seen to do, learnt from its replies. */
@@ -128,6 +153,16 @@ export class WSManSession {
    * answers this request, and throws the fault it carries, if any.
    */
   async invoke(action: Action, body: string, options: InvokeOptions): Promise<Reply> {
+    const prepared = this.prepare(action, body, options);
+    const reply = await (options.lane ?? this.requester).request(
+      prepared.message,
+      prepared.request,
+    );
+    return this.answer(prepared, reply);
+  }
+
+  /** Builds the envelope and the message of one request. */
+  private prepare(action: Action, body: string, options: InvokeOptions): PreparedRequest {
     const operationTimeoutSeconds =
       options.operationTimeoutSeconds ?? this.settings.operationTimeoutSeconds;
     const envelope = buildEnvelope({
@@ -149,14 +184,37 @@ export class WSManSession {
         : messageWithPayload(envelope.xml, options.payload, (size) =>
             this.messageBuffers.take(size),
           );
-    const reply = await (options.lane ?? this.requester).request(message, {
-      idempotent: options.idempotent,
-      mayBlockOnHost: options.mayBlockOnHost,
-      waitsForOutput: options.waitsForOutput,
-      signal: options.signal,
-      abandonOnSignal: options.abandonOnSignal,
-      timeoutMs: (operationTimeoutSeconds + READ_TIMEOUT_MARGIN_SECONDS) * 1000,
-    });
+    const prepared: PreparedRequest = {
+      message,
+      messageId: envelope.messageId,
+      options,
+      request: {
+        idempotent: options.idempotent,
+        mayBlockOnHost: options.mayBlockOnHost,
+        waitsForOutput: options.waitsForOutput,
+        signal: options.signal,
+        abandonOnSignal: options.abandonOnSignal,
+        timeoutMs: (operationTimeoutSeconds + READ_TIMEOUT_MARGIN_SECONDS) * 1000,
+      },
+    };
+    const { followUp } = options;
+    if (followUp !== undefined) {
+      prepared.request.followUp = (reply) => {
+        const next = followUp(reply.soap);
+        if (next === undefined) return undefined;
+        prepared.followed = this.prepare(next.action, next.body, next.options);
+        return { soap: prepared.followed.message, options: prepared.followed.request };
+      };
+    }
+    return prepared;
+  }
+
+  /**
+   * Parses the reply, checks that it answers the request, and throws the fault it carries, if
+   * any; the reply of a request that followed it is answered in turn.
+   */
+  private answer(prepared: PreparedRequest, reply: SoapReply): Reply {
+    const { options, message } = prepared;
     // Answered: the host read the whole request. A request that failed keeps its buffer, which
     // a socket still writing it (a body sent as it is, over HTTPS) may yet read.
     if (options.payload !== undefined) this.messageBuffers.giveBack(message);
@@ -167,15 +225,20 @@ export class WSManSession {
       // RelatesTo); one that names another request is not this request's answer. A fault
       // without RelatesTo is a host that could not read our MessageID: believed, it is sealed.
       if (child(parsed.header, "RelatesTo") !== undefined) {
-        checkRelatesTo(parsed.header, envelope.messageId);
+        checkRelatesTo(parsed.header, prepared.messageId);
       }
       throw fault;
     }
     if (reply.statusCode >= 300) {
       throw new ProtocolError("SOAP envelope", `HTTP ${reply.statusCode} without a fault`);
     }
-    checkRelatesTo(parsed.header, envelope.messageId);
-    return parsed;
+    checkRelatesTo(parsed.header, prepared.messageId);
+    const followed = prepared.followed;
+    if (reply.next === undefined || followed === undefined) return parsed;
+    const next = reply.next.then((nextReply) => this.answer(followed, nextReply));
+    // Its caller may drop it (a command stopped): a failure must not go unhandled then.
+    next.catch(() => undefined);
+    return { ...parsed, next };
   }
 
   /**

@@ -59,6 +59,31 @@ describe("NTLM session security (MS-NLMP 3.4, vector 4.2.4.4)", () => {
     assert.ok(first.sealed.length > 0);
   });
 
+  test("open decrypts at once and checks later: the check is unseal's, whatever came between", () => {
+    const [client, server] = pair();
+    const messages = [randomBytes(70_000), randomBytes(10), randomBytes(3000)];
+    const sealed = messages.map((message) => client.seal(message));
+    sealed[1]!.signature[6]! ^= 0x10; // the second one's checksum altered on the way
+    // Opened one after another before any check, as a reader asking for more does.
+    const opened = sealed.map(({ sealed: data, signature }) =>
+      server.open(Buffer.from(data), signature),
+    );
+    assert.deepEqual(opened[2]!.message, messages[2]);
+    opened[2]!.verify();
+    assert.throws(() => opened[1]!.verify(), IntegrityError);
+    opened[0]!.verify();
+    // The keystream and counter went on as unseal's would: the next message unseals.
+    const next = client.seal(Buffer.from("next"));
+    assert.deepEqual(server.unseal(next.sealed, next.signature), Buffer.from("next"));
+    // A message altered in its data opens to altered plaintext, which its check refuses.
+    const [c2, s2] = pair();
+    const altered = c2.seal(Buffer.from("hello"));
+    altered.sealed[0]! ^= 1;
+    const wrong = s2.open(altered.sealed, altered.signature);
+    assert.notDeepEqual(wrong.message, Buffer.from("hello"));
+    assert.throws(() => wrong.verify(), IntegrityError);
+  });
+
   test("resetting one direction's keystream keeps the sequence number", () => {
     const [client, server] = pair();
     const mic = client.sign(Buffer.from("mechTypes"));
