@@ -5,6 +5,7 @@
  * in order or the call fails with a clear error; nothing hangs; no command runs twice.
  */
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { ConnectionLostError, HostUnreachableError } from "../../provider/errors";
 import { clientFor } from "./support";
@@ -69,6 +70,41 @@ describe("client fault handling against the loopback host", () => {
       assert.equal(lines[2001], "lost-response-marker");
       assert.ok(host.log.counters.faultsInjected >= 1, "the response really was cut");
       assert.equal(startedCommands(host, "lost-response-marker"), 1);
+    } finally {
+      host.faults.reset();
+      await client.close();
+    }
+  });
+
+  test("a Receive sent ahead whose response is lost is replayed: a large output arrives whole and in order", async () => {
+    const client = clientFor(host);
+    try {
+      await client.run("true");
+      host.faults.reset();
+      const received = createHash("sha256");
+      let chunks = 0;
+      let aheadAtCut = -1;
+      const result = await client.run("seq 1 2000000; echo ahead-cut-marker", [], {
+        maxOutputBytes: 0,
+        onStdout: (chunk) => {
+          received.update(chunk);
+          if (++chunks !== 3) return;
+          // The output comes in replies of hundreds of kilobytes, each Receive sent behind the
+          // one before (winrs/shell.ts): the next response written is cut after 300 bytes.
+          aheadAtCut = client.followUpsSent;
+          host.faults.dropConnectionAfterResponseBytes(300);
+        },
+      });
+      assert.equal(result.exitCode, 0);
+      const lines = Array.from({ length: 2_000_000 }, (_, index) => `${index + 1}\n`).join("");
+      assert.equal(
+        received.digest("hex"),
+        createHash("sha256").update(`${lines}ahead-cut-marker\n`).digest("hex"),
+        "stdout whole and in order",
+      );
+      assert.ok(aheadAtCut > 0, `${aheadAtCut} Receives sent ahead before the cut`);
+      assert.ok(host.log.counters.faultsInjected >= 1, "the response really was cut");
+      assert.equal(startedCommands(host, "ahead-cut-marker"), 1);
     } finally {
       host.faults.reset();
       await client.close();
