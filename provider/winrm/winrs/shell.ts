@@ -241,7 +241,7 @@ export class WinRSShell {
           const options = this.receiveOptions(operationId, retransmission, timeoutSeconds);
           behind = {};
           if (ahead !== undefined) {
-            options.followUp = this.aheadOf(commandId, briefSeconds, ahead, wholeSeconds, behind);
+            options.followUp = this.aheadOf(commandId, ahead, wholeSeconds, behind);
           }
           reply = await this.session.invoke(Action.RECEIVE, body, options);
         }
@@ -291,22 +291,22 @@ export class WinRSShell {
    */
   private aheadOf(
     commandId: string,
-    briefSeconds: number,
     ahead: () => boolean,
     wholeSeconds: boolean,
     behind: AheadHolder,
   ): (plaintext: Buffer) => InvokeFollowUp | undefined {
     return (plaintext) => {
       if (!ahead() || this.session.contended() || !runningWithOutput(plaintext)) return undefined;
+      // Nobody waits for a connection (just checked): the session's whole OperationTimeout.
       const next: Omit<SentReceive, "reply"> = {
         operationId: newOperationId(),
         wholeSeconds,
-        timeoutSeconds: this.receiveTimeout(briefSeconds, wholeSeconds),
+        timeoutSeconds: this.session.settings.operationTimeoutSeconds,
         behind: {},
       };
       behind.sent = next;
       const options = this.receiveOptions(next.operationId, false, next.timeoutSeconds);
-      options.followUp = this.aheadOf(commandId, briefSeconds, ahead, wholeSeconds, next.behind);
+      options.followUp = this.aheadOf(commandId, ahead, wholeSeconds, next.behind);
       return { action: Action.RECEIVE, body: receiveBody(commandId), options };
     };
   }
